@@ -1,0 +1,177 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * loop.h - the event loop that drives every file descriptor, timer and deferred call.
+ *
+ * One loop per process (or per test). File descriptors get read/write callbacks and an
+ * optional can-read gate that the loop consults before polling for input; timers fire on
+ * the monotonic clock; bottom halves run after the current dispatch round.
+ */
+#ifndef VWIRE_LOOP_H
+#define VWIRE_LOOP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct loop;
+struct loop_timer;
+struct loop_bh;
+
+typedef void loop_cb(void *opaque);
+typedef bool loop_can_read_cb(void *opaque);
+
+/**
+ * loop_new() - create an event loop
+ *
+ * Return: the loop, or NULL with errno set.
+ */
+struct loop *loop_new(void);
+
+/**
+ * loop_free() - free a loop; every handler, timer and bottom half must be gone already
+ * @loop: the loop
+ */
+void loop_free(struct loop *loop);
+
+/**
+ * loop_run() - dispatch events until loop_quit() is called or a handled signal arrives
+ * @loop: the loop
+ *
+ * Return: 0, or a negative errno if epoll failed.
+ */
+int loop_run(struct loop *loop);
+
+/**
+ * loop_run_once() - one round: poll (waiting at most @timeout_ms, -1 for no limit),
+ *                   dispatch fds, expired timers and bottom halves
+ * @loop:	the loop
+ * @timeout_ms:	longest wait
+ *
+ * Return: number of callbacks run, or a negative errno.
+ */
+int loop_run_once(struct loop *loop, int timeout_ms);
+
+/**
+ * loop_quit() - make loop_run() return after the current round
+ * @loop: the loop
+ */
+void loop_quit(struct loop *loop);
+
+/**
+ * loop_handle_signals() - have SIGINT and SIGTERM stop loop_run() (through a signalfd)
+ * @loop: the loop
+ *
+ * Return: 0 or a negative errno.
+ */
+int loop_handle_signals(struct loop *loop);
+
+/**
+ * loop_quit_signal() - the signal that stopped the loop, or 0
+ * @loop: the loop
+ *
+ * Return: signal number
+ */
+int loop_quit_signal(struct loop *loop);
+
+/**
+ * loop_set_fd_handler() - watch @fd; both callbacks NULL stops watching it
+ * @loop:	the loop
+ * @fd:		the file descriptor
+ * @can_read:	gate consulted before each poll; while it returns false, input is not polled
+ *		(NULL: always poll for input when @read is set)
+ * @read:	called when @fd is readable
+ * @write:	called when @fd is writable (NULL: do not poll for output)
+ * @opaque:	passed to the callbacks
+ *
+ * Replaces any handler already set for @fd.
+ *
+ * Return: 0 or a negative errno.
+ */
+int loop_set_fd_handler(struct loop *loop, int fd, loop_can_read_cb *can_read, loop_cb *read,
+			loop_cb *write, void *opaque);
+
+/**
+ * loop_now_ns() - monotonic time in nanoseconds
+ *
+ * Return: nanoseconds
+ */
+int64_t loop_now_ns(void);
+
+/**
+ * loop_timer_new() - create a timer (not armed)
+ * @loop:	the loop
+ * @cb:		called when the timer expires
+ * @opaque:	passed to @cb
+ *
+ * Return: the timer, or NULL with errno set.
+ */
+struct loop_timer *loop_timer_new(struct loop *loop, loop_cb *cb, void *opaque);
+
+/**
+ * loop_timer_mod() - arm a timer to fire at @expire_ns (loop_now_ns() clock), rearming it
+ * @timer:	the timer
+ * @expire_ns:	deadline
+ */
+void loop_timer_mod(struct loop_timer *timer, int64_t expire_ns);
+
+/**
+ * loop_timer_del() - disarm a timer
+ * @timer: the timer
+ */
+void loop_timer_del(struct loop_timer *timer);
+
+/**
+ * loop_timer_pending() - whether a timer is armed
+ * @timer: the timer
+ *
+ * Return: true if armed
+ */
+bool loop_timer_pending(const struct loop_timer *timer);
+
+/**
+ * loop_timer_free() - disarm and free a timer; NULL is ignored
+ * @timer: the timer
+ */
+void loop_timer_free(struct loop_timer *timer);
+
+/**
+ * loop_bh_new() - create a bottom half: a call deferred to the end of the current round
+ * @loop:	the loop
+ * @cb:		the call
+ * @opaque:	passed to @cb
+ *
+ * Return: the bottom half, or NULL with errno set.
+ */
+struct loop_bh *loop_bh_new(struct loop *loop, loop_cb *cb, void *opaque);
+
+/**
+ * loop_bh_schedule() - run @bh once after the current dispatch; scheduling twice runs it once
+ * @bh: the bottom half
+ */
+void loop_bh_schedule(struct loop_bh *bh);
+
+/**
+ * loop_bh_cancel() - unschedule a bottom half
+ * @bh: the bottom half
+ */
+void loop_bh_cancel(struct loop_bh *bh);
+
+/**
+ * loop_bh_free() - cancel and free a bottom half; NULL is ignored
+ * @bh: the bottom half
+ */
+void loop_bh_free(struct loop_bh *bh);
+
+/**
+ * loop_wakeup() - wake the loop from another thread (safe to call from any thread);
+ *                 bottom halves scheduled with loop_bh_schedule_threadsafe() then run
+ * @loop: the loop
+ */
+void loop_wakeup(struct loop *loop);
+
+/**
+ * loop_bh_schedule_threadsafe() - schedule @bh from another thread and wake the loop
+ * @bh: the bottom half
+ */
+void loop_bh_schedule_threadsafe(struct loop_bh *bh);
+
+#endif

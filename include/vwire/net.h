@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * net.h - net clients, peering and the send path.
+ *
+ * Every endpoint (a front end such as virtio-net, a back end such as tap, a hub port) is a
+ * net client: an ops table plus the state below. Clients are peered one to one. A sender
+ * calls net_send_iov(); the packet is delivered to the peer's receive_iov at once when the
+ * peer can receive, otherwise it waits in the peer's incoming queue and the sender gets 0:
+ * it stops producing until its sent_cb fires, after the receiver called net_flush_queued().
+ */
+#ifndef VWIRE_NET_H
+#define VWIRE_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+struct loop;
+struct net_client;
+struct net_queue;
+struct net_filter;
+
+/* The packet is raw: it bypasses vnet headers (for example a gratuitous ARP from the device). */
+#define NET_FLAG_RAW (1u << 0)
+/* The packet begins with a struct virtio_net_hdr_v1 (NET_VNET_HDR_LEN bytes). Only sent to a
+ * peer whose net_accepts_vnet_hdr() is true. */
+#define NET_FLAG_VNET_HDR (1u << 1)
+
+/* Size of the virtio_net_hdr_v1 carried with NET_FLAG_VNET_HDR packets. */
+#define NET_VNET_HDR_LEN 12
+
+/* Largest packet the core carries: a 64 KiB GSO frame, its Ethernet header and vnet header. */
+#define NET_MAX_PACKET (65536 + 14 + 4 + NET_VNET_HDR_LEN)
+
+/* Default bound of a client's incoming queue, in packets. */
+#define NET_QUEUE_DEFAULT_LEN 256
+
+/**
+ * typedef net_sent_cb - completion of a packet that was queued
+ * @sender:	the client that sent it
+ * @ret:	bytes delivered, or 0/negative if it was dropped (purged or link down)
+ */
+typedef void net_sent_cb(struct net_client *sender, ssize_t ret);
+
+/**
+ * struct net_client_ops - what a kind of client does
+ * @type:		kind, as in -netdev TYPE (also the default model name)
+ * @size:		size of the client's state struct (struct net_client is its first member)
+ * @receive_iov:	take a packet; return its length when consumed (or deliberately dropped),
+ *			0 when it cannot take it now (it is queued, and the receiver calls
+ *			net_flush_queued() later), negative errno on error (dropped)
+ * @can_receive:	whether receive_iov would accept a packet now (NULL: always)
+ * @cleanup:		release the client's resources (fds, handlers); not the struct itself
+ * @link_status_changed: nc->link_down changed
+ * @accepts_vnet_hdr:	whether packets with NET_FLAG_VNET_HDR may be sent to this client
+ * @peer_changed:	nc->peer was set or cleared
+ */
+struct net_client_ops {
+	const char *type;
+	size_t size;
+	ssize_t (*receive_iov)(struct net_client *nc, const struct iovec *iov, int iovcnt,
+			       unsigned int flags);
+	bool (*can_receive)(struct net_client *nc);
+	void (*cleanup)(struct net_client *nc);
+	void (*link_status_changed)(struct net_client *nc);
+	bool (*accepts_vnet_hdr)(struct net_client *nc);
+	void (*peer_changed)(struct net_client *nc);
+};
+
+/**
+ * struct net_stats - per-client counters
+ * @rx_packets:	packets this client received from its peer
+ * @rx_bytes:	bytes of those
+ * @tx_packets:	packets this client sent (delivered or queued at its peer)
+ * @tx_bytes:	bytes of those
+ * @rx_dropped:	packets for this client dropped (queue full, link down, receive error)
+ * @tx_dropped:	packets from this client dropped (no peer, link down)
+ */
+struct net_stats {
+	uint64_t rx_packets;
+	uint64_t rx_bytes;
+	uint64_t tx_packets;
+	uint64_t tx_bytes;
+	uint64_t rx_dropped;
+	uint64_t tx_dropped;
+};
+
+/**
+ * struct net_client - state every client shares; embedded first in the client's own struct
+ * @ops:		the client's ops table
+ * @loop:		the event loop it runs on
+ * @name:		unique name (the -netdev id, or model.N)
+ * @model:		kind, e.g. "tap"
+ * @info_str:		one-line description for 'info network'
+ * @peer:		the client packets go to, or NULL
+ * @incoming_queue:	packets waiting for this client to be able to receive
+ * @link_down:		link is down: everything sent to or from it is dropped silently
+ * @receive_disabled:	receive_iov returned 0: deliver nothing until net_flush_queued()
+ * @is_netdev:		a back end (-netdev) rather than a front end (-device)
+ * @hubid:		for hub ports, the hub's number; -1 otherwise
+ * @queue_index:	which queue of a multiqueue netdev (the queues share the name)
+ * @queues:		number of queues of that netdev (1 for most clients)
+ * @stats:		counters
+ * @filters:		observers/filters attached to this client (filter-dump)
+ * @next:		next client in the global list
+ */
+struct net_client {
+	const struct net_client_ops *ops;
+	struct loop *loop;
+	char *name;
+	char *model;
+	char info_str[256];
+	struct net_client *peer;
+	struct net_queue *incoming_queue;
+	bool link_down;
+	bool receive_disabled;
+	bool is_netdev;
+	int hubid;
+	unsigned int queue_index;
+	unsigned int queues;
+	struct net_stats stats;
+	struct net_filter *filters;
+	struct net_client *next;
+};
+
+/* Direction of a packet seen by a filter, from the filtered client's point of view. */
+enum net_filter_dir {
+	NET_FILTER_RX = 1, /* to the client */
+	NET_FILTER_TX = 2, /* from the client */
+};
+
+/**
+ * struct net_filter_ops - what a kind of filter does
+ * @type:	kind, e.g. "filter-dump"
+ * @receive_iov: see a packet passing in @dir; return true to let it pass, false to drop it
+ * @cleanup:	release the filter's resources (not the struct itself)
+ */
+struct net_filter_ops {
+	const char *type;
+	bool (*receive_iov)(struct net_filter *f, enum net_filter_dir dir, const struct iovec *iov,
+			    int iovcnt, unsigned int flags);
+	void (*cleanup)(struct net_filter *f);
+};
+
+/**
+ * struct net_filter - a filter attached to a client; embedded first in the filter's struct
+ * @ops:	its ops table
+ * @name:	its id
+ * @nc:		the client it is attached to
+ * @dirs:	directions it sees (NET_FILTER_RX | NET_FILTER_TX)
+ * @next:	next filter on the same client
+ */
+struct net_filter {
+	const struct net_filter_ops *ops;
+	char *name;
+	struct net_client *nc;
+	unsigned int dirs;
+	struct net_filter *next;
+};
+
+/**
+ * net_client_new() - create a client, peer it with @peer (if not NULL) and register it
+ * @ops:	ops table; ops->size bytes are allocated (zeroed)
+ * @loop:	event loop
+ * @peer:	client to peer with, which must have no peer yet; or NULL
+ * @model:	kind (NULL: ops->type)
+ * @name:	unique name (NULL: model.N)
+ *
+ * Return: the client, or NULL with errno set (EEXIST: name taken; EBUSY: peer already peered).
+ */
+struct net_client *net_client_new(const struct net_client_ops *ops, struct loop *loop,
+				  struct net_client *peer, const char *model, const char *name);
+
+/**
+ * net_client_new_queue() - create queue @index (> 0) of the multiqueue netdev whose queue 0 is
+ *			    @first; it shares @first's name and model
+ * @first:	queue 0
+ * @index:	the queue's index
+ *
+ * Return: the client, or NULL with errno set
+ */
+struct net_client *net_client_new_queue(struct net_client *first, unsigned int index);
+
+/**
+ * net_find_queues() - every queue of the netdev named @name, in queue order
+ * @name:	its name
+ * @out:	the clients
+ * @max:	room in @out
+ *
+ * Return: how many were found (may exceed @max; only @max are stored)
+ */
+unsigned int net_find_queues(const char *name, struct net_client **out, unsigned int max);
+
+/**
+ * net_client_free() - unpeer, purge queues, call ops->cleanup, unregister and free @nc
+ * @nc: the client (NULL is ignored)
+ *
+ * Packets that @nc queued at its peer are purged (their sent_cb fires), and its peer is left
+ * without a peer.
+ */
+void net_client_free(struct net_client *nc);
+
+/**
+ * net_client_free_all() - free every registered client (orderly shutdown)
+ */
+void net_client_free_all(void);
+
+/**
+ * net_peer() - peer two unpeered clients
+ * @a: one client
+ * @b: the other
+ *
+ * Return: 0, or -EBUSY if either already has a peer, -EINVAL if @a == @b.
+ */
+int net_peer(struct net_client *a, struct net_client *b);
+
+/**
+ * net_find() - look a client up by name
+ * @name: its name
+ *
+ * Return: the client or NULL
+ */
+struct net_client *net_find(const char *name);
+
+/**
+ * net_first() - the first registered client (then follow ->next), for listings
+ *
+ * Return: a client or NULL
+ */
+struct net_client *net_first(void);
+
+/**
+ * net_send_iov() - send a packet from @sender to its peer
+ * @sender:	the sending client
+ * @iov:	the packet's pieces
+ * @iovcnt:	how many
+ * @flags:	NET_FLAG_*
+ * @sent_cb:	called when a packet that was queued has been delivered or dropped (NULL: if the
+ *		peer cannot take it now the packet is queued without a callback, or dropped when
+ *		the queue is full)
+ *
+ * Return: the packet's length if delivered or dropped (no peer, link down, full queue),
+ *	   0 if it was queued: stop sending until @sent_cb fires.
+ */
+ssize_t net_send_iov(struct net_client *sender, const struct iovec *iov, int iovcnt,
+		     unsigned int flags, net_sent_cb *sent_cb);
+
+/**
+ * net_send() - net_send_iov() for one flat buffer, no flags, no callback
+ * @sender:	the sending client
+ * @buf:	the packet
+ * @len:	its length
+ *
+ * Return: as net_send_iov()
+ */
+ssize_t net_send(struct net_client *sender, const void *buf, size_t len);
+
+/**
+ * net_can_send() - whether @sender's peer can take a packet now (true without a peer)
+ * @sender: the client
+ *
+ * Return: true if a send would be delivered rather than queued
+ */
+bool net_can_send(struct net_client *sender);
+
+/**
+ * net_can_receive() - whether @nc can receive now (link up, not disabled, ops agree)
+ * @nc: the client
+ *
+ * Return: true or false
+ */
+bool net_can_receive(struct net_client *nc);
+
+/**
+ * net_flush_queued() - @nc can receive again: deliver its queued packets
+ * @nc: the receiving client
+ *
+ * Return: true if the queue is now empty
+ */
+bool net_flush_queued(struct net_client *nc);
+
+/**
+ * net_purge_queued() - drop packets queued at @nc that @from sent (NULL: all); sent_cbs fire
+ * @nc:		the receiving client
+ * @from:	the sender, or NULL
+ */
+void net_purge_queued(struct net_client *nc, struct net_client *from);
+
+/**
+ * net_queue_length() - number of packets waiting in @nc's incoming queue
+ * @nc: the client
+ *
+ * Return: count
+ */
+unsigned int net_queue_length(const struct net_client *nc);
+
+/**
+ * net_set_queue_limit() - bound of @nc's incoming queue, in packets
+ * @nc:		the client
+ * @limit:	the bound (at least 1)
+ */
+void net_set_queue_limit(struct net_client *nc, unsigned int limit);
+
+/**
+ * net_set_link() - bring a client's link up or down (as QMP set_link; a netdev's peer follows)
+ * @nc:	the client
+ * @up:	true for up
+ */
+void net_set_link(struct net_client *nc, bool up);
+
+/**
+ * net_accepts_vnet_hdr() - whether NET_FLAG_VNET_HDR packets may be sent to @nc
+ * @nc: the client (NULL: false)
+ *
+ * Return: true or false
+ */
+bool net_accepts_vnet_hdr(struct net_client *nc);
+
+/**
+ * net_peer_accepts_vnet_hdr() - whether @nc may send NET_FLAG_VNET_HDR packets to its peer
+ * @nc: the client
+ *
+ * Return: true or false
+ */
+bool net_peer_accepts_vnet_hdr(struct net_client *nc);
+
+/**
+ * net_filter_attach() - attach @f (allocated by the caller, fields @ops, @name, @dirs set) to @nc
+ * @nc:	the client
+ * @f:	the filter
+ */
+void net_filter_attach(struct net_client *nc, struct net_filter *f);
+
+/**
+ * net_filter_detach_free() - detach @f from its client, call its cleanup and free it
+ * @f: the filter
+ */
+void net_filter_detach_free(struct net_filter *f);
+
+/**
+ * net_filter_find() - look a filter up by name over every client
+ * @name: its id
+ *
+ * Return: the filter or NULL
+ */
+struct net_filter *net_filter_find(const char *name);
+
+/**
+ * net_iov_size() - total length of an iovec array
+ * @iov:	the array
+ * @iovcnt:	entries
+ *
+ * Return: sum of lengths
+ */
+size_t net_iov_size(const struct iovec *iov, int iovcnt);
+
+/**
+ * net_iov_to_buf() - copy up to @len bytes from @iov starting at @offset into @buf
+ * @iov:	source
+ * @iovcnt:	entries
+ * @offset:	offset into the packet
+ * @buf:	destination
+ * @len:	its size
+ *
+ * Return: bytes copied
+ */
+size_t net_iov_to_buf(const struct iovec *iov, int iovcnt, size_t offset, void *buf, size_t len);
+
+#endif

@@ -1,0 +1,440 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * hub.c - hubs and learning switches, and the hubport net client.
+ *
+ * A packet a hub port receives from its peer is sent out of the hub's other ports (each
+ * port then sends it to its own peer). A port can receive when any other port can send, so
+ * a slow destination holds back the source instead of filling queues. A learning switch
+ * remembers on which port each source MAC was seen (bounded table, entries age out) and
+ * sends a frame with a known unicast destination only there; it never sends a frame back
+ * out of the port it came in on. Frames with vnet headers cross the hub whole when every
+ * other port's peer takes vnet headers (so GSO frames pass between two vnet_hdr taps).
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/hub.h"
+#include "core/netdev.h"
+#include "vwire/error.h"
+#include "vwire/loop.h"
+#include "vwire/net.h"
+
+#define ETH_ALEN 6
+#define HUB_MAX_PORTS 256
+
+struct hub;
+
+struct hub_port {
+	struct net_client nc;
+	struct hub *hub;
+	unsigned int index;
+	struct hub_port *next;
+};
+
+struct hub_mac_entry {
+	uint8_t mac[ETH_ALEN];
+	struct hub_port *port;
+	int64_t seen_ns;
+	int next; /* index of next entry in the bucket, -1 at the end */
+};
+
+/**
+ * struct hub - a hub or switch
+ * @id:		its number
+ * @config:	its behaviour
+ * @ports:	its ports
+ * @num_ports:	ports created so far (names and indices grow)
+ * @buckets:	switch: heads of the MAC hash chains (-1: empty)
+ * @nbuckets:	their count (power of two)
+ * @entries:	switch: MAC entries
+ * @free_head:	first free entry (-1: table full)
+ * @nmacs:	entries in use
+ */
+struct hub {
+	int id;
+	struct hub_config config;
+	struct hub_port *ports;
+	unsigned int num_ports;
+	int *buckets;
+	unsigned int nbuckets;
+	struct hub_mac_entry *entries;
+	int free_head;
+	unsigned int nmacs;
+	struct hub *next;
+};
+
+static struct hub *hubs;
+
+static struct hub *hub_find(int id)
+{
+	for (struct hub *h = hubs; h; h = h->next)
+		if (h->id == id)
+			return h;
+	return NULL;
+}
+
+int hub_next_id(int after)
+{
+	int best = -1;
+
+	for (struct hub *h = hubs; h; h = h->next)
+		if (h->id > after && (best < 0 || h->id < best))
+			best = h->id;
+	return best;
+}
+
+/* MAC table of a learning switch */
+
+static unsigned int hub_mac_hash(const struct hub *hub, const uint8_t *mac)
+{
+	uint32_t h = 2166136261u;
+
+	for (int i = 0; i < ETH_ALEN; i++)
+		h = (h ^ mac[i]) * 16777619u;
+	return h & (hub->nbuckets - 1);
+}
+
+static void hub_mac_free_entry(struct hub *hub, int *link, int idx)
+{
+	*link = hub->entries[idx].next;
+	hub->entries[idx].next = hub->free_head;
+	hub->entries[idx].port = NULL;
+	hub->free_head = idx;
+	hub->nmacs--;
+}
+
+/* Find @mac; expired entries met on the way are freed. Return the entry index or -1. */
+static int hub_mac_lookup(struct hub *hub, const uint8_t *mac, int64_t now)
+{
+	int *link = &hub->buckets[hub_mac_hash(hub, mac)];
+
+	while (*link >= 0) {
+		int idx = *link;
+		struct hub_mac_entry *e = &hub->entries[idx];
+
+		if (now - e->seen_ns > hub->config.ageing_ns) {
+			hub_mac_free_entry(hub, link, idx);
+			continue;
+		}
+		if (!memcmp(e->mac, mac, ETH_ALEN))
+			return idx;
+		link = &e->next;
+	}
+	return -1;
+}
+
+static void hub_mac_expire_all(struct hub *hub, int64_t now)
+{
+	for (unsigned int b = 0; b < hub->nbuckets; b++) {
+		int *link = &hub->buckets[b];
+
+		while (*link >= 0) {
+			if (now - hub->entries[*link].seen_ns > hub->config.ageing_ns)
+				hub_mac_free_entry(hub, link, *link);
+			else
+				link = &hub->entries[*link].next;
+		}
+	}
+}
+
+static void hub_mac_learn(struct hub *hub, const uint8_t *mac, struct hub_port *port, int64_t now)
+{
+	int idx = hub_mac_lookup(hub, mac, now);
+	unsigned int b;
+
+	if (idx >= 0) {
+		hub->entries[idx].port = port;
+		hub->entries[idx].seen_ns = now;
+		return;
+	}
+	if (hub->free_head < 0)
+		hub_mac_expire_all(hub, now);
+	if (hub->free_head < 0)
+		return; /* Full of live entries: forget nothing, learn nothing; unknowns flood. */
+	idx = hub->free_head;
+	hub->free_head = hub->entries[idx].next;
+	memcpy(hub->entries[idx].mac, mac, ETH_ALEN);
+	hub->entries[idx].port = port;
+	hub->entries[idx].seen_ns = now;
+	b = hub_mac_hash(hub, mac);
+	hub->entries[idx].next = hub->buckets[b];
+	hub->buckets[b] = idx;
+	hub->nmacs++;
+}
+
+static void hub_mac_forget_port(struct hub *hub, struct hub_port *port)
+{
+	for (unsigned int b = 0; b < hub->nbuckets; b++) {
+		int *link = &hub->buckets[b];
+
+		while (*link >= 0) {
+			if (hub->entries[*link].port == port)
+				hub_mac_free_entry(hub, link, *link);
+			else
+				link = &hub->entries[*link].next;
+		}
+	}
+}
+
+int hub_mac_count(int hubid)
+{
+	struct hub *hub = hub_find(hubid);
+
+	return hub ? (int)hub->nmacs : -1;
+}
+
+static int hub_mac_table_init(struct hub *hub)
+{
+	unsigned int n = hub->config.mac_table_size;
+
+	hub->nbuckets = 16;
+	while (hub->nbuckets < n)
+		hub->nbuckets <<= 1;
+	hub->buckets = malloc(hub->nbuckets * sizeof(*hub->buckets));
+	hub->entries = calloc(n, sizeof(*hub->entries));
+	if (!hub->buckets || !hub->entries)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < hub->nbuckets; i++)
+		hub->buckets[i] = -1;
+	for (unsigned int i = 0; i < n; i++)
+		hub->entries[i].next = i + 1 < n ? (int)(i + 1) : -1;
+	hub->free_head = n ? 0 : -1;
+	return 0;
+}
+
+/* The hub port client */
+
+/* The frame's Ethernet header, after the vnet header if there is one; false if too short. */
+static bool hub_eth_addrs(const struct iovec *iov, int iovcnt, unsigned int flags, uint8_t *dst,
+			  uint8_t *src)
+{
+	uint8_t eth[2 * ETH_ALEN];
+	size_t off = (flags & NET_FLAG_VNET_HDR) ? NET_VNET_HDR_LEN : 0;
+
+	if (net_iov_to_buf(iov, iovcnt, off, eth, sizeof(eth)) != sizeof(eth))
+		return false;
+	memcpy(dst, eth, ETH_ALEN);
+	memcpy(src, eth + ETH_ALEN, ETH_ALEN);
+	return true;
+}
+
+static ssize_t hub_port_receive_iov(struct net_client *nc, const struct iovec *iov, int iovcnt,
+				    unsigned int flags)
+{
+	struct hub_port *src = (struct hub_port *)nc;
+	struct hub *hub = src->hub;
+	ssize_t len = (ssize_t)net_iov_size(iov, iovcnt);
+	uint8_t dst_mac[ETH_ALEN], src_mac[ETH_ALEN];
+
+	if (hub->config.learning) {
+		int64_t now = loop_now_ns();
+		int idx;
+
+		if (!hub_eth_addrs(iov, iovcnt, flags, dst_mac, src_mac))
+			return len; /* a runt: nothing to switch */
+		if (!(src_mac[0] & 1))
+			hub_mac_learn(hub, src_mac, src, now);
+		if (!(dst_mac[0] & 1)) {
+			idx = hub_mac_lookup(hub, dst_mac, now);
+			if (idx >= 0) {
+				struct hub_port *out = hub->entries[idx].port;
+
+				if (out != src)
+					net_send_iov(&out->nc, iov, iovcnt, flags, NULL);
+				return len;
+			}
+		}
+	}
+	for (struct hub_port *p = hub->ports; p; p = p->next)
+		if (p != src)
+			net_send_iov(&p->nc, iov, iovcnt, flags, NULL);
+	return len;
+}
+
+static bool hub_port_can_receive(struct net_client *nc)
+{
+	struct hub_port *src = (struct hub_port *)nc;
+
+	for (struct hub_port *p = src->hub->ports; p; p = p->next)
+		if (p != src && net_can_send(&p->nc))
+			return true;
+	return false;
+}
+
+static bool hub_port_accepts_vnet_hdr(struct net_client *nc)
+{
+	struct hub_port *src = (struct hub_port *)nc;
+	bool any = false;
+
+	for (struct hub_port *p = src->hub->ports; p; p = p->next) {
+		if (p == src)
+			continue;
+		if (!net_peer_accepts_vnet_hdr(&p->nc))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
+static void hub_free(struct hub *hub)
+{
+	struct hub **pp;
+
+	for (pp = &hubs; *pp; pp = &(*pp)->next) {
+		if (*pp == hub) {
+			*pp = hub->next;
+			break;
+		}
+	}
+	free(hub->buckets);
+	free(hub->entries);
+	free(hub);
+}
+
+static void hub_port_cleanup(struct net_client *nc)
+{
+	struct hub_port *port = (struct hub_port *)nc;
+	struct hub *hub = port->hub;
+	struct hub_port **pp;
+
+	for (pp = &hub->ports; *pp; pp = &(*pp)->next) {
+		if (*pp == port) {
+			*pp = port->next;
+			break;
+		}
+	}
+	if (hub->config.learning)
+		hub_mac_forget_port(hub, port);
+	if (!hub->ports)
+		hub_free(hub);
+}
+
+static const struct net_client_ops hub_port_ops = {
+	.type = "hubport",
+	.size = sizeof(struct hub_port),
+	.receive_iov = hub_port_receive_iov,
+	.can_receive = hub_port_can_receive,
+	.cleanup = hub_port_cleanup,
+	.accepts_vnet_hdr = hub_port_accepts_vnet_hdr,
+};
+
+bool hub_port_hub_is_switch(const struct net_client *port)
+{
+	return port->ops == &hub_port_ops && ((const struct hub_port *)port)->hub->config.learning;
+}
+
+static struct hub *hub_new(int id, const struct hub_config *config)
+{
+	struct hub *hub = calloc(1, sizeof(*hub));
+
+	if (!hub)
+		return NULL;
+	hub->id = id;
+	hub->free_head = -1;
+	if (config)
+		hub->config = *config;
+	if (hub->config.learning) {
+		if (!hub->config.mac_table_size)
+			hub->config.mac_table_size = HUB_MAC_TABLE_DEFAULT;
+		if (!hub->config.ageing_ns)
+			hub->config.ageing_ns = HUB_AGEING_DEFAULT_S * 1000000000LL;
+		if (hub_mac_table_init(hub) < 0) {
+			free(hub->buckets);
+			free(hub->entries);
+			free(hub);
+			return NULL;
+		}
+	}
+	hub->next = hubs;
+	hubs = hub;
+	return hub;
+}
+
+struct net_client *hub_port_new(struct loop *loop, int hubid, const char *name,
+				struct net_client *peer, const struct hub_config *config)
+{
+	struct hub *hub = hub_find(hubid);
+	bool created = false;
+	struct hub_port *port, **pp;
+	char defname[64];
+	unsigned int nports = 0;
+
+	if (hub && config && config->learning != hub->config.learning) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (hub) {
+		for (struct hub_port *p = hub->ports; p; p = p->next)
+			nports++;
+		if (nports >= HUB_MAX_PORTS) {
+			errno = ENOSPC;
+			return NULL;
+		}
+	} else {
+		hub = hub_new(hubid, config);
+		if (!hub)
+			return NULL;
+		created = true;
+	}
+	if (!name) {
+		snprintf(defname, sizeof(defname), "hub%dport%u", hubid, hub->num_ports);
+		name = defname;
+	}
+	port = (struct hub_port *)net_client_new(&hub_port_ops, loop, peer, "hubport", name);
+	if (!port) {
+		if (created)
+			hub_free(hub);
+		return NULL;
+	}
+	port->hub = hub;
+	port->index = hub->num_ports++;
+	port->nc.hubid = hubid;
+	port->nc.is_netdev = true;
+	snprintf(port->nc.info_str, sizeof(port->nc.info_str), "index=%u,type=hubport%s",
+		 port->index, hub->config.learning ? ",learning=on" : "");
+	for (pp = &hub->ports; *pp; pp = &(*pp)->next)
+		;
+	*pp = port;
+	return &port->nc;
+}
+
+int net_init_hubport(const struct netdev_hubport_opts *o, const char *id, struct loop *loop,
+		     struct error *err)
+{
+	struct hub_config config = {
+		.learning = o->learning,
+		.mac_table_size = (unsigned int)o->mac_table_size,
+		.ageing_ns = (int64_t)o->ageing * 1000000000LL,
+	};
+	struct net_client *peer = NULL, *port;
+
+	if (!o->has_hubid)
+		return error_set(err, -EINVAL, "Parameter 'hubid' is missing");
+	if (o->hubid > INT32_MAX)
+		return error_set(err, -EINVAL, "hubid=%llu: out of range",
+				 (unsigned long long)o->hubid);
+	if (!o->learning && (o->mac_table_size || o->ageing))
+		return error_set(err, -EINVAL,
+				 "mac-table-size and ageing need learning=on");
+	if (o->netdev) {
+		peer = net_find(o->netdev);
+		if (!peer)
+			return error_set(err, -ENOENT, "netdev=%s: no such netdev", o->netdev);
+		if (peer->peer)
+			return error_set(err, -EBUSY, "netdev=%s: already in use", o->netdev);
+	}
+	port = hub_port_new(loop, (int)o->hubid, id, peer, o->has_learning ? &config : NULL);
+	if (!port) {
+		if (errno == EINVAL)
+			return error_set(err, -EINVAL,
+					 "learning=%s: hub %llu already exists as a %s",
+					 o->learning ? "on" : "off", (unsigned long long)o->hubid,
+					 o->learning ? "hub" : "learning switch");
+		return error_set(err, -errno, "cannot add a port to hub %llu: %s",
+				 (unsigned long long)o->hubid, strerror(errno));
+	}
+	return 0;
+}

@@ -1,0 +1,593 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * loop.c - the epoll event loop.
+ *
+ * Each round: consult every can-read gate and update the epoll interest set, wait (until the
+ * nearest timer at most), dispatch ready fds, then expired timers, then bottom halves (which
+ * may schedule more bottom halves: those run in the same round). An eventfd lets other
+ * threads wake the loop; a signalfd turns SIGINT/SIGTERM into loop_quit().
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "vwire/loop.h"
+
+#define LOOP_MAX_EVENTS 64
+
+/**
+ * struct loop_fd - what the loop knows of one watched fd
+ * @read:	input callback
+ * @write:	output callback
+ * @can_read:	input gate
+ * @opaque:	callback argument
+ * @events:	the epoll interest currently registered (0: not registered)
+ * @gen:	bumped whenever the handler changes, so stale events are ignored
+ * @active:	a handler is set
+ */
+struct loop_fd {
+	loop_cb *read;
+	loop_cb *write;
+	loop_can_read_cb *can_read;
+	void *opaque;
+	uint32_t events;
+	uint32_t gen;
+	bool active;
+};
+
+struct loop_timer {
+	struct loop *loop;
+	loop_cb *cb;
+	void *opaque;
+	int64_t expire_ns;
+	bool pending;
+	struct loop_timer *next; /* in loop->timers, sorted by expire_ns while pending */
+};
+
+struct loop_bh {
+	struct loop *loop;
+	loop_cb *cb;
+	void *opaque;
+	bool scheduled;
+	bool threadsafe_pending;
+	struct loop_bh *next; /* in loop->bhs: every bottom half of the loop */
+};
+
+/**
+ * struct loop - the loop
+ * @epfd:	epoll instance
+ * @fds:	handlers indexed by fd
+ * @nfds:	size of @fds
+ * @gated:	fds that have a can_read gate (indices into @fds), consulted each round
+ * @ngated:	count
+ * @timers:	pending timers, soonest first
+ * @bhs:	all bottom halves
+ * @bh_lock:	protects threadsafe_pending flags
+ * @wake_fd:	eventfd for loop_wakeup()
+ * @sig_fd:	signalfd, or -1
+ * @quit:	loop_run() returns after this round
+ * @quit_signal: the signal that caused the quit
+ */
+struct loop {
+	int epfd;
+	struct loop_fd *fds;
+	int nfds;
+	int *gated;
+	int ngated;
+	int gated_cap;
+	struct loop_timer *timers;
+	struct loop_bh *bhs;
+	pthread_mutex_t bh_lock;
+	bool threadsafe_any;
+	int wake_fd;
+	int sig_fd;
+	bool quit;
+	int quit_signal;
+};
+
+int64_t loop_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void loop_wake_read(void *opaque)
+{
+	struct loop *loop = opaque;
+	uint64_t v;
+	struct loop_bh *bh;
+
+	if (read(loop->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&loop->bh_lock);
+	if (loop->threadsafe_any) {
+		loop->threadsafe_any = false;
+		for (bh = loop->bhs; bh; bh = bh->next) {
+			if (bh->threadsafe_pending) {
+				bh->threadsafe_pending = false;
+				bh->scheduled = true;
+			}
+		}
+	}
+	pthread_mutex_unlock(&loop->bh_lock);
+}
+
+struct loop *loop_new(void)
+{
+	struct loop *loop = calloc(1, sizeof(*loop));
+
+	if (!loop)
+		return NULL;
+	loop->sig_fd = -1;
+	loop->wake_fd = -1;
+	pthread_mutex_init(&loop->bh_lock, NULL);
+	loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (loop->epfd < 0)
+		goto err;
+	loop->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (loop->wake_fd < 0)
+		goto err;
+	if (loop_set_fd_handler(loop, loop->wake_fd, NULL, loop_wake_read, NULL, loop) < 0)
+		goto err;
+	return loop;
+err:
+	if (loop->wake_fd >= 0)
+		close(loop->wake_fd);
+	if (loop->epfd >= 0)
+		close(loop->epfd);
+	free(loop->fds);
+	free(loop);
+	return NULL;
+}
+
+void loop_free(struct loop *loop)
+{
+	struct loop_bh *bh, *next;
+
+	if (!loop)
+		return;
+	for (bh = loop->bhs; bh; bh = next) {
+		next = bh->next;
+		free(bh);
+	}
+	if (loop->sig_fd >= 0)
+		close(loop->sig_fd);
+	close(loop->wake_fd);
+	close(loop->epfd);
+	pthread_mutex_destroy(&loop->bh_lock);
+	free(loop->fds);
+	free(loop->gated);
+	free(loop);
+}
+
+static int loop_grow_fds(struct loop *loop, int fd)
+{
+	int n = loop->nfds ? loop->nfds : 64;
+	struct loop_fd *fds;
+
+	while (n <= fd)
+		n *= 2;
+	fds = realloc(loop->fds, (size_t)n * sizeof(*fds));
+	if (!fds)
+		return -ENOMEM;
+	memset(fds + loop->nfds, 0, (size_t)(n - loop->nfds) * sizeof(*fds));
+	loop->fds = fds;
+	loop->nfds = n;
+	return 0;
+}
+
+static void loop_gated_remove(struct loop *loop, int fd)
+{
+	for (int i = 0; i < loop->ngated; i++) {
+		if (loop->gated[i] == fd) {
+			loop->gated[i] = loop->gated[--loop->ngated];
+			return;
+		}
+	}
+}
+
+static int loop_gated_add(struct loop *loop, int fd)
+{
+	if (loop->ngated == loop->gated_cap) {
+		int cap = loop->gated_cap ? loop->gated_cap * 2 : 16;
+		int *g = realloc(loop->gated, (size_t)cap * sizeof(*g));
+
+		if (!g)
+			return -ENOMEM;
+		loop->gated = g;
+		loop->gated_cap = cap;
+	}
+	loop->gated[loop->ngated++] = fd;
+	return 0;
+}
+
+/* Register @events for @fd with epoll, or remove it when 0. */
+static int loop_update_events(struct loop *loop, int fd, uint32_t events)
+{
+	struct loop_fd *h = &loop->fds[fd];
+	struct epoll_event ev = { .events = events };
+	int op;
+
+	if (events == h->events)
+		return 0;
+	ev.data.u64 = (uint64_t)(uint32_t)fd | ((uint64_t)h->gen << 32);
+	if (!events)
+		op = EPOLL_CTL_DEL;
+	else if (!h->events)
+		op = EPOLL_CTL_ADD;
+	else
+		op = EPOLL_CTL_MOD;
+	if (epoll_ctl(loop->epfd, op, fd, &ev) < 0)
+		return -errno;
+	h->events = events;
+	return 0;
+}
+
+static uint32_t loop_wanted_events(struct loop_fd *h)
+{
+	uint32_t ev = 0;
+
+	if (h->read && (!h->can_read || h->can_read(h->opaque)))
+		ev |= EPOLLIN;
+	if (h->write)
+		ev |= EPOLLOUT;
+	return ev;
+}
+
+int loop_set_fd_handler(struct loop *loop, int fd, loop_can_read_cb *can_read, loop_cb *read,
+			loop_cb *write, void *opaque)
+{
+	struct loop_fd *h;
+	bool was_gated;
+	int ret;
+
+	if (fd < 0)
+		return -EBADF;
+	if (fd >= loop->nfds) {
+		if (!read && !write)
+			return 0;
+		ret = loop_grow_fds(loop, fd);
+		if (ret < 0)
+			return ret;
+	}
+	h = &loop->fds[fd];
+	was_gated = h->active && h->can_read;
+	if (!read && !write) {
+		if (h->events)
+			epoll_ctl(loop->epfd, EPOLL_CTL_DEL, fd, NULL);
+		if (was_gated)
+			loop_gated_remove(loop, fd);
+		h->events = 0;
+		h->active = false;
+		h->gen++;
+		h->read = NULL;
+		h->write = NULL;
+		h->can_read = NULL;
+		return 0;
+	}
+	if (!was_gated && can_read) {
+		ret = loop_gated_add(loop, fd);
+		if (ret < 0)
+			return ret;
+	} else if (was_gated && !can_read) {
+		loop_gated_remove(loop, fd);
+	}
+	if (!h->active) {
+		h->gen++;
+		h->events = 0;
+	}
+	h->read = read;
+	h->write = write;
+	h->can_read = can_read;
+	h->opaque = opaque;
+	h->active = true;
+	/* Gated fds are re-evaluated before each poll; register without input for now. */
+	ret = loop_update_events(loop, fd, can_read ? (write ? EPOLLOUT : 0) : loop_wanted_events(h));
+	if (ret < 0)
+		goto err; /* -EPERM: a regular file, which epoll cannot watch */
+	return 0;
+err:
+	if (can_read)
+		loop_gated_remove(loop, fd);
+	h->active = false;
+	h->read = NULL;
+	h->write = NULL;
+	h->can_read = NULL;
+	return ret;
+}
+
+int loop_handle_signals(struct loop *loop)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -EINVAL;
+	loop->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (loop->sig_fd < 0)
+		return -errno;
+	return 0;
+}
+
+int loop_quit_signal(struct loop *loop)
+{
+	return loop->quit_signal;
+}
+
+void loop_quit(struct loop *loop)
+{
+	loop->quit = true;
+}
+
+void loop_wakeup(struct loop *loop)
+{
+	uint64_t one = 1;
+
+	if (write(loop->wake_fd, &one, sizeof(one)) < 0) {
+		/* The counter is already non-zero: the loop will wake anyway. */
+	}
+}
+
+/* Timers */
+
+struct loop_timer *loop_timer_new(struct loop *loop, loop_cb *cb, void *opaque)
+{
+	struct loop_timer *t = calloc(1, sizeof(*t));
+
+	if (!t)
+		return NULL;
+	t->loop = loop;
+	t->cb = cb;
+	t->opaque = opaque;
+	return t;
+}
+
+void loop_timer_del(struct loop_timer *timer)
+{
+	struct loop_timer **pp;
+
+	if (!timer->pending)
+		return;
+	for (pp = &timer->loop->timers; *pp; pp = &(*pp)->next) {
+		if (*pp == timer) {
+			*pp = timer->next;
+			break;
+		}
+	}
+	timer->pending = false;
+	timer->next = NULL;
+}
+
+void loop_timer_mod(struct loop_timer *timer, int64_t expire_ns)
+{
+	struct loop_timer **pp;
+
+	loop_timer_del(timer);
+	timer->expire_ns = expire_ns;
+	for (pp = &timer->loop->timers; *pp && (*pp)->expire_ns <= expire_ns; pp = &(*pp)->next)
+		;
+	timer->next = *pp;
+	*pp = timer;
+	timer->pending = true;
+}
+
+bool loop_timer_pending(const struct loop_timer *timer)
+{
+	return timer->pending;
+}
+
+void loop_timer_free(struct loop_timer *timer)
+{
+	if (!timer)
+		return;
+	loop_timer_del(timer);
+	free(timer);
+}
+
+static int loop_run_timers(struct loop *loop)
+{
+	int64_t now = loop_now_ns();
+	int ran = 0;
+
+	while (loop->timers && loop->timers->expire_ns <= now) {
+		struct loop_timer *t = loop->timers;
+
+		loop->timers = t->next;
+		t->next = NULL;
+		t->pending = false;
+		t->cb(t->opaque);
+		ran++;
+	}
+	return ran;
+}
+
+/* Bottom halves */
+
+struct loop_bh *loop_bh_new(struct loop *loop, loop_cb *cb, void *opaque)
+{
+	struct loop_bh *bh = calloc(1, sizeof(*bh));
+
+	if (!bh)
+		return NULL;
+	bh->loop = loop;
+	bh->cb = cb;
+	bh->opaque = opaque;
+	pthread_mutex_lock(&loop->bh_lock);
+	bh->next = loop->bhs;
+	loop->bhs = bh;
+	pthread_mutex_unlock(&loop->bh_lock);
+	return bh;
+}
+
+void loop_bh_schedule(struct loop_bh *bh)
+{
+	bh->scheduled = true;
+}
+
+void loop_bh_schedule_threadsafe(struct loop_bh *bh)
+{
+	struct loop *loop = bh->loop;
+
+	pthread_mutex_lock(&loop->bh_lock);
+	bh->threadsafe_pending = true;
+	loop->threadsafe_any = true;
+	pthread_mutex_unlock(&loop->bh_lock);
+	loop_wakeup(loop);
+}
+
+void loop_bh_cancel(struct loop_bh *bh)
+{
+	bh->scheduled = false;
+}
+
+void loop_bh_free(struct loop_bh *bh)
+{
+	struct loop_bh **pp;
+	struct loop *loop;
+
+	if (!bh)
+		return;
+	loop = bh->loop;
+	pthread_mutex_lock(&loop->bh_lock);
+	for (pp = &loop->bhs; *pp; pp = &(*pp)->next) {
+		if (*pp == bh) {
+			*pp = bh->next;
+			break;
+		}
+	}
+	pthread_mutex_unlock(&loop->bh_lock);
+	free(bh);
+}
+
+static int loop_run_bhs(struct loop *loop)
+{
+	int ran = 0;
+	bool again = true;
+
+	/* A bottom half may schedule others, or free itself: restart the walk after each call. */
+	while (again) {
+		struct loop_bh *bh;
+
+		again = false;
+		for (bh = loop->bhs; bh; bh = bh->next) {
+			if (bh->scheduled) {
+				bh->scheduled = false;
+				bh->cb(bh->opaque);
+				ran++;
+				again = true;
+				break;
+			}
+		}
+	}
+	return ran;
+}
+
+static bool loop_bh_any_scheduled(struct loop *loop)
+{
+	for (struct loop_bh *bh = loop->bhs; bh; bh = bh->next)
+		if (bh->scheduled)
+			return true;
+	return false;
+}
+
+static void loop_read_signals(struct loop *loop)
+{
+	struct signalfd_siginfo si;
+
+	while (read(loop->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		loop->quit = true;
+		loop->quit_signal = (int)si.ssi_signo;
+	}
+}
+
+int loop_run_once(struct loop *loop, int timeout_ms)
+{
+	struct epoll_event events[LOOP_MAX_EVENTS];
+	int n, ran = 0;
+
+	for (int i = 0; i < loop->ngated; i++) {
+		int fd = loop->gated[i];
+
+		loop_update_events(loop, fd, loop_wanted_events(&loop->fds[fd]));
+	}
+	if (loop_bh_any_scheduled(loop)) {
+		timeout_ms = 0;
+	} else if (loop->timers) {
+		int64_t delta = loop->timers->expire_ns - loop_now_ns();
+		int t = delta <= 0 ? 0 : (int)((delta + 999999) / 1000000);
+
+		if (timeout_ms < 0 || t < timeout_ms)
+			timeout_ms = t;
+	}
+	n = epoll_wait(loop->epfd, events, LOOP_MAX_EVENTS, timeout_ms);
+	if (n < 0) {
+		if (errno != EINTR)
+			return -errno;
+		n = 0;
+	}
+	for (int i = 0; i < n; i++) {
+		int fd = (int)(uint32_t)events[i].data.u64;
+		uint32_t gen = (uint32_t)(events[i].data.u64 >> 32);
+		uint32_t ev = events[i].events;
+		struct loop_fd *h;
+
+		if (fd >= loop->nfds)
+			continue;
+		h = &loop->fds[fd];
+		/* An earlier callback of this round may have removed or replaced the handler. */
+		if (!h->active || h->gen != gen)
+			continue;
+		if ((ev & (EPOLLIN | EPOLLHUP | EPOLLERR)) && h->read &&
+		    (h->events & EPOLLIN)) {
+			h->read(h->opaque);
+			ran++;
+		}
+		h = &loop->fds[fd];
+		if (!h->active || h->gen != gen)
+			continue;
+		if ((ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)) && h->write) {
+			h->write(h->opaque);
+			ran++;
+		}
+	}
+	ran += loop_run_timers(loop);
+	ran += loop_run_bhs(loop);
+	return ran;
+}
+
+static void loop_sig_read(void *opaque)
+{
+	loop_read_signals(opaque);
+}
+
+int loop_run(struct loop *loop)
+{
+	int ret = 0;
+
+	if (loop->sig_fd >= 0) {
+		ret = loop_set_fd_handler(loop, loop->sig_fd, NULL, loop_sig_read, NULL, loop);
+		if (ret < 0)
+			return ret;
+	}
+	loop->quit = false;
+	while (!loop->quit) {
+		ret = loop_run_once(loop, -1);
+		if (ret < 0)
+			break;
+		ret = 0;
+	}
+	if (loop->sig_fd >= 0)
+		loop_set_fd_handler(loop, loop->sig_fd, NULL, NULL, NULL, NULL);
+	return ret;
+}

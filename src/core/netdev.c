@@ -1,0 +1,260 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * netdev.c - the one option table: every -netdev type, -object and -device that vwire can
+ * create, with the typed struct its options decode into and the init function it calls.
+ *
+ * An option string is parsed (opts.c), checked against the type's field table (unknown
+ * keys and bad values are errors naming them), decoded into the typed struct and handed to
+ * the init function, which never sees a string to parse.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "core/netdev.h"
+#include "vwire/error.h"
+#include "vwire/net.h"
+#include "vwire/opts.h"
+
+typedef int creatable_init_fn(const void *opts, const char *id, struct loop *loop,
+			      struct error *err);
+
+/**
+ * struct creatable - one kind of thing the command line creates
+ * @name:	its type name, as in -netdev NAME
+ * @desc:	its options (terminated by a NULL name)
+ * @size:	size of its typed option struct
+ * @defaults:	sets defaults in the zeroed struct (NULL: all zero)
+ * @init:	creates it
+ */
+struct creatable {
+	const char *name;
+	const struct opt_desc *desc;
+	size_t size;
+	void (*defaults)(void *opts);
+	creatable_init_fn *init;
+};
+
+#define OPT(st, key, kind_, field, help_)                                                    \
+	{ .name = key, .kind = kind_, .offset = offsetof(st, field), .help = help_ }
+#define OPT_SET(st, key, kind_, field, has, help_)                                           \
+	{ .name = key, .kind = kind_, .offset = offsetof(st, field),                         \
+	  .set_offset = offsetof(st, has), .help = help_ }
+#define OPT_MAX(st, key, kind_, field, max_, help_)                                          \
+	{ .name = key, .kind = kind_, .offset = offsetof(st, field), .max = max_, .help = help_ }
+
+/* Generates a type-safe trampoline from the generic init signature to a typed one. */
+#define CREATABLE_INIT(fn, type)                                                              \
+	static int fn##_any(const void *opts, const char *id, struct loop *loop,             \
+			    struct error *err)                                                \
+	{                                                                                     \
+		return fn((const type *)opts, id, loop, err);                                 \
+	}
+
+/* -netdev hubport */
+static const struct opt_desc hubport_desc[] = {
+	OPT_SET(struct netdev_hubport_opts, "hubid", OPT_UINT, hubid, has_hubid, "hub number"),
+	OPT(struct netdev_hubport_opts, "netdev", OPT_STRING, netdev, "netdev to peer with"),
+	OPT_SET(struct netdev_hubport_opts, "learning", OPT_BOOL, learning, has_learning,
+		"the hub is a learning switch (on|off)"),
+	OPT_MAX(struct netdev_hubport_opts, "mac-table-size", OPT_UINT, mac_table_size, 1 << 20,
+		"switch: most MAC addresses learnt (default 4096)"),
+	OPT_MAX(struct netdev_hubport_opts, "ageing", OPT_UINT, ageing, 86400,
+		"switch: seconds before a MAC entry expires (default 300)"),
+	{ 0 }
+};
+CREATABLE_INIT(net_init_hubport, struct netdev_hubport_opts)
+
+static const struct creatable netdev_types[] = {
+	{ "hubport", hubport_desc, sizeof(struct netdev_hubport_opts), NULL,
+	  net_init_hubport_any },
+};
+
+static const struct creatable object_types[] = {
+};
+
+static const struct creatable device_types[] = {
+};
+
+static const struct creatable *creatable_find(const struct creatable *table, size_t n,
+					      const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(table[i].name, name))
+			return &table[i];
+	return NULL;
+}
+
+static void creatable_list(const struct creatable *table, size_t n, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	buf[0] = '\0';
+	for (size_t i = 0; i < n && off < len; i++)
+		off += (size_t)snprintf(buf + off, len - off, "%s%s", i ? ", " : "",
+					table[i].name);
+}
+
+/*
+ * Parse @text for one of @table's types and call its init. @what is "-netdev", "-object" or
+ * "-device"; @check_id rejects an id that is already taken.
+ */
+static int creatable_add(const struct creatable *table, size_t n, const char *what,
+			 const char *type_key, struct loop *loop, const char *text,
+			 bool (*id_taken)(const char *id), struct error *err)
+{
+	const struct creatable *c;
+	struct opts o;
+	const char *type, *id;
+	char idbuf[64];
+	void *typed = NULL;
+	int ret;
+
+	ret = opts_parse(text, type_key, &o, err);
+	if (ret < 0)
+		return ret;
+	type = opts_get(&o, type_key);
+	if (!type) {
+		ret = error_set(err, -EINVAL, "Parameter '%s' is missing", type_key);
+		goto out;
+	}
+	c = creatable_find(table, n, type);
+	if (!c) {
+		char list[256];
+
+		creatable_list(table, n, list, sizeof(list));
+		ret = error_set(err, -EINVAL, "%s '%s' is not supported (supported: %s)",
+				type_key, type, list);
+		goto out;
+	}
+	id = opts_get(&o, "id");
+	if (!id && strcmp(what, "-device")) {
+		ret = error_set(err, -EINVAL, "Parameter 'id' is missing");
+		goto out;
+	}
+	if (!id) {
+		static unsigned int anon;
+
+		snprintf(idbuf, sizeof(idbuf), "%s.%u", type, anon++);
+		id = idbuf;
+	}
+	if (id_taken(id)) {
+		ret = error_set(err, -EEXIST, "Duplicate ID '%s' for %s", id, what + 1);
+		goto out;
+	}
+	typed = calloc(1, c->size);
+	if (!typed) {
+		ret = error_set(err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	if (c->defaults)
+		c->defaults(typed);
+	ret = opts_decode(&o, c->desc, typed, err);
+	if (ret < 0)
+		goto out;
+	{
+		char where[128];
+
+		snprintf(where, sizeof(where), "%s %s", what, type);
+		ret = opts_check_unused(&o, where, err);
+	}
+	if (ret < 0)
+		goto out;
+	ret = c->init(typed, id, loop, err);
+out:
+	if (typed) {
+		opts_free_decoded(c->desc, typed);
+		free(typed);
+	}
+	opts_free(&o);
+	return ret;
+}
+
+static bool netdev_id_taken(const char *id)
+{
+	return net_find(id) != NULL;
+}
+
+int netdev_add(struct loop *loop, const char *text, struct error *err)
+{
+	return creatable_add(netdev_types, sizeof(netdev_types) / sizeof(netdev_types[0]),
+			     "-netdev", "type", loop, text, netdev_id_taken, err);
+}
+
+int netdev_del(const char *id, struct error *err)
+{
+	struct net_client *nc = net_find(id);
+
+	if (!nc || !nc->is_netdev)
+		return error_set(err, -ENOENT, "Device '%s' not found", id);
+	/* Every queue of a multiqueue netdev shares the id. */
+	while ((nc = net_find(id)) && nc->is_netdev) {
+		struct net_client *queues[64];
+		unsigned int n = net_find_queues(id, queues, 64);
+
+		for (unsigned int i = n < 64 ? n : 64; i-- > 0;)
+			net_client_free(queues[i]);
+	}
+	return 0;
+}
+
+static bool object_id_taken(const char *id)
+{
+	return net_filter_find(id) != NULL;
+}
+
+int object_add(struct loop *loop, const char *text, struct error *err)
+{
+	return creatable_add(object_types, sizeof(object_types) / sizeof(object_types[0]),
+			     "-object", "qom-type", loop, text, object_id_taken, err);
+}
+
+int object_del(const char *id, struct error *err)
+{
+	struct net_filter *f = net_filter_find(id);
+
+	if (!f)
+		return error_set(err, -ENOENT, "object '%s' not found", id);
+	net_filter_detach_free(f);
+	return 0;
+}
+
+static bool device_id_taken(const char *id)
+{
+	return net_find(id) != NULL;
+}
+
+int device_add(struct loop *loop, const char *text, struct error *err)
+{
+	return creatable_add(device_types, sizeof(device_types) / sizeof(device_types[0]),
+			     "-device", "driver", loop, text, device_id_taken, err);
+}
+
+int netdev_help(const char *type, void *out)
+{
+	FILE *f = out;
+	const struct creatable *c;
+
+	if (!type) {
+		fprintf(f, "Available netdev backend types:\n");
+		for (size_t i = 0; i < sizeof(netdev_types) / sizeof(netdev_types[0]); i++)
+			fprintf(f, "%s\n", netdev_types[i].name);
+		return 0;
+	}
+	c = creatable_find(netdev_types, sizeof(netdev_types) / sizeof(netdev_types[0]), type);
+	if (!c)
+		c = creatable_find(object_types, sizeof(object_types) / sizeof(object_types[0]),
+				   type);
+	if (!c)
+		c = creatable_find(device_types, sizeof(device_types) / sizeof(device_types[0]),
+				   type);
+	if (!c)
+		return -ENOENT;
+	fprintf(f, "%s options:\n", type);
+	for (const struct opt_desc *d = c->desc; d->name; d++)
+		fprintf(f, "  %-24s %s\n", d->name, d->help ? d->help : "");
+	return 0;
+}
