@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# run-all.sh - every test of vwire, as a new user's machine runs them:
+#   1. build and run the cmocka unit tests (normal build),
+#   2. the same under ASan+UBSan,
+#   3. the libFuzzer harnesses for a bounded time each (clang),
+#   4. the end-to-end scripts in tests/e2e against the sanitized daemon, then the normal one
+#      for the ones that measure nothing but need speed (QEMU guests).
+# Each e2e script exits 0 (pass), 77 (skip, with its reason) or anything else (fail).
+# The last line is "N passed, N failed, N skipped".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+E2E_FILTER=${E2E_FILTER:-}
+passed=0 failed=0 skipped=0
+failures=()
+
+step() { printf '\n=== %s\n' "$*"; }
+record() { # name status
+	case $2 in
+	0) passed=$((passed + 1)); echo "PASS: $1" ;;
+	77) skipped=$((skipped + 1)); echo "SKIP: $1" ;;
+	*) failed=$((failed + 1)); failures+=("$1"); echo "FAIL: $1 (exit $2)" ;;
+	esac
+}
+
+build() { # dir [meson args...]
+	local dir=$1; shift
+	if [ ! -f "$dir/build.ninja" ]; then
+		meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
+	fi
+	ninja -C "$dir" -j2 >"$dir.build.log" 2>&1 || { tail -50 "$dir.build.log"; return 1; }
+}
+
+unit() { # dir name
+	if meson test -C "$1" --suite unit --print-errorlogs >"$1.test.log" 2>&1; then
+		grep -E '^(Ok|Fail|Skipped):' "$1.test.log" | tr '\n' ' '; echo
+		record "$2" 0
+	else
+		tail -80 "$1.test.log"
+		record "$2" 1
+	fi
+}
+
+step "build (gcc, -Werror)"
+if build build --werror -Dtests=enabled -Dslirp=enabled; then record build 0; else record build 1; fi
+step "unit tests"
+unit build unit
+
+step "build with ASan+UBSan"
+if build build-asan --werror -Dtests=enabled -Dslirp=enabled -Db_sanitize=address,undefined \
+	-Db_lundef=false -Dbuildtype=debug; then
+	record build-asan 0
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+	step "unit tests under ASan+UBSan"
+	unit build-asan unit-asan
+else
+	record build-asan 1
+fi
+
+step "fuzzers (${FUZZ_SECONDS}s each)"
+if CC=clang build build-fuzz -Dfuzz=true -Dtests=disabled -Dslirp=enabled; then
+	for f in build-fuzz/fuzz/fuzz_*; do
+		[ -x "$f" ] || continue
+		name=$(basename "$f")
+		corpus=$(mktemp -d)
+		if "$f" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 "$corpus" >"build-fuzz/$name.log" 2>&1; then
+			record "$name" 0
+		else
+			tail -40 "build-fuzz/$name.log"
+			record "$name" 1
+		fi
+		rm -rf "$corpus"
+	done
+else
+	record build-fuzz 1
+fi
+
+step "end-to-end"
+export VWIRE_TOP=$top
+for t in tests/e2e/*.sh; do
+	[ -f "$t" ] || continue
+	name=e2e/$(basename "$t" .sh)
+	if [ -n "$E2E_FILTER" ] && [[ $name != *$E2E_FILTER* ]]; then continue; fi
+	# Sanitized daemon for the protocol and data-path tests; guests under TCG are slow
+	# enough already, so the scripts that boot them may ask for the plain build.
+	export VWIRE=$top/build-asan/vwire VWIRE_FAST=$top/build/vwire
+	log=$(mktemp)
+	timeout 900 bash "$t" >"$log" 2>&1
+	st=$?
+	if [ "$st" = 77 ]; then tail -3 "$log"; elif [ "$st" != 0 ]; then tail -60 "$log"; fi
+	record "$name" "$st"
+	rm -f "$log"
+done
+
+echo
+[ ${#failures[@]} -eq 0 ] || echo "failed: ${failures[*]}"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
