@@ -174,4 +174,23 @@ void loop_wakeup(struct loop *loop);
  */
 void loop_bh_schedule_threadsafe(struct loop_bh *bh);
 
+/**
+ * loop_poller_add() - call @poll once every round, and never sleep while any poller exists:
+ *		       the loop thread busy-polls for every poll-mode device at once
+ * @loop:	the loop
+ * @poll:	called each round (its return value is ignored)
+ * @opaque:	passed to @poll
+ *
+ * Return: 0 or -ENOMEM
+ */
+int loop_poller_add(struct loop *loop, loop_cb *poll, void *opaque);
+
+/**
+ * loop_poller_remove() - stop calling @poll with @opaque
+ * @loop:	the loop
+ * @poll:	as added
+ * @opaque:	as added
+ */
+void loop_poller_remove(struct loop *loop, loop_cb *poll, void *opaque);
+
 #endif

@@ -90,6 +90,13 @@ struct loop {
 	int sig_fd;
 	bool quit;
 	int quit_signal;
+	struct loop_poller *pollers;
+	unsigned int npollers;
+};
+
+struct loop_poller {
+	loop_cb *poll;
+	void *opaque;
 };
 
 int64_t loop_now_ns(void)
@@ -166,6 +173,7 @@ void loop_free(struct loop *loop)
 	pthread_mutex_destroy(&loop->bh_lock);
 	free(loop->fds);
 	free(loop->gated);
+	free(loop->pollers);
 	free(loop);
 }
 
@@ -521,7 +529,7 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 
 		loop_update_events(loop, fd, loop_wanted_events(&loop->fds[fd]));
 	}
-	if (loop_bh_any_scheduled(loop)) {
+	if (loop_bh_any_scheduled(loop) || loop->npollers) {
 		timeout_ms = 0;
 	} else if (loop->timers) {
 		int64_t delta = loop->timers->expire_ns - loop_now_ns();
@@ -561,6 +569,8 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 			ran++;
 		}
 	}
+	for (unsigned int i = 0; i < loop->npollers; i++)
+		loop->pollers[i].poll(loop->pollers[i].opaque);
 	ran += loop_run_timers(loop);
 	ran += loop_run_bhs(loop);
 	return ran;
@@ -590,4 +600,27 @@ int loop_run(struct loop *loop)
 	if (loop->sig_fd >= 0)
 		loop_set_fd_handler(loop, loop->sig_fd, NULL, NULL, NULL, NULL);
 	return ret;
+}
+
+int loop_poller_add(struct loop *loop, loop_cb *poll, void *opaque)
+{
+	struct loop_poller *p = realloc(loop->pollers, (loop->npollers + 1) * sizeof(*p));
+
+	if (!p)
+		return -ENOMEM;
+	loop->pollers = p;
+	p[loop->npollers].poll = poll;
+	p[loop->npollers].opaque = opaque;
+	loop->npollers++;
+	return 0;
+}
+
+void loop_poller_remove(struct loop *loop, loop_cb *poll, void *opaque)
+{
+	for (unsigned int i = 0; i < loop->npollers; i++) {
+		if (loop->pollers[i].poll == poll && loop->pollers[i].opaque == opaque) {
+			loop->pollers[i] = loop->pollers[--loop->npollers];
+			return;
+		}
+	}
 }

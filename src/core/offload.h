@@ -12,39 +12,11 @@
 
 struct net_client;
 
-/* struct virtio_net_hdr_v1 flags (virtio 1.2, 5.1.6) */
-#define VIRTIO_NET_HDR_F_NEEDS_CSUM 1
-#define VIRTIO_NET_HDR_F_DATA_VALID 2
-#define VIRTIO_NET_HDR_F_RSC_INFO 4
-
-/* struct virtio_net_hdr_v1 gso_type */
-#define VIRTIO_NET_HDR_GSO_NONE 0
-#define VIRTIO_NET_HDR_GSO_TCPV4 1
-#define VIRTIO_NET_HDR_GSO_UDP 3
-#define VIRTIO_NET_HDR_GSO_TCPV6 4
-#define VIRTIO_NET_HDR_GSO_UDP_L4 5
-#define VIRTIO_NET_HDR_GSO_ECN 0x80
-
-/**
- * struct virtio_net_hdr_v1 - the header before every frame on a virtio-net queue, and before
- *			      NET_FLAG_VNET_HDR packets in the core (little-endian fields)
- * @flags:		VIRTIO_NET_HDR_F_*
- * @gso_type:		VIRTIO_NET_HDR_GSO_*
- * @hdr_len:		length of the headers to copy into each segment
- * @gso_size:		payload bytes per segment
- * @csum_start:		where checksumming starts
- * @csum_offset:	where from csum_start the checksum is stored
- * @num_buffers:	mergeable rx buffers used (rx only)
+/*
+ * struct virtio_net_hdr_v1 and the VIRTIO_NET_HDR_F_* / VIRTIO_NET_HDR_GSO_* constants come from
+ * the kernel's uapi header, so that the device, the tap and this file agree on one layout.
  */
-struct virtio_net_hdr_v1 {
-	uint8_t flags;
-	uint8_t gso_type;
-	uint16_t hdr_len;
-	uint16_t gso_size;
-	uint16_t csum_start;
-	uint16_t csum_offset;
-	uint16_t num_buffers;
-};
+#include <linux/virtio_net.h>
 
 /**
  * typedef offload_deliver_fn - deliver one plain frame to @nc
