@@ -68,9 +68,48 @@ static const struct opt_desc hubport_desc[] = {
 };
 CREATABLE_INIT(net_init_hubport, struct netdev_hubport_opts)
 
+/* -netdev tap */
+static const struct opt_desc tap_desc[] = {
+	OPT(struct netdev_tap_opts, "ifname", OPT_STRING, ifname,
+	    "interface name (default: the kernel picks tapN)"),
+	OPT(struct netdev_tap_opts, "fd", OPT_STRING, fd, "an inherited, open tap fd"),
+	OPT(struct netdev_tap_opts, "fds", OPT_STRING, fds,
+	    "inherited tap fds, one per queue (fd:fd:...)"),
+	OPT(struct netdev_tap_opts, "script", OPT_STRING, script,
+	    "run 'script ifname' once the tap exists (default: no)"),
+	OPT(struct netdev_tap_opts, "downscript", OPT_STRING, downscript,
+	    "run 'downscript ifname' when it goes (default: no)"),
+	OPT(struct netdev_tap_opts, "br", OPT_STRING, br, "with helper=: bridge (default br0)"),
+	OPT(struct netdev_tap_opts, "helper", OPT_STRING, helper,
+	    "get the tap fd from this bridge helper"),
+	OPT_SET(struct netdev_tap_opts, "sndbuf", OPT_SIZE, sndbuf, has_sndbuf,
+		"send buffer limit (default: unlimited)"),
+	OPT_SET(struct netdev_tap_opts, "vnet_hdr", OPT_BOOL, vnet_hdr, has_vnet_hdr,
+		"virtio-net header (default: on when the kernel has it)"),
+	OPT_SET(struct netdev_tap_opts, "vhost", OPT_BOOL, vhost, has_vhost,
+		"only off: vwire moves the packets itself"),
+	OPT_SET(struct netdev_tap_opts, "queues", OPT_UINT, queues, has_queues,
+		"number of queues (default 1; more: IFF_MULTI_QUEUE)"),
+	OPT(struct netdev_tap_opts, "poll-us", OPT_UINT, poll_us,
+	    "accepted and ignored (a vhost-net setting)"),
+	{ 0 }
+};
+CREATABLE_INIT(net_init_tap, struct netdev_tap_opts)
+
+/* -netdev bridge */
+static const struct opt_desc bridge_desc[] = {
+	OPT(struct netdev_bridge_opts, "br", OPT_STRING, br, "bridge (default br0)"),
+	OPT(struct netdev_bridge_opts, "helper", OPT_STRING, helper,
+	    "helper (default /usr/lib/qemu/qemu-bridge-helper)"),
+	{ 0 }
+};
+CREATABLE_INIT(net_init_bridge, struct netdev_bridge_opts)
+
 static const struct creatable netdev_types[] = {
 	{ "hubport", hubport_desc, sizeof(struct netdev_hubport_opts), NULL,
 	  net_init_hubport_any },
+	{ "tap", tap_desc, sizeof(struct netdev_tap_opts), NULL, net_init_tap_any },
+	{ "bridge", bridge_desc, sizeof(struct netdev_bridge_opts), NULL, net_init_bridge_any },
 };
 
 static const struct creatable object_types[] = {

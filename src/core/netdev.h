@@ -32,6 +32,7 @@ struct netdev_tap_opts {
 	bool vnet_hdr;
 	bool has_vnet_hdr;
 	uint64_t queues;
+	bool has_queues;
 	bool vhost; /* accepted only as off: the data path is vwire's */
 	bool has_vhost;
 	uint64_t poll_us;

@@ -1,0 +1,664 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * tap.c - the tap back end (-netdev tap), one net client per queue of a Linux tap interface.
+ *
+ * In: the fd is readable and the peer can take packets: up to TAP_BATCH frames are read into
+ * the queue's one buffer and sent to the peer (with their vnet header when the peer takes
+ * one, so GSO frames pass whole; else past it, without a copy); a send that is queued stops
+ * reading until its completion. Out: receive_iov writev()s the peer's iovecs straight to the
+ * fd (a zeroed vnet header in front when the packet has none); a full tap returns 0 and waits
+ * for POLLOUT, then flushes the queue. The OS part is tap-linux.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "backends/bridge.h"
+#include "backends/tap.h"
+#include "core/log.h"
+#include "core/netdev.h"
+#include "core/offload.h"
+#include "vwire/error.h"
+#include "vwire/loop.h"
+#include "vwire/net.h"
+
+/* Frames read per readable event before other fds get their turn (vhost-net's weight). */
+#define TAP_BATCH 64
+
+/* Offloads the kernel may leave to the peer when the peer takes vnet headers. */
+#define TAP_OFFLOADS (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
+/* UDP segmentation offload (Linux 6.2); absent from older uapi headers. */
+#ifndef TUN_F_USO4
+#define TUN_F_USO4 0x20
+#endif
+#ifndef TUN_F_USO6
+#define TUN_F_USO6 0x40
+#endif
+
+/* QEMU's sndbuf default: "unlimited", so that a slow peer never blocks the guest's sender. */
+#define TAP_SNDBUF_DEFAULT INT_MAX
+
+/* "no" (or nothing) for script=/downscript= means no script, as in QEMU. */
+#define TAP_NO_SCRIPT "no"
+
+/**
+ * struct tap - one queue of a tap netdev
+ * @nc:		the net client (first)
+ * @fd:		the queue's tap fd
+ * @vnet_hdr:	the fd carries a NET_VNET_HDR_LEN-byte virtio_net_hdr_v1 before each frame
+ * @offload_on:	the kernel may currently hand over partial (GSO, unchecksummed) frames
+ * @offloads:	the TUN_F_* bits used when offloads are on (what the kernel supports)
+ * @read_poll:	reading is allowed (false while a send of ours waits in the peer's queue)
+ * @write_poll:	waiting for the fd to become writable after EAGAIN
+ * @gone:	the interface vanished under us: the fd is no longer polled
+ * @ifname:	the interface's name
+ * @downscript:	run with @ifname at cleanup (queue 0 only), or NULL
+ * @buf:	the queue's receive buffer (NET_MAX_PACKET bytes), reused for every frame
+ * @rl:		rate limit of this queue's warnings
+ */
+struct tap {
+	struct net_client nc;
+	int fd;
+	bool vnet_hdr;
+	bool offload_on;
+	unsigned int offloads;
+	bool read_poll;
+	bool write_poll;
+	bool gone;
+	char ifname[IFNAMSIZ];
+	char *downscript;
+	uint8_t *buf;
+	struct log_ratelimit rl;
+};
+
+static const struct virtio_net_hdr_v1 tap_zero_hdr;
+
+static void tap_send(void *opaque);
+static void tap_writable(void *opaque);
+
+static bool tap_can_read(void *opaque)
+{
+	struct tap *tap = opaque;
+
+	return tap->read_poll && net_can_send(&tap->nc);
+}
+
+static void tap_update_fd_handler(struct tap *tap)
+{
+	if (tap->gone)
+		return;
+	loop_set_fd_handler(tap->nc.loop, tap->fd, tap_can_read, tap_send,
+			    tap->write_poll ? tap_writable : NULL, tap);
+}
+
+static void tap_write_poll(struct tap *tap, bool enable)
+{
+	if (tap->write_poll == enable)
+		return;
+	tap->write_poll = enable;
+	tap_update_fd_handler(tap);
+}
+
+/*
+ * The interface was deleted (the fd is detached: EBADFD, or EIO on read): say so once and
+ * stop polling the fd, which would otherwise report an error forever. Writes to it then fail
+ * fast and count as drops; the rest of the daemon carries on.
+ */
+static void tap_set_gone(struct tap *tap, const char *op, int errnum)
+{
+	if (tap->gone)
+		return;
+	log_warn("netdev %s: tap %s is gone (%s: %s); no longer polling it", tap->nc.name,
+		 tap->ifname, op, strerror(errnum));
+	loop_set_fd_handler(tap->nc.loop, tap->fd, NULL, NULL, NULL, NULL);
+	tap->gone = true;
+	tap->read_poll = false;
+	tap->write_poll = false;
+}
+
+/*
+ * Offloads on exactly while the peer takes vnet headers: then GSO frames go out whole; when
+ * it does not, the kernel finishes segmentation and checksums itself, which is cheaper than
+ * doing it here. Called once per batch: a hub's answer changes when its other ports change.
+ */
+static bool tap_sync_offload(struct tap *tap)
+{
+	bool want = net_peer_accepts_vnet_hdr(&tap->nc);
+
+	if (want != tap->offload_on) {
+		int ret = tap_linux_set_offload(tap->fd, want ? tap->offloads : 0);
+
+		if (ret < 0) {
+			log_ratelimited_warn(&tap->rl, "netdev %s: TUNSETOFFLOAD on %s: %s",
+					     tap->nc.name, tap->ifname, strerror(-ret));
+			return false;
+		}
+		tap->offload_on = want;
+	}
+	return want;
+}
+
+static void tap_send_completed(struct net_client *nc, ssize_t ret)
+{
+	struct tap *tap = (struct tap *)nc;
+
+	(void)ret;
+	tap->read_poll = true; /* the loop's gate resumes polling the fd */
+}
+
+/* Whether a frame read with offloads possibly on still needs its vnet header. */
+static bool tap_hdr_needed(const uint8_t *buf)
+{
+	struct virtio_net_hdr_v1 hdr;
+
+	memcpy(&hdr, buf, sizeof(hdr));
+	return hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE || (hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+}
+
+static void tap_send(void *opaque)
+{
+	struct tap *tap = opaque;
+	bool peer_vnet = false;
+
+	if (tap->vnet_hdr)
+		peer_vnet = tap_sync_offload(tap);
+	for (unsigned int n = 0; n < TAP_BATCH && tap->read_poll && net_can_send(&tap->nc); n++) {
+		struct iovec iov;
+		unsigned int flags = 0;
+		ssize_t len;
+
+		len = read(tap->fd, tap->buf, NET_MAX_PACKET);
+		if (len < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN)
+				return;
+			if (errno == EBADFD || errno == EIO)
+				tap_set_gone(tap, "read", errno);
+			else
+				log_ratelimited_warn(&tap->rl, "netdev %s: read from %s: %s",
+						     tap->nc.name, tap->ifname, strerror(errno));
+			return;
+		}
+		iov.iov_base = tap->buf;
+		iov.iov_len = (size_t)len;
+		if (tap->vnet_hdr) {
+			if (len < NET_VNET_HDR_LEN) {
+				log_ratelimited_warn(&tap->rl, "netdev %s: %zd-byte read from %s",
+						     tap->nc.name, len, tap->ifname);
+				continue;
+			}
+			/*
+			 * A frame read while offloads were on may still be partial after the
+			 * peer stopped taking vnet headers: then the core finishes or drops it.
+			 */
+			if (peer_vnet || tap_hdr_needed(tap->buf)) {
+				flags = NET_FLAG_VNET_HDR;
+			} else {
+				iov.iov_base = tap->buf + NET_VNET_HDR_LEN;
+				iov.iov_len -= NET_VNET_HDR_LEN;
+			}
+		}
+		if (net_send_iov(&tap->nc, &iov, 1, flags, tap_send_completed) == 0) {
+			tap->read_poll = false;
+			return;
+		}
+	}
+}
+
+static void tap_writable(void *opaque)
+{
+	struct tap *tap = opaque;
+
+	tap_write_poll(tap, false);
+	net_flush_queued(&tap->nc);
+}
+
+static ssize_t tap_receive_iov(struct net_client *nc, const struct iovec *iov, int iovcnt,
+			       unsigned int flags)
+{
+	struct tap *tap = (struct tap *)nc;
+	struct iovec with_hdr[IOV_MAX];
+	const struct iovec *out = iov;
+	int outcnt = iovcnt;
+	ssize_t ret;
+
+	if (tap->gone)
+		return -ENODEV;
+	if (tap->vnet_hdr && !(flags & NET_FLAG_VNET_HDR)) {
+		if (iovcnt >= IOV_MAX)
+			return -EMSGSIZE;
+		with_hdr[0].iov_base = (void *)&tap_zero_hdr;
+		with_hdr[0].iov_len = NET_VNET_HDR_LEN;
+		memcpy(&with_hdr[1], iov, (size_t)iovcnt * sizeof(*iov));
+		out = with_hdr;
+		outcnt = iovcnt + 1;
+	} else if (!tap->vnet_hdr && (flags & NET_FLAG_VNET_HDR)) {
+		return -EINVAL; /* the core strips headers for us (accepts_vnet_hdr is false) */
+	}
+	do {
+		ret = writev(tap->fd, out, outcnt);
+	} while (ret < 0 && errno == EINTR);
+	if (ret >= 0)
+		return (ssize_t)net_iov_size(iov, iovcnt);
+	if (errno == EAGAIN) {
+		tap_write_poll(tap, true);
+		return 0;
+	}
+	/* EIO alone means the interface is down (as when it moves to another namespace). */
+	if (errno == EBADFD)
+		tap_set_gone(tap, "write", errno);
+	return -errno;
+}
+
+static bool tap_accepts_vnet_hdr(struct net_client *nc)
+{
+	return ((struct tap *)nc)->vnet_hdr;
+}
+
+static void tap_peer_changed(struct net_client *nc)
+{
+	struct tap *tap = (struct tap *)nc;
+
+	if (tap->vnet_hdr && !tap->gone)
+		tap_sync_offload(tap);
+}
+
+/* Run @script with @ifname as its argument and wait for it, as QEMU's launch_script. */
+static int tap_run_script(const char *script, const char *ifname, struct error *err)
+{
+	pid_t pid;
+	int status;
+
+	pid = fork();
+	if (pid < 0)
+		return error_set(err, -errno, "could not launch network script %s: %s", script,
+				 strerror(errno));
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		close_range(3, ~0U, 0);
+		execl(script, script, ifname, (char *)NULL);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return error_set(err, -errno, "waiting for network script %s: %s", script,
+					 strerror(errno));
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return error_set(err, -EIO, "network script %s failed with status %d", script,
+				 status);
+	return 0;
+}
+
+static void tap_cleanup(struct net_client *nc)
+{
+	struct tap *tap = (struct tap *)nc;
+
+	if (tap->fd >= 0) {
+		if (!tap->gone)
+			loop_set_fd_handler(nc->loop, tap->fd, NULL, NULL, NULL, NULL);
+		/* As QEMU: the down script sees the interface before the fd goes. */
+		if (tap->downscript) {
+			struct error err = { 0 };
+
+			if (tap_run_script(tap->downscript, tap->ifname, &err) < 0)
+				log_warn("netdev %s: %s", nc->name, err.msg);
+		}
+		close(tap->fd);
+		tap->fd = -1;
+	}
+	free(tap->downscript);
+	free(tap->buf);
+}
+
+static const struct net_client_ops tap_ops = {
+	.type = "tap",
+	.size = sizeof(struct tap),
+	.receive_iov = tap_receive_iov,
+	.cleanup = tap_cleanup,
+	.accepts_vnet_hdr = tap_accepts_vnet_hdr,
+	.peer_changed = tap_peer_changed,
+};
+
+/* Vnet header length, offload probe (USO only where the kernel knows it), send buffer. */
+static int tap_configure_fd(struct tap *tap, uint64_t sndbuf, bool has_sndbuf, struct error *err)
+{
+	int ret;
+
+	if (tap->vnet_hdr) {
+		ret = tap_linux_set_vnet_hdr_len(tap->fd, NET_VNET_HDR_LEN);
+		if (ret < 0)
+			return error_set(err, ret, "%s: cannot set a %d-byte vnet header: %s",
+					 tap->ifname, NET_VNET_HDR_LEN, strerror(-ret));
+		tap->offloads = TAP_OFFLOADS | TUN_F_USO4 | TUN_F_USO6;
+		if (tap_linux_set_offload(tap->fd, tap->offloads) < 0)
+			tap->offloads = TAP_OFFLOADS;
+		ret = tap_linux_set_offload(tap->fd, 0);
+		if (ret < 0)
+			return error_set(err, ret, "%s: TUNSETOFFLOAD: %s", tap->ifname,
+					 strerror(-ret));
+	}
+	ret = tap_linux_set_sndbuf(tap->fd, has_sndbuf ? sndbuf : TAP_SNDBUF_DEFAULT);
+	if (ret < 0 && has_sndbuf)
+		return error_set(err, ret, "TUNSETSNDBUF ioctl failed: %s", strerror(-ret));
+	return 0;
+}
+
+/*
+ * Make queue @index of netdev @name around @fd (queue 0 creates the netdev; others join
+ * @first). On failure @fd is closed and nothing is left.
+ */
+static struct tap *tap_new(struct loop *loop, const char *model, const char *name,
+			   struct tap *first, unsigned int index, int fd, bool vnet_hdr,
+			   const char *ifname, uint64_t sndbuf, bool has_sndbuf, struct error *err)
+{
+	struct net_client *nc;
+	struct tap *tap;
+	int ret;
+
+	if (index == 0)
+		nc = net_client_new(&tap_ops, loop, NULL, model, name);
+	else
+		nc = net_client_new_queue(&first->nc, index);
+	if (!nc) {
+		error_set(err, -errno, "cannot create netdev %s: %s", name, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	tap = (struct tap *)nc;
+	tap->fd = fd;
+	tap->vnet_hdr = vnet_hdr;
+	nc->is_netdev = true;
+	snprintf(tap->ifname, sizeof(tap->ifname), "%s", ifname);
+	tap->buf = malloc(NET_MAX_PACKET);
+	if (!tap->buf) {
+		error_set(err, -ENOMEM, "out of memory");
+		goto err;
+	}
+	if (tap_configure_fd(tap, sndbuf, has_sndbuf, err) < 0)
+		goto err;
+	tap->read_poll = true;
+	ret = loop_set_fd_handler(loop, fd, tap_can_read, tap_send, NULL, tap);
+	if (ret < 0) {
+		error_set(err, ret, "cannot watch %s: %s", ifname, strerror(-ret));
+		goto err;
+	}
+	return tap;
+err:
+	net_client_free(nc);
+	return NULL;
+}
+
+struct net_client *tap_client_new_from_fd(struct loop *loop, const char *model, const char *name,
+					  int fd, struct error *err)
+{
+	char ifname[IFNAMSIZ];
+	bool vnet_hdr;
+	struct tap *tap;
+	int ret;
+
+	ret = tap_linux_check_fd(fd, ifname, &vnet_hdr);
+	if (ret < 0) {
+		error_set(err, ret, "fd %d is not a tap device: %s", fd, strerror(-ret));
+		close(fd);
+		return NULL;
+	}
+	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+		error_set(err, -errno, "%s: cannot make it non-blocking: %s", ifname,
+			  strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	tap = tap_new(loop, model, name, NULL, 0, fd, vnet_hdr, ifname, 0, false, err);
+	return tap ? &tap->nc : NULL;
+}
+
+/* An inherited fd named by option @opt: a number naming an open tap fd. */
+static int tap_parse_fd(const char *opt, const char *text, char *ifname, bool *vnet_hdr,
+			struct error *err)
+{
+	char *end;
+	long v;
+	int ret;
+
+	errno = 0;
+	v = strtol(text, &end, 10);
+	if (errno || end == text || *end || v < 0 || v > INT_MAX)
+		return error_set(err, -EINVAL, "%s=%s: not a file descriptor number", opt, text);
+	if (fcntl((int)v, F_GETFD) < 0)
+		return error_set(err, -EBADF, "%s=%s: not an open file descriptor", opt, text);
+	ret = tap_linux_check_fd((int)v, ifname, vnet_hdr);
+	if (ret < 0)
+		return error_set(err, ret, "%s=%s: not a tap device (%s)", opt, text,
+				 ret == -EINVAL ? "a tun, not a tap" : strerror(-ret));
+	if (fcntl((int)v, F_SETFL, O_NONBLOCK) < 0)
+		return error_set(err, -errno, "%s=%s: %s", opt, text, strerror(errno));
+	return (int)v;
+}
+
+static void tap_free_queues(struct tap **taps, unsigned int n)
+{
+	while (n-- > 0)
+		net_client_free(&taps[n]->nc);
+}
+
+/* Every queue knows how many there are; 'info network' shows @info for each. */
+static void tap_set_queues_info(struct tap **taps, unsigned int n, const char *info)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		taps[i]->nc.queues = n;
+		snprintf(taps[i]->nc.info_str, sizeof(taps[i]->nc.info_str), "%s", info);
+	}
+}
+
+/* fd= or fds=: inherited tap fds, one per queue. */
+static int tap_init_fds(const struct netdev_tap_opts *o, const char *id, struct loop *loop,
+			struct error *err)
+{
+	const char *opt = o->fd ? "fd" : "fds";
+	char list[1024], *save = NULL, *tok;
+	char *toks[TAP_MAX_QUEUES];
+	struct tap *taps[TAP_MAX_QUEUES];
+	int fds[TAP_MAX_QUEUES];
+	char ifname[IFNAMSIZ], info[32];
+	bool vnet_hdr = false, first_vnet = false;
+	unsigned int n = 0;
+	int ret;
+
+	if (snprintf(list, sizeof(list), "%s", o->fd ? o->fd : o->fds) >= (int)sizeof(list))
+		return error_set(err, -EINVAL, "%s=: too long", opt);
+	/* fd= is one fd (a ':' in it is simply not a number); fds= is colon-separated. */
+	for (tok = o->fd ? list : strtok_r(list, ":", &save); tok;
+	     tok = o->fd ? NULL : strtok_r(NULL, ":", &save)) {
+		if (n == TAP_MAX_QUEUES)
+			return error_set(err, -EINVAL, "%s=: more than %d fds", opt,
+					 TAP_MAX_QUEUES);
+		toks[n++] = tok;
+	}
+	if (n == 0)
+		return error_set(err, -EINVAL, "%s=: no file descriptor given", opt);
+	if (o->has_queues && o->queues != n)
+		return error_set(err, -EINVAL,
+				 "The number of fds passed does not match the queues specified");
+	for (unsigned int i = 0; i < n; i++) {
+		ret = tap_parse_fd(opt, toks[i], ifname, &vnet_hdr, err);
+		if (ret < 0)
+			return ret;
+		if (i == 0)
+			first_vnet = vnet_hdr;
+		else if (vnet_hdr != first_vnet)
+			return error_set(err, -EINVAL,
+					 "vnet_hdr not consistent across given tap fds");
+		for (unsigned int j = 0; j < i; j++)
+			if (fds[j] == ret)
+				return error_set(err, -EINVAL, "%s=: fd %d given twice", opt, ret);
+		fds[i] = ret;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		/* Only now do the fds become ours: earlier errors leave them to the caller. */
+		tap_linux_check_fd(fds[i], ifname, &vnet_hdr);
+		taps[i] = tap_new(loop, "tap", id, i ? taps[0] : NULL, i, fds[i], vnet_hdr, ifname,
+				  o->sndbuf, o->has_sndbuf, err);
+		if (!taps[i]) {
+			tap_free_queues(taps, i);
+			for (unsigned int j = i + 1; j < n; j++)
+				close(fds[j]);
+			return err ? err->code : -EINVAL;
+		}
+	}
+	tap_set_queues_info(taps, n, "");
+	for (unsigned int i = 0; i < n; i++) {
+		snprintf(info, sizeof(info), "fd=%d", fds[i]);
+		snprintf(taps[i]->nc.info_str, sizeof(taps[i]->nc.info_str), "%s", info);
+	}
+	return 0;
+}
+
+/* helper=: the bridge helper creates the tap and attaches it to br= (default br0). */
+static int tap_init_helper(const struct netdev_tap_opts *o, const char *id, struct loop *loop,
+			   struct error *err)
+{
+	struct net_client *nc;
+	int fd;
+
+	fd = bridge_run_helper(o->helper, o->br ? o->br : BRIDGE_DEFAULT_BR, err);
+	if (fd < 0)
+		return fd;
+	nc = tap_client_new_from_fd(loop, "bridge", id, fd, err);
+	if (!nc)
+		return err ? err->code : -EINVAL;
+	snprintf(nc->info_str, sizeof(nc->info_str), "helper=%s", o->helper);
+	return 0;
+}
+
+static bool tap_script_given(const char *s)
+{
+	return s && s[0] && strcmp(s, TAP_NO_SCRIPT);
+}
+
+static int tap_check_script(const char *opt, const char *s, struct error *err)
+{
+	if (tap_script_given(s) && access(s, X_OK) < 0)
+		return error_set(err, -errno, "%s=%s: %s", opt, s, strerror(errno));
+	return 0;
+}
+
+/* ifname=, script=, downscript=, vnet_hdr=, queues=: vwire opens the tap itself. */
+static int tap_init_open(const struct netdev_tap_opts *o, const char *id, struct loop *loop,
+			 struct error *err)
+{
+	unsigned int queues = o->has_queues ? (unsigned int)o->queues : 1;
+	struct tap *taps[TAP_MAX_QUEUES];
+	char ifname[IFNAMSIZ] = "";
+	char info[sizeof(taps[0]->nc.info_str)];
+	bool vnet_hdr = false;
+	int ret;
+
+	if (o->ifname && snprintf(ifname, sizeof(ifname), "%s", o->ifname) >= (int)sizeof(ifname))
+		return error_set(err, -EINVAL, "ifname=%s: longer than %d characters", o->ifname,
+				 IFNAMSIZ - 1);
+	ret = tap_check_script("script", o->script, err);
+	if (ret < 0)
+		return ret;
+	ret = tap_check_script("downscript", o->downscript, err);
+	if (ret < 0)
+		return ret;
+	for (unsigned int i = 0; i < queues; i++) {
+		bool want = o->has_vnet_hdr ? o->vnet_hdr : true;
+		int fd;
+
+		fd = tap_linux_open(ifname, &want, o->has_vnet_hdr && o->vnet_hdr, queues > 1, err);
+		if (fd < 0) {
+			tap_free_queues(taps, i);
+			return fd;
+		}
+		if (i == 0) {
+			vnet_hdr = want;
+		} else if (want != vnet_hdr) {
+			close(fd);
+			tap_free_queues(taps, i);
+			return error_set(err, -EINVAL, "%s: vnet_hdr differs between queues",
+					 ifname);
+		}
+		if (i == 0 && tap_script_given(o->script)) {
+			ret = tap_run_script(o->script, ifname, err);
+			if (ret < 0) {
+				close(fd);
+				return ret;
+			}
+		}
+		taps[i] = tap_new(loop, "tap", id, i ? taps[0] : NULL, i, fd, vnet_hdr, ifname,
+				  o->sndbuf, o->has_sndbuf, err);
+		if (!taps[i]) {
+			tap_free_queues(taps, i);
+			return err ? err->code : -EINVAL;
+		}
+		if (i == 0 && tap_script_given(o->downscript)) {
+			taps[0]->downscript = strdup(o->downscript);
+			if (!taps[0]->downscript) {
+				tap_free_queues(taps, 1);
+				return error_set(err, -ENOMEM, "out of memory");
+			}
+		}
+	}
+	snprintf(info, sizeof(info), "ifname=%s,script=%s,downscript=%s", ifname,
+		 tap_script_given(o->script) ? o->script : TAP_NO_SCRIPT,
+		 tap_script_given(o->downscript) ? o->downscript : TAP_NO_SCRIPT);
+	tap_set_queues_info(taps, queues, info);
+	/* As QEMU: only queue 0 runs the scripts. */
+	for (unsigned int i = 1; i < queues; i++)
+		snprintf(taps[i]->nc.info_str, sizeof(taps[i]->nc.info_str),
+			 "ifname=%s,script=no,downscript=no", ifname);
+	return 0;
+}
+
+int net_init_tap(const struct netdev_tap_opts *o, const char *id, struct loop *loop,
+		 struct error *err)
+{
+	if (o->has_vhost && o->vhost)
+		return error_set(err, -ENOTSUP,
+				 "vhost=on: vhost-net is not supported; vwire moves the packets "
+				 "itself (use vhost=off or leave it out)");
+	if (o->has_queues && (o->queues < 1 || o->queues > TAP_MAX_QUEUES))
+		return error_set(err, -EINVAL, "queues=%llu: must be between 1 and %d",
+				 (unsigned long long)o->queues, TAP_MAX_QUEUES);
+	if (o->fd) {
+		if (o->ifname || o->script || o->downscript || o->has_vnet_hdr || o->helper ||
+		    o->has_queues || o->fds)
+			return error_set(err, -EINVAL,
+					 "ifname=, script=, downscript=, vnet_hdr=, helper=, "
+					 "queues=, and fds= are invalid with fd=");
+		return tap_init_fds(o, id, loop, err);
+	}
+	if (o->fds) {
+		if (o->ifname || o->script || o->downscript || o->has_vnet_hdr || o->helper)
+			return error_set(err, -EINVAL,
+					 "ifname=, script=, downscript=, vnet_hdr=, and helper= "
+					 "are invalid with fds=");
+		return tap_init_fds(o, id, loop, err);
+	}
+	if (o->helper) {
+		if (o->ifname || o->script || o->downscript || o->has_vnet_hdr || o->has_queues)
+			return error_set(err, -EINVAL,
+					 "ifname=, script=, downscript=, vnet_hdr=, and queues= "
+					 "are invalid with helper=");
+		return tap_init_helper(o, id, loop, err);
+	}
+	if (o->br)
+		return error_set(err, -EINVAL,
+				 "br=%s: needs helper= (or use -netdev bridge,br=%s)", o->br,
+				 o->br);
+	return tap_init_open(o, id, loop, err);
+}
