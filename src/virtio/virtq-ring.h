@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * virtq-ring.h - what virtq.c shares with the two ring walkers (virtq-split.c, virtq-packed.c):
+ * breaking a queue, mapping one descriptor's buffer into an element, reading descriptor tables
+ * and logging ring writes. Not part of the virtqueue's public face.
+ */
+#ifndef VWIRE_VIRTIO_VIRTQ_RING_H
+#define VWIRE_VIRTIO_VIRTQ_RING_H
+
+#include <endian.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+
+#include "virtio/virtq.h"
+
+/* Bytes of one descriptor, split or packed (the spec's 16). */
+#define VIRTQ_DESC_SIZE 16
+
+/* Packed descriptor flag bits (linux/virtio_ring.h gives them as shifts). */
+#define VIRTQ_PACKED_F_AVAIL (1U << VRING_PACKED_DESC_F_AVAIL)
+#define VIRTQ_PACKED_F_USED (1U << VRING_PACKED_DESC_F_USED)
+
+/* Packed event suppression: offset bits and wrap counter bit of off_wrap. */
+#define VIRTQ_PACKED_EVENT_OFF_MASK 0x7fffU
+#define VIRTQ_PACKED_EVENT_WRAP (1U << VRING_PACKED_EVENT_F_WRAP_CTR)
+
+/* Packed base index layout (vhost-user SET/GET_VRING_BASE, QEMU's encoding). */
+#define VIRTQ_BASE_IDX_MASK 0x7fffU
+#define VIRTQ_BASE_WRAP VIRTQ_BASE_WRAP_BIT
+#define VIRTQ_BASE_USED_SHIFT 16
+
+/**
+ * struct virtq_table - a descriptor table being walked (main split table or indirect table)
+ * @host:	host pointer to the whole table when it is contiguous, else NULL (read piecewise)
+ * @gpa:	guest-physical address of the table (for indirect tables)
+ * @n:		number of descriptors in it
+ */
+struct virtq_table {
+	const uint8_t *host;
+	uint64_t gpa;
+	uint32_t n;
+};
+
+int virtq_break(struct virtq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int virtq_map_buf(struct virtq *vq, struct virtq_elem *elem, uint64_t addr, uint32_t len,
+		  bool write);
+int virtq_indirect_open(struct virtq *vq, uint64_t addr, uint32_t len, struct virtq_table *tbl);
+int virtq_table_read(struct virtq *vq, const struct virtq_table *tbl, uint32_t i, void *desc);
+void *virtq_map_ring(struct virtq *vq, uint64_t uva, uint64_t len, uint64_t align,
+		     const char *what, uint64_t *gpa, struct error *err);
+
+int virtq_split_start(struct virtq *vq, const struct virtq_params *p, struct error *err);
+int virtq_split_pop(struct virtq *vq, struct virtq_elem *elem);
+void virtq_split_unpop(struct virtq *vq, const struct virtq_elem *elem);
+void virtq_split_push(struct virtq *vq, const struct virtq_elem *elem, uint32_t len);
+void virtq_split_flush(struct virtq *vq);
+bool virtq_split_need_notify(struct virtq *vq);
+void virtq_split_set_notify(struct virtq *vq, bool enable);
+bool virtq_split_empty(struct virtq *vq);
+
+int virtq_packed_start(struct virtq *vq, const struct virtq_params *p, struct error *err);
+int virtq_packed_pop(struct virtq *vq, struct virtq_elem *elem);
+void virtq_packed_unpop(struct virtq *vq, const struct virtq_elem *elem);
+void virtq_packed_push(struct virtq *vq, const struct virtq_elem *elem, uint32_t len);
+void virtq_packed_flush(struct virtq *vq);
+bool virtq_packed_need_notify(struct virtq *vq);
+void virtq_packed_set_notify(struct virtq *vq, bool enable);
+bool virtq_packed_empty(struct virtq *vq);
+
+/**
+ * virtq_log() - mark a ring write dirty, after the write is visible
+ * @vq:		the queue
+ * @gpa:	guest-physical start of what was written
+ * @len:	bytes
+ */
+static inline void virtq_log(const struct virtq *vq, uint64_t gpa, uint64_t len)
+{
+	if (__builtin_expect(vq->mem->log != NULL, 0)) {
+		/* The front end must not see the bit before the data it covers. */
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		guest_mem_log_write(vq->mem, gpa, len);
+	}
+}
+
+/**
+ * virtq_mb() - full barrier: our ring stores before our loads of the driver's fields
+ */
+static inline void virtq_mb(void)
+{
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+/**
+ * virtq_compiler_barrier() - keep stores to the inflight region in program order (it must be
+ *			       consistent if the process dies between any two of them)
+ */
+static inline void virtq_compiler_barrier(void)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+#endif
