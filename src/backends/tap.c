@@ -127,7 +127,8 @@ static void tap_set_gone(struct tap *tap, const char *op, int errnum)
 /*
  * Offloads on exactly while the peer takes vnet headers: then GSO frames go out whole; when
  * it does not, the kernel finishes segmentation and checksums itself, which is cheaper than
- * doing it here. Called once per batch: a hub's answer changes when its other ports change.
+ * doing it here. Called once per batch: a hub's answer changes when its other ports change,
+ * and a new peer may still be under construction when peer_changed would tell us of it.
  */
 static bool tap_sync_offload(struct tap *tap)
 {
@@ -181,11 +182,15 @@ static void tap_send(void *opaque)
 				continue;
 			if (errno == EAGAIN)
 				return;
-			if (errno == EBADFD || errno == EIO)
+			if (errno == EBADFD || errno == EIO) {
 				tap_set_gone(tap, "read", errno);
-			else
+				/* What waited for POLLOUT now drops, rather than fill the queue. */
+				if (tap->nc.receive_disabled)
+					net_flush_queued(&tap->nc);
+			} else {
 				log_ratelimited_warn(&tap->rl, "netdev %s: read from %s: %s",
 						     tap->nc.name, tap->ifname, strerror(errno));
+			}
 			return;
 		}
 		iov.iov_base = tap->buf;
@@ -264,14 +269,6 @@ static bool tap_accepts_vnet_hdr(struct net_client *nc)
 	return ((struct tap *)nc)->vnet_hdr;
 }
 
-static void tap_peer_changed(struct net_client *nc)
-{
-	struct tap *tap = (struct tap *)nc;
-
-	if (tap->vnet_hdr && !tap->gone)
-		tap_sync_offload(tap);
-}
-
 /* Run @script with @ifname as its argument and wait for it, as QEMU's launch_script. */
 static int tap_run_script(const char *script, const char *ifname, struct error *err)
 {
@@ -329,7 +326,6 @@ static const struct net_client_ops tap_ops = {
 	.receive_iov = tap_receive_iov,
 	.cleanup = tap_cleanup,
 	.accepts_vnet_hdr = tap_accepts_vnet_hdr,
-	.peer_changed = tap_peer_changed,
 };
 
 /* Vnet header length, offload probe (USO only where the kernel knows it), send buffer. */
