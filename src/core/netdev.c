@@ -14,6 +14,9 @@
 #include <string.h>
 
 #include "config.h"
+#if HAVE_SLIRP
+#include "backends/user.h"
+#endif
 #include "core/netdev.h"
 #include "vwire/error.h"
 #include "vwire/net.h"
@@ -105,11 +108,53 @@ static const struct opt_desc bridge_desc[] = {
 };
 CREATABLE_INIT(net_init_bridge, struct netdev_bridge_opts)
 
+#if HAVE_SLIRP
+/* -netdev user */
+static void user_defaults(void *opts)
+{
+	((struct netdev_user_opts *)opts)->mtu = USER_MTU_DEFAULT;
+}
+
+#define USER_OPT(key, kind, field, help) OPT(struct netdev_user_opts, key, kind, field, help)
+static const struct opt_desc user_desc[] = {
+	OPT_SET(struct netdev_user_opts, "ipv4", OPT_BOOL, ipv4, has_ipv4, "IPv4 (default on)"),
+	OPT_SET(struct netdev_user_opts, "ipv6", OPT_BOOL, ipv6, has_ipv6, "IPv6 (default on)"),
+	USER_OPT("net", OPT_STRING, net, "guest network addr[/mask] (default 10.0.2.0/24)"),
+	USER_OPT("host", OPT_STRING, host, "the host's address in it (default x.x.x.2)"),
+	USER_OPT("dhcpstart", OPT_STRING, dhcpstart, "first DHCP address (default x.x.x.15)"),
+	USER_OPT("dns", OPT_STRING, dns, "DNS forwarder's address (default x.x.x.3)"),
+	USER_OPT("ipv6-net", OPT_STRING, ipv6_net, "IPv6 prefix[/len] (default fec0::/64)"),
+	USER_OPT("ipv6-host", OPT_STRING, ipv6_host, "the host's IPv6 address (default prefix::2)"),
+	USER_OPT("ipv6-dns", OPT_STRING, ipv6_dns, "IPv6 DNS forwarder (default prefix::3)"),
+	USER_OPT("restrict", OPT_BOOL, restrict_, "isolate the guest from the host (default off)"),
+	USER_OPT("hostname", OPT_STRING, hostname, "client hostname handed out by DHCP"),
+	USER_OPT("domainname", OPT_STRING, domainname, "domain name handed out by DHCP"),
+	USER_OPT("dnssearch", OPT_STRING_LIST, dnssearch, "DNS search domain (repeatable)"),
+	USER_OPT("hostfwd", OPT_STRING_LIST, hostfwd,
+		 "[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport (repeatable)"),
+	USER_OPT("guestfwd", OPT_STRING_LIST, guestfwd,
+		 "[tcp]:[server]:port-tcp:HOST:PORT|unix:PATH|cmd:COMMAND (repeatable)"),
+	USER_OPT("tftp", OPT_STRING, tftp, "directory served by the TFTP server"),
+	USER_OPT("bootfile", OPT_STRING, bootfile, "BOOTP boot file name"),
+	USER_OPT("tftp-server-name", OPT_STRING, tftp_server_name, "DHCP option 66"),
+	USER_OPT("smb", OPT_STRING, smb, "not supported (no SMB server)"),
+	USER_OPT("smbserver", OPT_STRING, smbserver, "not supported (no SMB server)"),
+	OPT_MAX(struct netdev_user_opts, "mtu", OPT_UINT, mtu, USER_MTU_MAX,
+		"vwire: MTU and MRU of the network (default 1500, at most 65520)"),
+	{ 0 }
+};
+#undef USER_OPT
+CREATABLE_INIT(net_init_user, struct netdev_user_opts)
+#endif
+
 static const struct creatable netdev_types[] = {
 	{ "hubport", hubport_desc, sizeof(struct netdev_hubport_opts), NULL,
 	  net_init_hubport_any },
 	{ "tap", tap_desc, sizeof(struct netdev_tap_opts), NULL, net_init_tap_any },
 	{ "bridge", bridge_desc, sizeof(struct netdev_bridge_opts), NULL, net_init_bridge_any },
+#if HAVE_SLIRP
+	{ "user", user_desc, sizeof(struct netdev_user_opts), user_defaults, net_init_user_any },
+#endif
 };
 
 static const struct creatable object_types[] = {
