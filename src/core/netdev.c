@@ -147,17 +147,58 @@ static const struct opt_desc user_desc[] = {
 CREATABLE_INIT(net_init_user, struct netdev_user_opts)
 #endif
 
+/* -netdev dump */
+static void dump_defaults(void *opts)
+{
+	((struct netdev_dump_opts *)opts)->len = 65536;
+}
+
+static const struct opt_desc dump_desc[] = {
+	OPT(struct netdev_dump_opts, "file", OPT_STRING, file,
+	    "pcap file to write (default vwire-ID.pcap)"),
+	OPT(struct netdev_dump_opts, "len", OPT_SIZE, len,
+	    "longest packet prefix stored (default 64k)"),
+	{ 0 }
+};
+CREATABLE_INIT(net_init_dump, struct netdev_dump_opts)
+
+/* -object filter-dump */
+static void filter_dump_defaults(void *opts)
+{
+	((struct object_filter_dump_opts *)opts)->maxlen = 65536;
+}
+
+static const struct opt_desc filter_dump_desc[] = {
+	OPT(struct object_filter_dump_opts, "netdev", OPT_STRING, netdev, "netdev to watch"),
+	OPT(struct object_filter_dump_opts, "file", OPT_STRING, file, "pcap file to write"),
+	OPT(struct object_filter_dump_opts, "maxlen", OPT_UINT, maxlen,
+	    "longest packet prefix stored (default 65536)"),
+	OPT(struct object_filter_dump_opts, "queue", OPT_STRING, queue,
+	    "directions: all (default), rx (to the netdev) or tx (from it)"),
+	OPT(struct object_filter_dump_opts, "status", OPT_STRING, status,
+	    "on (default) or off"),
+	OPT(struct object_filter_dump_opts, "position", OPT_STRING, position,
+	    "head, tail (default) or id=<filter id>"),
+	OPT(struct object_filter_dump_opts, "insert", OPT_STRING, insert,
+	    "with position=id=: before or behind (default)"),
+	{ 0 }
+};
+CREATABLE_INIT(object_init_filter_dump, struct object_filter_dump_opts)
+
 static const struct creatable netdev_types[] = {
 	{ "hubport", hubport_desc, sizeof(struct netdev_hubport_opts), NULL,
 	  net_init_hubport_any },
 	{ "tap", tap_desc, sizeof(struct netdev_tap_opts), NULL, net_init_tap_any },
 	{ "bridge", bridge_desc, sizeof(struct netdev_bridge_opts), NULL, net_init_bridge_any },
+	{ "dump", dump_desc, sizeof(struct netdev_dump_opts), dump_defaults, net_init_dump_any },
 #if HAVE_SLIRP
 	{ "user", user_desc, sizeof(struct netdev_user_opts), user_defaults, net_init_user_any },
 #endif
 };
 
 static const struct creatable object_types[] = {
+	{ "filter-dump", filter_dump_desc, sizeof(struct object_filter_dump_opts),
+	  filter_dump_defaults, object_init_filter_dump_any },
 };
 
 static const struct creatable device_types[] = {
