@@ -17,6 +17,8 @@
 /* The two bits of an event suppression flags field that carry the mode. */
 #define VIRTQ_PACKED_EVENT_FLAG_MASK 0x3U
 
+_Static_assert(sizeof(struct vring_packed_desc) == VIRTQ_DESC_SIZE, "packed descriptor layout");
+
 static bool virtq_packed_desc_avail(uint16_t flags, bool wrap)
 {
 	return !!(flags & VIRTQ_PACKED_F_AVAIL) == wrap && !!(flags & VIRTQ_PACKED_F_USED) != wrap;

@@ -19,6 +19,11 @@
 /* The event index field that follows the avail and used rings (EVENT_IDX). */
 #define VIRTQ_SPLIT_EVENT 2
 
+/* The inflight region is shared with the front end: its layout is the vhost-user spec's. */
+_Static_assert(sizeof(struct inflight_split_desc) == 16, "DescStateSplit layout");
+_Static_assert(offsetof(struct inflight_split_region, desc) == 16, "QueueRegionSplit layout");
+_Static_assert(sizeof(struct vring_desc) == VIRTQ_DESC_SIZE, "split descriptor layout");
+
 static uint64_t virtq_split_used_entry_gpa(const struct virtq *vq, uint16_t slot)
 {
 	return vq->used_gpa + offsetof(struct vring_used, ring) +
