@@ -103,10 +103,16 @@ kernel_deb() {
 		deb=$(ls "$CACHE_ROOT/debs/${pkg}_${ver//:/%3a}_"*.deb 2>/dev/null | head -n1 || true)
 		if [[ -z $deb ]]; then
 			log "downloading $pkg $ver"
-			(cd "$CACHE_ROOT/debs" &&
-				apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null) ||
-				missing "cannot download $pkg (apt-get download failed)"
-			deb=$(ls "$CACHE_ROOT/debs/${pkg}_"*.deb | sort -V | tail -n1)
+			if (cd "$CACHE_ROOT/debs" &&
+				apt-get download -q -o APT::Sandbox::User=root "$pkg" >/dev/null); then
+				deb=$(ls "$CACHE_ROOT/debs/${pkg}_"*.deb | sort -V | tail -n1)
+			else
+				# Stale apt lists name a version the archive dropped: an older kernel does.
+				deb=$(ls "$CACHE_ROOT/debs"/linux-image-*.deb 2>/dev/null | sort -V |
+					tail -n1 || true)
+				[[ -n $deb ]] || missing "cannot download $pkg (apt-get download failed)"
+				log "download failed; using the cached $(basename "$deb")"
+			fi
 		fi
 	else
 		# No apt metadata at all: fall back to a kernel fetched earlier.
@@ -264,8 +270,10 @@ build() {
 	# Uncompressed: decompressing under TCG costs more than loading a few more MB.
 	(cd "$root" && find . -mindepth 1 | LC_ALL=C sort |
 		/bin/busybox cpio -o -H newc -R 0:0 2>/dev/null) >"$tmp/initramfs.cpio"
-	extract_vmlinux "$tmp"/pkg/boot/vmlinuz-* "$tmp/kernel" ||
+	if ! extract_vmlinux "$tmp"/pkg/boot/vmlinuz-* "$tmp/kernel"; then
+		log "cannot unpack vmlinux (xz-utils missing?): using the bzImage, boots ~3 s slower"
 		cp "$tmp"/pkg/boot/vmlinuz-* "$tmp/kernel"
+	fi
 
 	mkdir -p "$OUT"
 	rm -f "$OUT/stamp"
