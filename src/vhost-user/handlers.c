@@ -677,9 +677,12 @@ static const struct vhost_user_handler_desc vhost_user_handlers[VHOST_USER_MAX] 
 
 int vhost_user_handle_msg(struct vhost_user_server *s, struct vhost_user_msg *msg, int *fds)
 {
-	const struct vhost_user_handler_desc *h = &vhost_user_handlers[msg->hdr.request];
+	const struct vhost_user_handler_desc *h;
 	int ret;
 
+	if (msg->hdr.request >= VHOST_USER_MAX)
+		return vhost_user_server_bad(s, msg, "unknown request");
+	h = &vhost_user_handlers[msg->hdr.request];
 	if (!h->fn)
 		return vhost_user_server_bad(s, msg, "request not supported");
 	if (h->feature != VHOST_USER_PF_NONE && !(s->protocol_features & (1ULL << h->feature)))

@@ -178,6 +178,9 @@ struct vhost_user_server *vhost_user_server_new(struct loop *loop,
  * vhost_user_server_free() - stop every ring, drop the connection, close and (server mode)
  *			      unlink the socket, free; NULL is ignored
  * @s: the server
+ *
+ * Running rings get ops->queue_stop() (so call this while the device's queues still exist);
+ * ops->disconnected() is not called.
  */
 void vhost_user_server_free(struct vhost_user_server *s);
 
