@@ -2,6 +2,9 @@
 /*
  * offload.h - the virtio-net header, and finishing its offloads in software for a receiver
  * that takes plain Ethernet frames (socket, user mode, a hub port towards one).
+ *
+ * net.c calls offload_deliver_plain() for such a receiver; offload_segment() is the pure part
+ * (parse, checksum, segment), usable on a flat buffer without any net client.
  */
 #ifndef VWIRE_CORE_OFFLOAD_H
 #define VWIRE_CORE_OFFLOAD_H
@@ -18,6 +21,11 @@ struct net_client;
  */
 #include <linux/virtio_net.h>
 
+/* UDP segmentation (USO, virtio 1.2); older uapi headers lack it. */
+#ifndef VIRTIO_NET_HDR_GSO_UDP_L4
+#define VIRTIO_NET_HDR_GSO_UDP_L4 5
+#endif
+
 /**
  * typedef offload_deliver_fn - deliver one plain frame to @nc
  * @nc:		the receiver
@@ -29,6 +37,42 @@ struct net_client;
  */
 typedef ssize_t offload_deliver_fn(struct net_client *nc, const struct iovec *iov, int iovcnt,
 				   unsigned int flags);
+
+/**
+ * typedef offload_emit_fn - take one finished frame from offload_segment()
+ * @opaque:	the caller's
+ * @iov:	the frame, Ethernet header first (valid only during the call)
+ * @iovcnt:	pieces (at most OFFLOAD_MAX_EMIT_IOV)
+ *
+ * Return: > 0 when taken, 0 when refused for now, negative errno when dropped
+ */
+typedef ssize_t offload_emit_fn(void *opaque, const struct iovec *iov, int iovcnt);
+
+/* Most pieces of one frame handed to an offload_emit_fn. */
+#define OFFLOAD_MAX_EMIT_IOV 3
+
+/**
+ * offload_segment() - finish what @hdr asks of the plain frame @frame: store its checksum,
+ *		       or cut a GSO frame (TCPv4/v6, UDP_L4, UDP by IP fragmentation) into
+ *		       frames of at most gso_size payload, each with its own lengths and checksums
+ * @frame:	the frame (Ethernet header first), left unchanged: finished headers are built
+ *		aside and emitted with pointers into @frame for the payload
+ * @len:	its length
+ * @hdr:	its virtio-net header (guest-controlled: every field is checked)
+ * @emit:	called once per resulting frame, in order
+ * @opaque:	for @emit
+ *
+ * The frame is checked whole before the first call to @emit, so that a malformed one emits
+ * nothing. hdr_len is only a hint (Linux guests put their linear length there): the header
+ * length is computed from the headers themselves, and a hdr_len beyond the frame is refused.
+ *
+ * Return: the number of frames offered to @emit (>= 1); 0 when @emit refused the first one
+ *	   (the others were not offered); -EINVAL for a malformed frame or header, -EOPNOTSUPP
+ *	   for one that cannot be finished here (an IPv6 extension header, IPv4 options with
+ *	   UFO, an unknown GSO type)
+ */
+int offload_segment(const uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *hdr,
+		    offload_emit_fn *emit, void *opaque);
 
 /**
  * offload_deliver_plain() - strip the vnet header of a packet, finish its checksum and

@@ -65,6 +65,15 @@ record_pid() {
 	_E2E_PIDS+=("$@")
 }
 
+# forget_pid PID - stop tracking PID (it exited and was waited for: its number may be reused).
+forget_pid() {
+	local i
+	for i in "${!_E2E_PIDS[@]}"; do
+		[[ ${_E2E_PIDS[i]} != "$1" ]] || unset "_E2E_PIDS[i]"
+	done
+	_E2E_PIDS=("${_E2E_PIDS[@]}")
+}
+
 # on_cleanup CMD - run the shell text CMD at cleanup, after the processes are killed and
 # before links and namespaces are deleted (last registered runs first).
 on_cleanup() {
@@ -102,7 +111,8 @@ pid_alive() {
 	[[ $state != Z ]]
 }
 
-# kill_pid PID [GRACE] - TERM, wait up to GRACE seconds (default 3), then KILL; reap if a child.
+# kill_pid PID [GRACE] - TERM, wait up to GRACE seconds (default 3), then KILL; reap if a child
+# and stop tracking it.
 kill_pid() {
 	local pid=$1 grace=${2:-3} i
 	if pid_alive "$pid"; then
@@ -114,6 +124,7 @@ kill_pid() {
 		pid_alive "$pid" && kill -KILL "$pid" 2>/dev/null
 	fi
 	wait "$pid" 2>/dev/null || true
+	forget_pid "$pid"
 }
 
 # make_netns NAME - create network namespace NAME with lo up; deleted at cleanup.

@@ -16,7 +16,7 @@ GUEST_INITRD=
 # shellcheck disable=SC2034 # read by the tests
 GUEST_BOOT_SECONDS=
 
-declare -A _GUEST_PID=() _GUEST_DIR=() _GUEST_IN=() _GUEST_OUT=() _GUEST_T0=()
+declare -A _GUEST_PID=() _GUEST_DIR=() _GUEST_IN=() _GUEST_OUT=() _GUEST_T0=() _GUEST_RC=()
 
 # guest_build - build (or find up to date) the guest kernel and initramfs; sets GUEST_KERNEL
 # and GUEST_INITRD.  Skips the test (77) when a tool or package the build needs is missing.
@@ -46,11 +46,16 @@ _guest_known() {
 #   --smp N        vCPUs (default 1)
 # QEMU_ARGs follow "--": the NICs, e.g. -netdev tap,id=n0,ifname=T,script=no,downscript=no
 # -device virtio-net-pci,netdev=n0.  Sets GUEST_PID.  Returns at once; see guest_wait_ready.
+# A NAME may be booted again once its QEMU has exited (logs go to guest-NAME.2/ and so on).
 GUEST_PID=
 guest_boot() {
-	local name=$1 ns='' mem=512 smp=1 append=$GUEST_BASE_APPEND dir fin fout
+	local name=$1 ns='' mem=512 smp=1 append=$GUEST_BASE_APPEND dir fin fout i
 	shift
-	[[ -z ${_GUEST_DIR[$name]:-} ]] || e2e_fail "guest '$name' already booted"
+	if [[ -n ${_GUEST_DIR[$name]:-} ]]; then
+		! pid_alive "${_GUEST_PID[$name]}" || e2e_fail "guest '$name' is already running"
+		_guest_close "$name"
+		unset "_GUEST_RC[$name]"
+	fi
 	while [[ $# -gt 0 ]]; do
 		case $1 in
 		--ip) append+=" vwire.ip=$2"; shift 2 ;;
@@ -72,7 +77,12 @@ guest_boot() {
 	((${#append} < 2000)) || e2e_fail "guest_boot: kernel command line too long"
 	guest_build
 
+	# A name booted again gets a new dir, so the earlier logs stay for a post-mortem.
 	dir=$E2E_TMP/guest-$name
+	i=1
+	while [[ -e $dir ]]; do
+		dir=$E2E_TMP/guest-$name.$((++i))
+	done
 	mkdir -p "$dir"
 	mkfifo "$dir/ctl.in" "$dir/ctl.out"
 	: >"$dir/serial.log"
@@ -230,7 +240,13 @@ guest_wait_exit() {
 	done
 	pid_alive "$pid" && return 124
 	_guest_close "$name"
-	wait "$pid"
+	# Bash gives a child's status to one wait only: keep it for later callers.
+	if [[ -z ${_GUEST_RC[$name]:-} ]]; then
+		_GUEST_RC[$name]=0
+		wait "$pid" || _GUEST_RC[$name]=$?
+		forget_pid "$pid"
+	fi
+	return "${_GUEST_RC[$name]}"
 }
 
 _guest_close() {
