@@ -1,0 +1,793 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * main.c - the vwire daemon: QEMU's command line (-netdev, -object, -device, -readconfig,
+ * -pidfile, -daemonize, -D, -name), then the event loop until SIGINT/SIGTERM.
+ *
+ * The arguments are read into an ordered list of items (one per -netdev/-object/-device or
+ * -readconfig section); after the optional fork (-daemonize) the items are created in order
+ * through netdev_add()/object_add()/device_add(). The first failure is printed naming the
+ * option, everything made so far is torn down and the exit status is 1. Only this file prints.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "core/log.h"
+#include "core/netdev.h"
+#include "vwire/error.h"
+#include "vwire/loop.h"
+#include "vwire/net.h"
+#include "vwire/opts.h"
+
+#define DAEMON_NAME "vwire"
+#define DAEMON_VERSION "0.1.0"
+
+/* Status byte the daemonized child sends its parent through the pipe. */
+#define DAEMON_STATUS_OK 0
+#define DAEMON_STATUS_FAILED 1
+
+/* Longest line of a -readconfig file. */
+#define READCONFIG_LINE_MAX 2048
+
+enum daemon_item_kind {
+	DAEMON_ITEM_NETDEV,
+	DAEMON_ITEM_OBJECT,
+	DAEMON_ITEM_DEVICE,
+};
+
+/**
+ * struct daemon_item - one thing to create, in command-line order
+ * @kind:	-netdev, -object or -device
+ * @text:	its option string
+ * @origin:	"FILE:LINE" when it came from -readconfig, NULL from the command line
+ */
+struct daemon_item {
+	enum daemon_item_kind kind;
+	char *text;
+	char *origin;
+};
+
+/**
+ * struct daemon_config - what the command line asked for
+ * @items:	things to create, in order
+ * @nitems:	how many
+ * @name:	-name (the guest name), or NULL
+ * @process:	-name ...,process=: the process name, or NULL
+ * @pidfile:	-pidfile, or NULL
+ * @logfile:	-D, or NULL
+ * @daemonize:	-daemonize
+ * @log_level:	raised by -v/-d
+ */
+struct daemon_config {
+	struct daemon_item *items;
+	size_t nitems;
+	char *name;
+	char *process;
+	const char *pidfile;
+	const char *logfile;
+	bool daemonize;
+	enum log_level log_level;
+};
+
+/**
+ * struct daemon_state - what the running daemon holds and must undo
+ * @loop:		the event loop
+ * @pidfile_fd:		the locked pid file, or -1
+ * @log:		the -D stream, or NULL
+ */
+struct daemon_state {
+	struct loop *loop;
+	int pidfile_fd;
+	FILE *log;
+};
+
+/* Write end of the pipe to the waiting parent (-daemonize), or -1. */
+static int daemon_status_fd = -1;
+
+static const char *const daemon_item_option[] = {
+	[DAEMON_ITEM_NETDEV] = "-netdev",
+	[DAEMON_ITEM_OBJECT] = "-object",
+	[DAEMON_ITEM_DEVICE] = "-device",
+};
+
+/*
+ * Print "vwire: <message>" on stderr, or, in a daemonized child that has not finished
+ * starting, send it to the parent, which prints it and exits with failure.
+ */
+static void __attribute__((format(printf, 1, 2))) daemon_error(const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+	int n;
+
+	n = snprintf(msg, sizeof(msg), DAEMON_NAME ": ");
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	strcat(msg, "\n");
+	if (daemon_status_fd >= 0) {
+		const char status = DAEMON_STATUS_FAILED;
+		ssize_t ignored;
+
+		ignored = write(daemon_status_fd, &status, 1);
+		ignored = write(daemon_status_fd, msg, strlen(msg));
+		(void)ignored;
+		close(daemon_status_fd);
+		daemon_status_fd = -1;
+		return;
+	}
+	fputs(msg, stderr);
+}
+
+static void daemon_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: " DAEMON_NAME " [options]\n"
+		"\n"
+		"A standalone network subsystem with QEMU's option syntax.\n"
+		"\n"
+		"  -netdev TYPE,id=ID[,...]  create a back end (repeatable; -netdev help lists\n"
+		"                            the types, -netdev TYPE,help their options)\n"
+		"  -object TYPE,id=ID[,...]  create an object (filter-dump)\n"
+		"  -device TYPE[,...]        create a front end (virtio-net)\n"
+		"  -readconfig FILE          read [netdev \"id\"], [object \"id\"] and\n"
+		"                            [device \"id\"] sections, as QEMU's -readconfig\n"
+		"  -name NAME[,process=P]    name of this instance (and of the process)\n"
+		"  -pidfile FILE             write and lock the daemon's pid in FILE\n"
+		"  -daemonize                detach once everything has been created\n"
+		"  -D FILE                   write the log to FILE\n"
+		"  -v, -d                    more verbose log (debug)\n"
+		"  -h, --help                this help\n"
+		"  -V, --version             the version\n"
+		"\n"
+		"Without arguments: the built-in default configuration (-netdev user).\n");
+}
+
+static int daemon_add_item(struct daemon_config *cfg, enum daemon_item_kind kind,
+			   const char *text, const char *origin)
+{
+	struct daemon_item *items = realloc(cfg->items, (cfg->nitems + 1) * sizeof(*items));
+
+	if (!items)
+		return -ENOMEM;
+	cfg->items = items;
+	items[cfg->nitems].kind = kind;
+	items[cfg->nitems].text = strdup(text);
+	items[cfg->nitems].origin = origin ? strdup(origin) : NULL;
+	if (!items[cfg->nitems].text || (origin && !items[cfg->nitems].origin)) {
+		free(items[cfg->nitems].text);
+		free(items[cfg->nitems].origin);
+		return -ENOMEM;
+	}
+	cfg->nitems++;
+	return 0;
+}
+
+static void daemon_config_free(struct daemon_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nitems; i++) {
+		free(cfg->items[i].text);
+		free(cfg->items[i].origin);
+	}
+	free(cfg->items);
+	free(cfg->name);
+	free(cfg->process);
+}
+
+/*
+ * The built-in default when vwire runs without arguments: user-mode networking. Later work
+ * puts a virtio-net device in front of it.
+ */
+static int daemon_default_config(struct daemon_config *cfg)
+{
+#if HAVE_SLIRP
+	return daemon_add_item(cfg, DAEMON_ITEM_NETDEV, "user,id=user0", NULL);
+#else
+	(void)cfg;
+	daemon_error("no arguments and no built-in default: this build has no user-mode "
+		     "networking (libslirp); see '" DAEMON_NAME " -h'");
+	return -ENOTSUP;
+#endif
+}
+
+/* Append @s to @buf (of @size, holding @*len bytes) with every ',' doubled. */
+static int daemon_append_escaped(char *buf, size_t size, size_t *len, const char *s)
+{
+	for (; *s; s++) {
+		if (*len + 3 > size)
+			return -ENAMETOOLONG;
+		if (*s == ',')
+			buf[(*len)++] = ',';
+		buf[(*len)++] = *s;
+	}
+	buf[*len] = '\0';
+	return 0;
+}
+
+/*
+ * One -readconfig section being gathered: @kind, its option string so far in @text and
+ * where it began. Keys and values are added as ",key=value" with commas escaped.
+ */
+struct readconfig_section {
+	bool open;
+	enum daemon_item_kind kind;
+	char text[READCONFIG_LINE_MAX * 4];
+	size_t len;
+	bool has_type;
+	unsigned int line;
+};
+
+static int readconfig_flush(struct daemon_config *cfg, struct readconfig_section *sec,
+			    const char *file)
+{
+	char origin[512];
+
+	if (!sec->open)
+		return 0;
+	sec->open = false;
+	if (!sec->has_type && sec->kind != DAEMON_ITEM_DEVICE) {
+		daemon_error("-readconfig %s:%u: [%s] section has no %s", file, sec->line,
+			     daemon_item_option[sec->kind] + 1,
+			     sec->kind == DAEMON_ITEM_OBJECT ? "qom-type" : "type");
+		return -EINVAL;
+	}
+	snprintf(origin, sizeof(origin), "%s:%u", file, sec->line);
+	return daemon_add_item(cfg, sec->kind, sec->text, origin);
+}
+
+/* Start a section from a header line "[netdev "id"]", "[object "id"]" or "[device]". */
+static int readconfig_header(struct readconfig_section *sec, const char *line,
+			     const char *file, unsigned int lineno)
+{
+	char group[64], id[256];
+	size_t len = 0;
+
+	id[0] = '\0';
+	if (sscanf(line, "[%63s \"%255[^\"]\"]", group, id) != 2 &&
+	    sscanf(line, "[%63[^]]]", group) != 1) {
+		daemon_error("-readconfig %s:%u: parse error", file, lineno);
+		return -EINVAL;
+	}
+	memset(sec, 0, sizeof(*sec));
+	if (!strcmp(group, "netdev"))
+		sec->kind = DAEMON_ITEM_NETDEV;
+	else if (!strcmp(group, "object"))
+		sec->kind = DAEMON_ITEM_OBJECT;
+	else if (!strcmp(group, "device"))
+		sec->kind = DAEMON_ITEM_DEVICE;
+	else {
+		daemon_error("-readconfig %s:%u: there is no option group '%s' (vwire knows "
+			     "netdev, object and device)", file, lineno, group);
+		return -EINVAL;
+	}
+	if (!id[0] && sec->kind != DAEMON_ITEM_DEVICE) {
+		daemon_error("-readconfig %s:%u: [%s] needs an id: [%s \"ID\"]", file, lineno,
+			     group, group);
+		return -EINVAL;
+	}
+	sec->open = true;
+	sec->line = lineno;
+	if (id[0]) {
+		strcpy(sec->text, "id=");
+		len = 3;
+		if (daemon_append_escaped(sec->text, sizeof(sec->text), &len, id) < 0)
+			return -ENAMETOOLONG;
+	}
+	sec->len = len;
+	return 0;
+}
+
+/* Add a 'key = "value"' line to the open section; the type key goes first. */
+static int readconfig_pair(struct readconfig_section *sec, const char *line, const char *file,
+			   unsigned int lineno)
+{
+	char key[64], value[READCONFIG_LINE_MAX];
+	const char *type_key;
+	char *text = sec->text;
+	size_t len = sec->len;
+	int ret = 0;
+
+	value[0] = '\0';
+	if (sscanf(line, " %63[^= \t] = \"%2047[^\"]\"", key, value) != 2 &&
+	    sscanf(line, " %63[^= \t] = \"\"", key) != 1) {
+		daemon_error("-readconfig %s:%u: parse error", file, lineno);
+		return -EINVAL;
+	}
+	if (!sec->open) {
+		daemon_error("-readconfig %s:%u: no group defined", file, lineno);
+		return -EINVAL;
+	}
+	if (strchr(key, ',')) {
+		daemon_error("-readconfig %s:%u: invalid key '%s'", file, lineno, key);
+		return -EINVAL;
+	}
+	type_key = sec->kind == DAEMON_ITEM_NETDEV ? "type" :
+		   sec->kind == DAEMON_ITEM_OBJECT ? "qom-type" : "driver";
+	if (!strcmp(key, type_key)) {
+		/* The type leads the string: build "value,<what we had>". */
+		char rest[sizeof(sec->text)];
+
+		if (sec->has_type) {
+			daemon_error("-readconfig %s:%u: %s given twice", file, lineno, key);
+			return -EINVAL;
+		}
+		memcpy(rest, text, len + 1);
+		len = 0;
+		text[0] = '\0';
+		ret = daemon_append_escaped(text, sizeof(sec->text), &len, value);
+		if (!ret && rest[0] && len + 1 + strlen(rest) < sizeof(sec->text)) {
+			text[len++] = ',';
+			strcpy(text + len, rest);
+			len += strlen(rest);
+		} else if (!ret && rest[0]) {
+			ret = -ENAMETOOLONG;
+		}
+		sec->has_type = true;
+	} else {
+		if (len + 2 + strlen(key) >= sizeof(sec->text))
+			ret = -ENAMETOOLONG;
+		if (!ret) {
+			len += (size_t)sprintf(text + len, "%s%s=", len ? "," : "", key);
+			ret = daemon_append_escaped(text, sizeof(sec->text), &len, value);
+		}
+	}
+	if (ret < 0) {
+		daemon_error("-readconfig %s:%u: section too long", file, lineno);
+		return ret;
+	}
+	sec->len = len;
+	return 0;
+}
+
+/*
+ * -readconfig FILE: QEMU's INI-like format. Each [netdev "id"] / [object "id"] / [device]
+ * section becomes an option string ("tap,id=id,ifname=x", commas in values doubled), queued
+ * like the same -netdev/-object/-device given on the command line. '#' starts a comment.
+ */
+static int daemon_readconfig(struct daemon_config *cfg, const char *file)
+{
+	struct readconfig_section *sec = calloc(1, sizeof(*sec));
+	char line[READCONFIG_LINE_MAX];
+	unsigned int lineno = 0;
+	FILE *f;
+	int ret = 0;
+
+	if (!sec)
+		return -ENOMEM;
+	f = fopen(file, "r");
+	if (!f) {
+		ret = -errno;
+		daemon_error("-readconfig %s: cannot open: %s", file, strerror(errno));
+		free(sec);
+		return ret;
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line;
+
+		lineno++;
+		if (!strchr(line, '\n') && !feof(f)) {
+			daemon_error("-readconfig %s:%u: line too long", file, lineno);
+			ret = -EINVAL;
+			break;
+		}
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\n' || *p == '\r' || *p == '#' || !*p)
+			continue;
+		if (*p == '[') {
+			ret = readconfig_flush(cfg, sec, file);
+			if (!ret)
+				ret = readconfig_header(sec, p, file, lineno);
+		} else {
+			ret = readconfig_pair(sec, p, file, lineno);
+		}
+		if (ret < 0)
+			break;
+	}
+	if (!ret && ferror(f)) {
+		ret = -EIO;
+		daemon_error("-readconfig %s: read error", file);
+	}
+	if (!ret)
+		ret = readconfig_flush(cfg, sec, file);
+	fclose(f);
+	free(sec);
+	return ret;
+}
+
+/*
+ * -netdev help, -netdev TYPE,help (also -object/-device TYPE,help): print and return 1;
+ * return 0 when @text asks for no help, negative on an unknown type.
+ */
+static int daemon_option_help(const char *option, const char *text, const char *type_key)
+{
+	struct opts o;
+	const char *type;
+	int ret;
+
+	if (!strcmp(option, "-netdev") && (!strcmp(text, "help") || !strcmp(text, "?"))) {
+		netdev_help(NULL, stdout);
+		return 1;
+	}
+	if (opts_parse(text, type_key, &o, NULL) < 0)
+		return 0;
+	ret = 0;
+	type = opts_get(&o, type_key);
+	if (type && (opts_get(&o, "help") || opts_get(&o, "?"))) {
+		ret = netdev_help(type, stdout) < 0 ? -ENOENT : 1;
+		if (ret < 0)
+			daemon_error("%s %s: no such type '%s'", option, text, type);
+	}
+	opts_free(&o);
+	return ret;
+}
+
+static int daemon_parse_name(struct daemon_config *cfg, const char *text)
+{
+	struct error err = { 0 };
+	struct opts o;
+	const char *v;
+	int ret;
+
+	ret = opts_parse(text, "guest", &o, &err);
+	if (ret < 0) {
+		daemon_error("-name %s: %s", text, err.msg);
+		return ret;
+	}
+	v = opts_get(&o, "guest");
+	free(cfg->name);
+	cfg->name = v ? strdup(v) : NULL;
+	v = opts_get(&o, "process");
+	free(cfg->process);
+	cfg->process = v ? strdup(v) : NULL;
+	opts_get(&o, "debug-threads"); /* accepted: vwire has one thread */
+	ret = opts_check_unused(&o, "-name", &err);
+	if (ret < 0)
+		daemon_error("-name %s: %s", text, err.msg);
+	opts_free(&o);
+	return ret;
+}
+
+/*
+ * Read argv into @cfg. Return 0 to go on, 1 when the work is done (help, version), or a
+ * negative errno after printing why.
+ */
+static int daemon_parse_args(struct daemon_config *cfg, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *opt = argv[i];
+		const char *arg = i + 1 < argc ? argv[i + 1] : NULL;
+		int ret = 0;
+
+		/* QEMU accepts --option as -option. */
+		if (opt[0] == '-' && opt[1] == '-' && opt[2])
+			opt++;
+		if (!strcmp(opt, "-h") || !strcmp(opt, "-help")) {
+			daemon_usage(stdout);
+			return 1;
+		}
+		if (!strcmp(opt, "-V") || !strcmp(opt, "-version")) {
+			printf(DAEMON_NAME " version " DAEMON_VERSION "\n");
+			return 1;
+		}
+		if (!strcmp(opt, "-v") || !strcmp(opt, "-d")) {
+			cfg->log_level = LOG_LEVEL_DEBUG;
+			continue;
+		}
+		if (!strcmp(opt, "-daemonize")) {
+			cfg->daemonize = true;
+			continue;
+		}
+		if (strcmp(opt, "-netdev") && strcmp(opt, "-object") && strcmp(opt, "-device") &&
+		    strcmp(opt, "-readconfig") && strcmp(opt, "-name") && strcmp(opt, "-pidfile") &&
+		    strcmp(opt, "-D")) {
+			daemon_error("%s: invalid option (see '" DAEMON_NAME " -h')", argv[i]);
+			return -EINVAL;
+		}
+		if (!arg) {
+			daemon_error("%s: requires an argument", argv[i]);
+			return -EINVAL;
+		}
+		i++;
+		if (!strcmp(opt, "-netdev")) {
+			ret = daemon_option_help(opt, arg, "type");
+			if (!ret)
+				ret = daemon_add_item(cfg, DAEMON_ITEM_NETDEV, arg, NULL);
+		} else if (!strcmp(opt, "-object")) {
+			ret = daemon_option_help(opt, arg, "qom-type");
+			if (!ret)
+				ret = daemon_add_item(cfg, DAEMON_ITEM_OBJECT, arg, NULL);
+		} else if (!strcmp(opt, "-device")) {
+			ret = daemon_option_help(opt, arg, "driver");
+			if (!ret)
+				ret = daemon_add_item(cfg, DAEMON_ITEM_DEVICE, arg, NULL);
+		} else if (!strcmp(opt, "-readconfig")) {
+			ret = daemon_readconfig(cfg, arg);
+		} else if (!strcmp(opt, "-name")) {
+			ret = daemon_parse_name(cfg, arg);
+		} else if (!strcmp(opt, "-pidfile")) {
+			cfg->pidfile = arg;
+		} else {
+			cfg->logfile = arg;
+		}
+		if (ret == -ENOMEM)
+			daemon_error("out of memory");
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/*
+ * -daemonize, as QEMU's os_daemonize(): fork; the parent waits on a pipe until the child
+ * reports that everything was created (exit 0) or sends its error (printed, exit 1). The
+ * child starts a new session and forks again so that the daemon is no session leader.
+ * Returns only in the daemon.
+ */
+static void daemon_fork(void)
+{
+	int fds[2];
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		daemon_error("-daemonize: pipe: %s", strerror(errno));
+		exit(1);
+	}
+	pid = fork();
+	if (pid < 0) {
+		daemon_error("-daemonize: fork: %s", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0) {
+		char buf[2048];
+		ssize_t n;
+		size_t got = 0;
+
+		close(fds[1]);
+		while (got < sizeof(buf) - 1) {
+			n = read(fds[0], buf + got, sizeof(buf) - 1 - got);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			got += (size_t)n;
+		}
+		buf[got] = '\0';
+		if (got >= 1 && buf[0] == DAEMON_STATUS_OK)
+			exit(0);
+		if (got > 1)
+			fputs(buf + 1, stderr);
+		else
+			fprintf(stderr, DAEMON_NAME ": the daemon exited while starting\n");
+		exit(1);
+	}
+	close(fds[0]);
+	daemon_status_fd = fds[1];
+	setsid();
+	pid = fork();
+	if (pid < 0) {
+		daemon_error("-daemonize: fork: %s", strerror(errno));
+		exit(1);
+	}
+	if (pid > 0)
+		_exit(0);
+	umask(027);
+	signal(SIGTSTP, SIG_IGN);
+	signal(SIGTTOU, SIG_IGN);
+	signal(SIGTTIN, SIG_IGN);
+}
+
+/* Tell the waiting parent that the daemon is up, and detach from the terminal. */
+static void daemon_detach(void)
+{
+	const char status = DAEMON_STATUS_OK;
+	int null;
+
+	if (daemon_status_fd < 0)
+		return;
+	null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	if (write(daemon_status_fd, &status, 1) != 1)
+		log_warn("cannot report to the parent process: %s", strerror(errno));
+	close(daemon_status_fd);
+	daemon_status_fd = -1;
+}
+
+/*
+ * -pidfile, as QEMU's qemu_write_pidfile(): create, lock (lockf) for the daemon's life and
+ * write the pid; retry if the file was replaced between open and lock.
+ */
+static int daemon_write_pidfile(const char *path, struct error *err)
+{
+	char buf[32];
+	int fd, len;
+
+	for (;;) {
+		struct stat a, b;
+
+		fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return error_set(err, -errno, "cannot open pid file: %s", strerror(errno));
+		if (fstat(fd, &b) < 0) {
+			error_set(err, -errno, "cannot stat pid file: %s", strerror(errno));
+			goto fail;
+		}
+		if (lockf(fd, F_TLOCK, 0) < 0) {
+			error_set(err, -errno, "cannot lock pid file: %s", strerror(errno));
+			goto fail;
+		}
+		/* The file may have been unlinked by the instance that held the lock. */
+		if (stat(path, &a) < 0) {
+			close(fd);
+			continue;
+		}
+		if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			break;
+		close(fd);
+	}
+	if (ftruncate(fd, 0) < 0) {
+		error_set(err, -errno, "cannot truncate pid file: %s", strerror(errno));
+		goto fail_unlink;
+	}
+	len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (write(fd, buf, (size_t)len) != len) {
+		error_set(err, -EIO, "cannot write pid file: %s", strerror(errno));
+		goto fail_unlink;
+	}
+	return fd;
+fail_unlink:
+	unlink(path);
+fail:
+	close(fd);
+	return err ? err->code : -EIO;
+}
+
+/* Create every item in order; print the first failure. */
+static int daemon_create_items(const struct daemon_config *cfg, struct loop *loop)
+{
+	for (size_t i = 0; i < cfg->nitems; i++) {
+		const struct daemon_item *it = &cfg->items[i];
+		struct error err = { 0 };
+		int ret;
+
+		switch (it->kind) {
+		case DAEMON_ITEM_NETDEV:
+			ret = netdev_add(loop, it->text, &err);
+			break;
+		case DAEMON_ITEM_OBJECT:
+			ret = object_add(loop, it->text, &err);
+			break;
+		default:
+			ret = device_add(loop, it->text, &err);
+			break;
+		}
+		if (ret < 0) {
+			if (!err.msg[0])
+				snprintf(err.msg, sizeof(err.msg), "%s", strerror(-ret));
+			daemon_error("%s%s%s %s: %s", it->origin ? it->origin : "",
+				     it->origin ? ": " : "", daemon_item_option[it->kind],
+				     it->text, err.msg);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* Undo everything daemon_start() did; also the orderly shutdown. */
+static void daemon_stop(const struct daemon_config *cfg, struct daemon_state *st)
+{
+	net_client_free_all();
+	if (st->pidfile_fd >= 0) {
+		unlink(cfg->pidfile);
+		close(st->pidfile_fd);
+		st->pidfile_fd = -1;
+	}
+	if (st->loop) {
+		loop_free(st->loop);
+		st->loop = NULL;
+	}
+	if (st->log) {
+		log_set_file(NULL);
+		fclose(st->log);
+		st->log = NULL;
+	}
+}
+
+/* Set everything up; on failure print why, undo it all and return a negative errno. */
+static int daemon_start(const struct daemon_config *cfg, struct daemon_state *st)
+{
+	struct error err = { 0 };
+	int ret;
+
+	if (cfg->logfile) {
+		st->log = fopen(cfg->logfile, "a");
+		if (!st->log) {
+			ret = -errno;
+			daemon_error("-D %s: cannot open: %s", cfg->logfile, strerror(errno));
+			return ret;
+		}
+		setvbuf(st->log, NULL, _IOLBF, 0);
+		log_set_file(st->log);
+	}
+	log_set_level(cfg->log_level);
+	if (cfg->process)
+		prctl(PR_SET_NAME, cfg->process);
+	st->loop = loop_new();
+	if (!st->loop) {
+		ret = -errno;
+		daemon_error("cannot create the event loop: %s", strerror(errno));
+		goto fail;
+	}
+	ret = loop_handle_signals(st->loop);
+	if (ret < 0) {
+		daemon_error("cannot handle signals: %s", strerror(-ret));
+		goto fail;
+	}
+	if (cfg->pidfile) {
+		ret = daemon_write_pidfile(cfg->pidfile, &err);
+		if (ret < 0) {
+			daemon_error("-pidfile %s: %s", cfg->pidfile, err.msg);
+			goto fail;
+		}
+		st->pidfile_fd = ret;
+	}
+	ret = daemon_create_items(cfg, st->loop);
+	if (ret < 0)
+		goto fail;
+	return 0;
+fail:
+	daemon_stop(cfg, st);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct daemon_config cfg = { .log_level = LOG_LEVEL_INFO };
+	struct daemon_state st = { .pidfile_fd = -1 };
+	int ret, sig;
+
+	/* A peer that goes away must not kill the daemon on write. */
+	signal(SIGPIPE, SIG_IGN);
+	ret = daemon_parse_args(&cfg, argc, argv);
+	if (!ret && argc == 1)
+		ret = daemon_default_config(&cfg);
+	if (ret) {
+		daemon_config_free(&cfg);
+		return ret > 0 ? 0 : 1;
+	}
+	if (cfg.daemonize)
+		daemon_fork();
+	if (daemon_start(&cfg, &st) < 0) {
+		daemon_config_free(&cfg);
+		return 1;
+	}
+	log_info("started%s%s (pid %d)", cfg.name ? ": " : "", cfg.name ? cfg.name : "",
+		 (int)getpid());
+	daemon_detach();
+	ret = loop_run(st.loop);
+	if (ret < 0)
+		log_error("event loop failed: %s", strerror(-ret));
+	sig = loop_quit_signal(st.loop);
+	if (sig)
+		log_info("terminating on signal %d (%s)", sig, strsignal(sig));
+	else
+		log_info("terminating");
+	daemon_stop(&cfg, &st);
+	daemon_config_free(&cfg);
+	return ret < 0 ? 1 : 0;
+}
