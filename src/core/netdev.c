@@ -252,10 +252,10 @@ static const struct creatable netdev_types[] = {
 	  net_init_hubport_any },
 	{ "tap", tap_desc, sizeof(struct netdev_tap_opts), NULL, net_init_tap_any },
 	{ "bridge", bridge_desc, sizeof(struct netdev_bridge_opts), NULL, net_init_bridge_any },
+	{ "dump", dump_desc, sizeof(struct netdev_dump_opts), dump_defaults, net_init_dump_any },
 	{ "socket", socket_desc, sizeof(struct netdev_socket_opts), NULL, net_init_socket_any },
 	{ "stream", stream_desc, sizeof(struct netdev_stream_opts), NULL, net_init_stream_any },
 	{ "dgram", dgram_desc, sizeof(struct netdev_dgram_opts), NULL, net_init_dgram_any },
-	{ "dump", dump_desc, sizeof(struct netdev_dump_opts), dump_defaults, net_init_dump_any },
 #if HAVE_SLIRP
 	{ "user", user_desc, sizeof(struct netdev_user_opts), user_defaults, net_init_user_any },
 #endif
@@ -266,7 +266,53 @@ static const struct creatable object_types[] = {
 	  filter_dump_defaults, object_init_filter_dump_any },
 };
 
+/* -device virtio-net */
+static void virtio_net_defaults(void *opts)
+{
+	struct device_virtio_net_opts *o = opts;
+
+	o->server = true;
+	o->queues = 1;
+	o->packed = true;
+	o->mrg_rxbuf = true;
+	o->csum = true;
+	o->gso = true;
+	o->event_idx = true;
+	o->indirect_desc = true;
+}
+
+static const struct opt_desc virtio_net_desc[] = {
+	OPT(struct device_virtio_net_opts, "netdev", OPT_STRING, netdev, "netdev to peer with"),
+	OPT(struct device_virtio_net_opts, "socket", OPT_STRING, socket,
+	    "vhost-user socket path"),
+	OPT(struct device_virtio_net_opts, "server", OPT_BOOL, server,
+	    "listen on socket (on, default) or connect to it (off)"),
+	OPT(struct device_virtio_net_opts, "reconnect", OPT_UINT, reconnect,
+	    "with server=off: seconds between connection attempts"),
+	OPT(struct device_virtio_net_opts, "queues", OPT_UINT, queues, "queue pairs (default 1)"),
+	OPT(struct device_virtio_net_opts, "mac", OPT_STRING, mac, "MAC address"),
+	OPT(struct device_virtio_net_opts, "mtu", OPT_UINT, mtu, "MTU offered to the guest"),
+	OPT(struct device_virtio_net_opts, "packed", OPT_BOOL, packed,
+	    "offer packed virtqueues (default on)"),
+	OPT(struct device_virtio_net_opts, "mrg_rxbuf", OPT_BOOL, mrg_rxbuf,
+	    "offer mergeable rx buffers (default on)"),
+	OPT(struct device_virtio_net_opts, "csum", OPT_BOOL, csum,
+	    "offer checksum offloads (default on)"),
+	OPT(struct device_virtio_net_opts, "gso", OPT_BOOL, gso,
+	    "offer TSO/ECN offloads (default on)"),
+	OPT(struct device_virtio_net_opts, "event_idx", OPT_BOOL, event_idx,
+	    "offer EVENT_IDX notification suppression (default on)"),
+	OPT(struct device_virtio_net_opts, "indirect_desc", OPT_BOOL, indirect_desc,
+	    "offer indirect descriptors (default on)"),
+	OPT(struct device_virtio_net_opts, "poll", OPT_BOOL, poll,
+	    "busy-poll the rings (default off)"),
+	{ 0 }
+};
+CREATABLE_INIT(device_init_virtio_net, struct device_virtio_net_opts)
+
 static const struct creatable device_types[] = {
+	{ "virtio-net", virtio_net_desc, sizeof(struct device_virtio_net_opts),
+	  virtio_net_defaults, device_init_virtio_net_any },
 };
 
 static const struct creatable *creatable_find(const struct creatable *table, size_t n,

@@ -1,0 +1,851 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * virtio-net.c - the virtio-net device, served to a hypervisor over vhost-user.
+ *
+ * Each queue pair is a net client peered with one queue of the back end. Transmit: a kick
+ * (or the poll loop) pops a batch of the guest's tx chains and hands each chain's iovecs,
+ * vnet header first, straight to net_send_iov (no copy); the batch is pushed and flushed
+ * once, with at most one interrupt. When the peer holds a packet back, popping stops until
+ * its sent_cb. Receive: receive_iov writes the header and frame straight into the buffers
+ * the guest posted (several with mergeable rx buffers, num_buffers set in the first), and
+ * a bottom half publishes the used ring and interrupts once per round. Without buffers the
+ * core holds the packet and the guest's next rx kick flushes it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_net.h>
+#include <linux/virtio_ring.h>
+
+#include "core/log.h"
+#include "core/netdev.h"
+#include "core/offload.h"
+#include "vhost-user/server.h"
+#include "virtio/virtq.h"
+#include "vwire/error.h"
+#include "vwire/loop.h"
+#include "vwire/net.h"
+
+/* Queue pairs a device may have (two vrings each). */
+#define VIRTIO_NET_MAX_PAIRS (VHOST_USER_MAX_VRINGS / 2)
+/* Chains popped per kick before yielding to other work, as vhost's weight. */
+#define VIRTIO_NET_TX_BURST 256
+/* Mergeable rx buffers one frame may take (a 64 KiB GSO frame in 1.5 KiB buffers needs 44). */
+#define VIRTIO_NET_RX_MAX_ELEMS 64
+/* The header with VIRTIO_F_VERSION_1, which vwire requires. */
+#define VIRTIO_NET_HDR_LEN ((size_t)sizeof(struct virtio_net_hdr_v1))
+
+#define ETH_ALEN 6
+#define ETH_P_RARP 0x8035
+
+struct virtio_net;
+
+/**
+ * struct virtio_net_queue - one queue pair and the net client that carries its packets
+ * @nc:			the client (first member)
+ * @dev:		its device
+ * @pair:		queue pair number
+ * @rx:			receive ring (vring 2 * pair)
+ * @tx:			transmit ring (vring 2 * pair + 1)
+ * @rx_vr:		the server's state of the rx vring while it runs, else NULL
+ * @tx_vr:		the same for tx
+ * @tx_waiting:		the peer held a packet back: pop nothing until its sent_cb
+ * @tx_bh:		continues a tx run that used up its burst, or resumes after sent_cb
+ * @rx_flush_bh:	publishes rx used entries and interrupts once per round
+ * @rx_pending:		rx entries pushed but not flushed
+ * @tx_elem:		the chain being transmitted
+ * @rx_elems:		chains one received frame is being written into
+ * @rl:			rate limit of guest-caused log lines
+ */
+struct virtio_net_queue {
+	struct net_client nc;
+	struct virtio_net *dev;
+	unsigned int pair;
+	struct virtq rx;
+	struct virtq tx;
+	struct vhost_user_vring *rx_vr;
+	struct vhost_user_vring *tx_vr;
+	bool tx_waiting;
+	struct loop_bh *tx_bh;
+	struct loop_bh *rx_flush_bh;
+	bool rx_pending;
+	struct virtq_elem tx_elem;
+	struct virtq_elem *rx_elems;
+	struct log_ratelimit rl;
+};
+
+/**
+ * struct virtio_net - one device
+ * @id:		its id (-device ...,id=)
+ * @loop:	event loop
+ * @server:	the vhost-user server the hypervisor talks to
+ * @queues:	queue pairs
+ * @npairs:	how many
+ * @offered:	virtio features offered
+ * @mac:	MAC address for config space and announcements
+ * @mtu:	MTU for config space (0: none)
+ * @poll:	busy-poll the rings instead of waiting for kicks
+ * @polling:	the poller is registered
+ * @status:	virtio status byte the driver wrote
+ * @freeing:	the device is being torn down
+ * @next:	next device
+ */
+struct virtio_net {
+	char *id;
+	struct loop *loop;
+	struct vhost_user_server *server;
+	struct virtio_net_queue *queues[VIRTIO_NET_MAX_PAIRS];
+	unsigned int npairs;
+	uint64_t offered;
+	uint8_t mac[ETH_ALEN];
+	uint16_t mtu;
+	bool poll;
+	bool polling;
+	uint8_t status;
+	bool freeing;
+	struct virtio_net *next;
+};
+
+static struct virtio_net *virtio_net_devices;
+
+static uint64_t virtio_net_acked(const struct virtio_net *dev)
+{
+	return vhost_user_server_features(dev->server);
+}
+
+static bool virtio_net_has(const struct virtio_net *dev, unsigned int bit)
+{
+	return virtio_net_acked(dev) & (1ULL << bit);
+}
+
+/* Copy @len bytes from @src (from byte @soff) into @dst (from byte @doff). Return bytes copied. */
+static size_t virtio_net_iov_copy(const struct iovec *dst, int dcnt, size_t doff,
+				  const struct iovec *src, int scnt, size_t soff, size_t len)
+{
+	int di = 0, si = 0;
+	size_t done = 0;
+
+	while (di < dcnt && doff >= dst[di].iov_len)
+		doff -= dst[di++].iov_len;
+	while (si < scnt && soff >= src[si].iov_len)
+		soff -= src[si++].iov_len;
+	while (done < len && di < dcnt && si < scnt) {
+		size_t n = dst[di].iov_len - doff;
+
+		if (n > src[si].iov_len - soff)
+			n = src[si].iov_len - soff;
+		if (n > len - done)
+			n = len - done;
+		memcpy((uint8_t *)dst[di].iov_base + doff, (const uint8_t *)src[si].iov_base + soff,
+		       n);
+		done += n;
+		doff += n;
+		soff += n;
+		if (doff == dst[di].iov_len) {
+			di++;
+			doff = 0;
+		}
+		if (soff == src[si].iov_len) {
+			si++;
+			soff = 0;
+		}
+	}
+	return done;
+}
+
+static void virtio_net_queue_broken(struct virtio_net_queue *q, struct virtq *vq)
+{
+	log_ratelimited_warn(&q->rl, "%s: queue %u broken by the guest: %s", q->dev->id, vq->index,
+			     vq->reason);
+	/* Tell a driver that reads the status that the device needs a reset. */
+	q->dev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+}
+
+static void virtio_net_notify(struct virtq *vq, struct vhost_user_vring *vr)
+{
+	/* The front end may replace the call fd at any time: take the current one. */
+	virtq_set_call_fd(vq, vr ? vr->call_fd : -1);
+	virtq_notify(vq);
+}
+
+/* Transmit */
+
+static void virtio_net_tx_run(struct virtio_net_queue *q);
+
+static void virtio_net_tx_complete(struct net_client *nc, ssize_t ret)
+{
+	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
+
+	q->tx_waiting = false;
+	loop_bh_schedule(q->tx_bh);
+}
+
+/* Send one chain. Return false when the peer held it back (stop popping). */
+static bool virtio_net_tx_one(struct virtio_net_queue *q, struct virtq_elem *elem)
+{
+	struct virtio_net_hdr_v1 hdr;
+	uint64_t acked = virtio_net_acked(q->dev);
+	ssize_t ret;
+
+	if (elem->out_len < VIRTIO_NET_HDR_LEN ||
+	    net_iov_to_buf(elem->iov, elem->out_num, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
+		log_ratelimited_warn(&q->rl, "%s: tx chain of %u bytes has no virtio-net header",
+				     q->dev->id, elem->out_len);
+		q->nc.stats.tx_dropped++;
+		return true;
+	}
+	/* Offloads the driver did not negotiate are refused, not passed on to the host. */
+	if (((hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(acked & (1ULL << VIRTIO_NET_F_CSUM))) ||
+	    (hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE &&
+	     !(acked & ((1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |
+			(1ULL << VIRTIO_NET_F_HOST_UFO))))) {
+		log_ratelimited_warn(&q->rl, "%s: tx frame asks for offloads not negotiated",
+				     q->dev->id);
+		q->nc.stats.tx_dropped++;
+		return true;
+	}
+	ret = net_send_iov(&q->nc, elem->iov, elem->out_num, NET_FLAG_VNET_HDR,
+			   virtio_net_tx_complete);
+	return ret != 0;
+}
+
+static void virtio_net_tx_run(struct virtio_net_queue *q)
+{
+	struct virtq *vq = &q->tx;
+	unsigned int done = 0;
+	bool more = false;
+
+	if (!q->tx_vr || q->tx_waiting || vq->broken)
+		return;
+	if (!q->dev->poll)
+		virtq_disable_notify(vq);
+	for (;;) {
+		int r;
+
+		if (done >= VIRTIO_NET_TX_BURST) {
+			more = true;
+			break;
+		}
+		r = virtq_pop(vq, &q->tx_elem);
+		if (r < 0) {
+			virtio_net_queue_broken(q, vq);
+			break;
+		}
+		if (r == 0) {
+			/* Empty: ask for kicks again, and catch what slipped in meanwhile. */
+			if (q->dev->poll || !virtq_enable_notify(vq))
+				break;
+			virtq_disable_notify(vq);
+			continue;
+		}
+		/* The core copies a packet it holds back, so the chain can go back at once. */
+		if (!virtio_net_tx_one(q, &q->tx_elem))
+			q->tx_waiting = true;
+		virtq_push(vq, &q->tx_elem, 0);
+		done++;
+		if (q->tx_waiting)
+			break;
+	}
+	if (done) {
+		virtq_flush(vq);
+		virtio_net_notify(vq, q->tx_vr);
+	}
+	if (more)
+		loop_bh_schedule(q->tx_bh);
+}
+
+static void virtio_net_tx_bh(void *opaque)
+{
+	virtio_net_tx_run(opaque);
+}
+
+static void virtio_net_tx_kick(void *opaque)
+{
+	struct virtio_net_queue *q = opaque;
+
+	virtq_kick_clear(&q->tx);
+	virtio_net_tx_run(q);
+}
+
+/* Receive */
+
+static void virtio_net_rx_flush(struct virtio_net_queue *q)
+{
+	if (!q->rx_pending)
+		return;
+	q->rx_pending = false;
+	virtq_flush(&q->rx);
+	virtio_net_notify(&q->rx, q->rx_vr);
+}
+
+static void virtio_net_rx_flush_bh(void *opaque)
+{
+	virtio_net_rx_flush(opaque);
+}
+
+static bool virtio_net_rx_ready(struct virtio_net_queue *q)
+{
+	return q->rx_vr && !q->rx.broken && !(q->dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+static bool virtio_net_can_receive(struct net_client *nc)
+{
+	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
+
+	if (!virtio_net_rx_ready(q))
+		return false;
+	if (!virtq_empty(&q->rx))
+		return true;
+	if (q->dev->poll)
+		return false;
+	/* No buffers: have the guest kick when it posts some; look again to close the race. */
+	if (virtq_enable_notify(&q->rx)) {
+		virtq_disable_notify(&q->rx);
+		return true;
+	}
+	return false;
+}
+
+static void virtio_net_rx_giveback(struct virtio_net_queue *q, unsigned int n)
+{
+	while (n-- > 0)
+		virtq_unpop(&q->rx, &q->rx_elems[n]);
+}
+
+static ssize_t virtio_net_receive_iov(struct net_client *nc, const struct iovec *iov, int iovcnt,
+				      unsigned int flags)
+{
+	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
+	struct virtq *vq = &q->rx;
+	size_t size = net_iov_size(iov, iovcnt);
+	bool mergeable = virtio_net_has(q->dev, VIRTIO_NET_F_MRG_RXBUF);
+	struct virtio_net_hdr_v1 hdr = { 0 };
+	struct iovec hdr_iov = { &hdr, sizeof(hdr) };
+	size_t data_off = 0, frame_len, need, have = 0, written = 0;
+	unsigned int n = 0;
+
+	if (!virtio_net_rx_ready(q))
+		return 0;
+	if (flags & NET_FLAG_VNET_HDR) {
+		if (net_iov_to_buf(iov, iovcnt, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
+			return -EINVAL;
+		data_off = VIRTIO_NET_HDR_LEN;
+		hdr.num_buffers = 0;
+	}
+	frame_len = size - data_off;
+	need = VIRTIO_NET_HDR_LEN + frame_len;
+
+	/* Take buffers until the frame fits: one without mergeable buffers, several with. */
+	while (have < need) {
+		struct virtq_elem *elem = &q->rx_elems[n];
+		int r;
+
+		if (n == (mergeable ? VIRTIO_NET_RX_MAX_ELEMS : 1)) {
+			virtio_net_rx_giveback(q, n);
+			log_ratelimited_warn(&q->rl,
+					     "%s: rx buffers too small for a %zu-byte frame: dropped",
+					     q->dev->id, frame_len);
+			return -EMSGSIZE;
+		}
+		r = virtq_pop(vq, elem);
+		if (r < 0) {
+			virtio_net_rx_giveback(q, n);
+			virtio_net_queue_broken(q, vq);
+			return -EIO;
+		}
+		if (r == 0) {
+			/* Out of buffers: the core holds the frame until the guest posts more. */
+			virtio_net_rx_giveback(q, n);
+			if (!q->dev->poll)
+				virtq_enable_notify(vq);
+			return 0;
+		}
+		if (elem->in_num == 0 || (n == 0 && elem->in_len < VIRTIO_NET_HDR_LEN)) {
+			/* Giving it back would make every later frame meet it again. */
+			virtio_net_rx_giveback(q, n);
+			snprintf(vq->reason, sizeof(vq->reason),
+				 "rx chain %u has no room for the virtio-net header", elem->id);
+			vq->broken = true;
+			virtio_net_queue_broken(q, vq);
+			return -EIO;
+		}
+		have += elem->in_len;
+		n++;
+	}
+
+	if (mergeable)
+		hdr.num_buffers = (uint16_t)n;
+	/* Header, then frame, spread over the chains in order. */
+	for (unsigned int i = 0; i < n; i++) {
+		struct virtq_elem *elem = &q->rx_elems[i];
+		struct iovec *in = virtq_elem_in_iov(elem);
+		size_t off = 0, len;
+
+		if (i == 0)
+			off = virtio_net_iov_copy(in, elem->in_num, 0, &hdr_iov, 1, 0,
+						  VIRTIO_NET_HDR_LEN);
+		len = virtio_net_iov_copy(in, elem->in_num, off, iov, iovcnt, data_off + written,
+					  frame_len - written);
+		written += len;
+		virtq_log_in_iov(vq, elem, (uint32_t)(off + len));
+		virtq_push(vq, elem, (uint32_t)(off + len));
+	}
+	q->rx_pending = true;
+	loop_bh_schedule(q->rx_flush_bh);
+	return (ssize_t)size;
+}
+
+static void virtio_net_rx_kick(void *opaque)
+{
+	struct virtio_net_queue *q = opaque;
+
+	virtq_kick_clear(&q->rx);
+	if (!q->dev->poll)
+		virtq_disable_notify(&q->rx);
+	net_flush_queued(&q->nc);
+}
+
+/* Poll mode: the loop thread looks at every ring of the device each round. */
+static void virtio_net_poll(void *opaque)
+{
+	struct virtio_net *dev = opaque;
+
+	for (unsigned int i = 0; i < dev->npairs; i++) {
+		struct virtio_net_queue *q = dev->queues[i];
+
+		if (q->tx_vr && !q->tx_waiting)
+			virtio_net_tx_run(q);
+		if (q->rx_vr && (q->nc.receive_disabled || net_queue_length(&q->nc)) &&
+		    !virtq_empty(&q->rx))
+			net_flush_queued(&q->nc);
+	}
+}
+
+/* The guest takes frames with vnet headers only if it negotiated the offloads a tap enables. */
+static bool virtio_net_accepts_vnet_hdr(struct net_client *nc)
+{
+	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
+	const uint64_t need = (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
+			      (1ULL << VIRTIO_NET_F_GUEST_TSO4) |
+			      (1ULL << VIRTIO_NET_F_GUEST_TSO6) | (1ULL << VIRTIO_NET_F_GUEST_ECN);
+
+	return q->dev->server && (virtio_net_acked(q->dev) & need) == need;
+}
+
+static void virtio_net_device_free(struct virtio_net *dev);
+
+static void virtio_net_queue_cleanup(struct net_client *nc)
+{
+	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
+	struct virtio_net *dev = q->dev;
+
+	if (!dev)
+		return;
+	if (q->pair == 0 && !dev->freeing)
+		virtio_net_device_free(dev);
+	loop_bh_free(q->tx_bh);
+	loop_bh_free(q->rx_flush_bh);
+	free(q->rx_elems);
+	q->tx_bh = q->rx_flush_bh = NULL;
+	q->rx_elems = NULL;
+}
+
+static const struct net_client_ops virtio_net_ops = {
+	.type = "virtio-net",
+	.size = sizeof(struct virtio_net_queue),
+	.receive_iov = virtio_net_receive_iov,
+	.can_receive = virtio_net_can_receive,
+	.cleanup = virtio_net_queue_cleanup,
+	.accepts_vnet_hdr = virtio_net_accepts_vnet_hdr,
+};
+
+/* vhost-user device ops */
+
+static uint64_t virtio_net_get_features(void *opaque)
+{
+	return ((struct virtio_net *)opaque)->offered;
+}
+
+static int virtio_net_set_features(void *opaque, uint64_t features)
+{
+	struct virtio_net *dev = opaque;
+
+	if (!(features & (1ULL << VIRTIO_F_VERSION_1))) {
+		log_warn("%s: the driver did not accept VIRTIO_F_VERSION_1: legacy devices are not "
+			 "supported", dev->id);
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+static int virtio_net_queue_start(void *opaque, unsigned int idx, struct vhost_user_vring *vr)
+{
+	struct virtio_net *dev = opaque;
+	struct virtio_net_queue *q = dev->queues[idx / 2];
+	bool is_tx = idx & 1;
+	struct virtq *vq = is_tx ? &q->tx : &q->rx;
+	struct virtq_params p = {
+		.num = vr->num,
+		.desc_uva = vr->desc_uva,
+		.avail_uva = vr->avail_uva,
+		.used_uva = vr->used_uva,
+		.base = vr->base,
+		.features = virtio_net_acked(dev),
+		.inflight = vr->inflight,
+		.inflight_size = vr->inflight_size,
+	};
+	struct error err = { 0 };
+	int ret;
+
+	virtq_init(vq, (struct guest_mem *)vhost_user_server_mem(dev->server), idx);
+	ret = virtq_start(vq, &p, &err);
+	if (ret < 0) {
+		log_warn("%s: cannot start queue %u: %s", dev->id, idx, err.msg);
+		return ret;
+	}
+	virtq_set_kick_fd(vq, vr->kick_fd);
+	virtq_set_call_fd(vq, vr->call_fd);
+	if (is_tx)
+		q->tx_vr = vr;
+	else
+		q->rx_vr = vr;
+	if (dev->poll) {
+		virtq_disable_notify(vq);
+	} else if (vr->kick_fd >= 0) {
+		ret = loop_set_fd_handler(dev->loop, vr->kick_fd, NULL,
+					  is_tx ? virtio_net_tx_kick : virtio_net_rx_kick, NULL, q);
+		if (ret < 0) {
+			virtq_stop(vq);
+			q->tx_vr = is_tx ? NULL : q->tx_vr;
+			q->rx_vr = is_tx ? q->rx_vr : NULL;
+			return ret;
+		}
+	}
+	/* Work may be waiting: buffers the driver posted, or frames the core held. */
+	if (is_tx) {
+		loop_bh_schedule(q->tx_bh);
+	} else {
+		net_flush_queued(&q->nc);
+	}
+	return 0;
+}
+
+static uint32_t virtio_net_queue_stop(void *opaque, unsigned int idx, struct vhost_user_vring *vr)
+{
+	struct virtio_net *dev = opaque;
+	struct virtio_net_queue *q = dev->queues[idx / 2];
+	bool is_tx = idx & 1;
+	struct virtq *vq = is_tx ? &q->tx : &q->rx;
+	uint32_t base;
+
+	if (vr->kick_fd >= 0)
+		loop_set_fd_handler(dev->loop, vr->kick_fd, NULL, NULL, NULL, NULL);
+	if (is_tx) {
+		loop_bh_cancel(q->tx_bh);
+		q->tx_vr = NULL;
+	} else {
+		virtio_net_rx_flush(q);
+		loop_bh_cancel(q->rx_flush_bh);
+		q->rx_vr = NULL;
+	}
+	virtq_stop(vq);
+	base = virtq_get_base(vq);
+	return base;
+}
+
+static int virtio_net_get_config(void *opaque, uint32_t offset, void *buf, uint32_t len)
+{
+	struct virtio_net *dev = opaque;
+	struct virtio_net_config cfg = { 0 };
+
+	memcpy(cfg.mac, dev->mac, ETH_ALEN);
+	cfg.status = dev->queues[0]->nc.link_down ? 0 : VIRTIO_NET_S_LINK_UP;
+	cfg.max_virtqueue_pairs = (uint16_t)dev->npairs;
+	cfg.mtu = dev->mtu;
+	if (offset > sizeof(cfg) || len > sizeof(cfg) - offset)
+		return -EINVAL;
+	memcpy(buf, (uint8_t *)&cfg + offset, len);
+	return 0;
+}
+
+/* After migration: a RARP broadcast from the guest's MAC, as QEMU's announce does. */
+static void virtio_net_send_rarp(void *opaque, const uint8_t mac[6])
+{
+	struct virtio_net *dev = opaque;
+	uint8_t frame[60] = { 0 };
+
+	memset(frame, 0xff, ETH_ALEN);
+	memcpy(frame + 6, mac, ETH_ALEN);
+	frame[12] = ETH_P_RARP >> 8;
+	frame[13] = ETH_P_RARP & 0xff;
+	frame[14] = 0x00; /* hardware type: Ethernet */
+	frame[15] = 0x01;
+	frame[16] = 0x08; /* protocol type: IPv4 */
+	frame[17] = 0x00;
+	frame[18] = ETH_ALEN;
+	frame[19] = 4;
+	frame[20] = 0x00; /* opcode: reverse request */
+	frame[21] = 0x03;
+	memcpy(frame + 22, mac, ETH_ALEN);
+	memcpy(frame + 32, mac, ETH_ALEN);
+	memcpy(dev->mac, mac, ETH_ALEN);
+	log_info("%s: announcing %02x:%02x:%02x:%02x:%02x:%02x", dev->id, mac[0], mac[1], mac[2],
+		 mac[3], mac[4], mac[5]);
+	net_send(&dev->queues[0]->nc, frame, sizeof(frame));
+}
+
+static int virtio_net_set_mtu(void *opaque, uint16_t mtu)
+{
+	struct virtio_net *dev = opaque;
+
+	if (mtu < 68)
+		return -EINVAL;
+	dev->mtu = mtu;
+	return 0;
+}
+
+static int virtio_net_set_status(void *opaque, uint8_t status)
+{
+	((struct virtio_net *)opaque)->status = status;
+	return 0;
+}
+
+static void virtio_net_reset(void *opaque)
+{
+	struct virtio_net *dev = opaque;
+
+	dev->status = 0;
+	for (unsigned int i = 0; i < dev->npairs; i++) {
+		dev->queues[i]->tx_waiting = false;
+		net_purge_queued(&dev->queues[i]->nc, NULL);
+	}
+}
+
+static void virtio_net_connected(void *opaque)
+{
+	log_info("%s: front end connected", ((struct virtio_net *)opaque)->id);
+}
+
+static void virtio_net_disconnected(void *opaque)
+{
+	struct virtio_net *dev = opaque;
+
+	log_info("%s: front end disconnected; waiting for the next one", dev->id);
+	virtio_net_reset(dev);
+}
+
+static const struct vhost_user_dev_ops virtio_net_vhost_ops = {
+	.get_features = virtio_net_get_features,
+	.set_features = virtio_net_set_features,
+	.queue_start = virtio_net_queue_start,
+	.queue_stop = virtio_net_queue_stop,
+	.get_config = virtio_net_get_config,
+	.send_rarp = virtio_net_send_rarp,
+	.set_mtu = virtio_net_set_mtu,
+	.set_status = virtio_net_set_status,
+	.reset = virtio_net_reset,
+	.connected = virtio_net_connected,
+	.disconnected = virtio_net_disconnected,
+};
+
+/* Creation and teardown */
+
+static void virtio_net_device_free(struct virtio_net *dev)
+{
+	struct virtio_net **pp;
+
+	dev->freeing = true;
+	/* Stops every ring (queue_stop) while the queues still exist. */
+	vhost_user_server_free(dev->server);
+	dev->server = NULL;
+	if (dev->polling)
+		loop_poller_remove(dev->loop, virtio_net_poll, dev);
+	for (unsigned int i = 1; i < dev->npairs; i++)
+		if (dev->queues[i])
+			net_client_free(&dev->queues[i]->nc);
+	for (pp = &virtio_net_devices; *pp; pp = &(*pp)->next) {
+		if (*pp == dev) {
+			*pp = dev->next;
+			break;
+		}
+	}
+	free(dev->id);
+	free(dev);
+}
+
+static int virtio_net_parse_mac(const char *s, uint8_t *mac)
+{
+	unsigned int b[ETH_ALEN];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &tail) != ETH_ALEN)
+		return -EINVAL;
+	for (int i = 0; i < ETH_ALEN; i++)
+		mac[i] = (uint8_t)b[i];
+	return (mac[0] & 1) ? -EINVAL : 0;
+}
+
+static uint64_t virtio_net_features_from_opts(const struct device_virtio_net_opts *o)
+{
+	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VHOST_F_LOG_ALL) |
+		     (1ULL << VIRTIO_F_NOTIFY_ON_EMPTY) | (1ULL << VIRTIO_F_ANY_LAYOUT) |
+		     (1ULL << VIRTIO_NET_F_MAC) | (1ULL << VIRTIO_NET_F_STATUS);
+
+	if (o->csum)
+		f |= (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM);
+	if (o->csum && o->gso)
+		f |= (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |
+		     (1ULL << VIRTIO_NET_F_HOST_ECN) | (1ULL << VIRTIO_NET_F_GUEST_TSO4) |
+		     (1ULL << VIRTIO_NET_F_GUEST_TSO6) | (1ULL << VIRTIO_NET_F_GUEST_ECN);
+	if (o->mrg_rxbuf)
+		f |= 1ULL << VIRTIO_NET_F_MRG_RXBUF;
+	if (o->event_idx)
+		f |= 1ULL << VIRTIO_RING_F_EVENT_IDX;
+	if (o->indirect_desc)
+		f |= 1ULL << VIRTIO_RING_F_INDIRECT_DESC;
+	if (o->packed)
+		f |= 1ULL << VIRTIO_F_RING_PACKED;
+	if (o->mtu)
+		f |= 1ULL << VIRTIO_NET_F_MTU;
+	if (o->queues > 1)
+		f |= (1ULL << VIRTIO_NET_F_MQ) | (1ULL << VIRTIO_NET_F_CTRL_VQ);
+	return f;
+}
+
+static struct virtio_net_queue *virtio_net_queue_new(struct virtio_net *dev, unsigned int pair,
+						     struct net_client *peer, struct error *err)
+{
+	struct virtio_net_queue *q;
+
+	if (pair == 0)
+		q = (struct virtio_net_queue *)net_client_new(&virtio_net_ops, dev->loop, peer,
+							      "virtio-net", dev->id);
+	else
+		q = (struct virtio_net_queue *)net_client_new_queue(&dev->queues[0]->nc, pair);
+	if (!q) {
+		error_set(err, -errno, "cannot create queue %u: %s", pair, strerror(errno));
+		return NULL;
+	}
+	q->dev = dev;
+	q->pair = pair;
+	q->nc.queues = dev->npairs;
+	dev->queues[pair] = q;
+	q->tx_bh = loop_bh_new(dev->loop, virtio_net_tx_bh, q);
+	q->rx_flush_bh = loop_bh_new(dev->loop, virtio_net_rx_flush_bh, q);
+	q->rx_elems = calloc(VIRTIO_NET_RX_MAX_ELEMS, sizeof(*q->rx_elems));
+	if (!q->tx_bh || !q->rx_flush_bh || !q->rx_elems) {
+		error_set(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	if (pair > 0 && peer && net_peer(&q->nc, peer) < 0) {
+		error_set(err, -EBUSY, "queue %u of the netdev is already in use", pair);
+		return NULL;
+	}
+	snprintf(q->nc.info_str, sizeof(q->nc.info_str), "vhost-user,queue=%u", pair);
+	return q;
+}
+
+int device_init_virtio_net(const struct device_virtio_net_opts *o, const char *id,
+			   struct loop *loop, struct error *err)
+{
+	struct net_client *peers[VIRTIO_NET_MAX_PAIRS] = { 0 };
+	struct vhost_user_server_cfg cfg = { 0 };
+	struct virtio_net *dev;
+	unsigned int npeers = 0;
+	int ret;
+
+	if (!o->socket)
+		return error_set(err, -EINVAL, "Parameter 'socket' is missing");
+	if (o->queues < 1 || o->queues > VIRTIO_NET_MAX_PAIRS)
+		return error_set(err, -EINVAL, "queues=%llu: must be 1 to %u",
+				 (unsigned long long)o->queues, VIRTIO_NET_MAX_PAIRS);
+	if (o->mtu && (o->mtu < 68 || o->mtu > 65535))
+		return error_set(err, -EINVAL, "mtu=%llu: must be 68 to 65535",
+				 (unsigned long long)o->mtu);
+	if (o->netdev) {
+		struct net_client *nc = net_find(o->netdev);
+
+		if (!nc)
+			return error_set(err, -ENOENT, "netdev=%s: no such netdev", o->netdev);
+		if (!nc->is_netdev)
+			return error_set(err, -EINVAL, "netdev=%s: not a netdev", o->netdev);
+		npeers = net_find_queues(o->netdev, peers, VIRTIO_NET_MAX_PAIRS);
+		for (unsigned int i = 0; i < npeers && i < VIRTIO_NET_MAX_PAIRS; i++)
+			if (peers[i] && peers[i]->peer)
+				return error_set(err, -EBUSY, "netdev=%s: already in use",
+						 o->netdev);
+		if (npeers != o->queues)
+			return error_set(err, -EINVAL,
+					 "queues=%llu: netdev %s has %u queue%s; they must match",
+					 (unsigned long long)o->queues, o->netdev, npeers,
+					 npeers == 1 ? "" : "s");
+	}
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev)
+		return error_set(err, -ENOMEM, "out of memory");
+	dev->id = strdup(id);
+	dev->loop = loop;
+	dev->npairs = (unsigned int)o->queues;
+	dev->offered = virtio_net_features_from_opts(o);
+	dev->mtu = (uint16_t)o->mtu;
+	dev->poll = o->poll;
+	if (o->mac) {
+		if (virtio_net_parse_mac(o->mac, dev->mac) < 0) {
+			free(dev->id);
+			free(dev);
+			return error_set(err, -EINVAL, "mac=%s: expected a unicast xx:xx:xx:xx:xx:xx",
+					 o->mac);
+		}
+	} else {
+		/* QEMU's default prefix, with the low bytes from the device count. */
+		static unsigned int count;
+		const uint8_t def[ETH_ALEN] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+		memcpy(dev->mac, def, ETH_ALEN);
+		dev->mac[5] = (uint8_t)(def[5] + count++);
+	}
+	dev->next = virtio_net_devices;
+	virtio_net_devices = dev;
+
+	for (unsigned int i = 0; i < dev->npairs; i++) {
+		if (!virtio_net_queue_new(dev, i, peers[i], err)) {
+			ret = err->code;
+			goto fail;
+		}
+	}
+	if (dev->poll) {
+		ret = loop_poller_add(loop, virtio_net_poll, dev);
+		if (ret < 0) {
+			error_set(err, ret, "out of memory");
+			goto fail;
+		}
+		dev->polling = true;
+	}
+
+	cfg.path = o->socket;
+	cfg.listen = o->server;
+	cfg.reconnect_s = (unsigned int)o->reconnect;
+	cfg.num_vrings = 2 * dev->npairs;
+	cfg.queue_num = dev->npairs;
+	cfg.protocol_features = VHOST_USER_SERVER_PROTOCOL_FEATURES;
+	cfg.ops = &virtio_net_vhost_ops;
+	cfg.opaque = dev;
+	cfg.name = dev->id;
+	dev->server = vhost_user_server_new(loop, &cfg, err);
+	if (!dev->server) {
+		ret = err->code ? err->code : -EINVAL;
+		goto fail;
+	}
+	return 0;
+fail:
+	if (dev->queues[0]) {
+		net_client_free(&dev->queues[0]->nc);
+	} else {
+		virtio_net_device_free(dev);
+	}
+	return ret;
+}
