@@ -481,7 +481,8 @@ static int offload_ufo_fragment(const uint8_t *frame, const struct offload_layou
 			offload_wr16(&h, fh + 2, (uint16_t)(off | (last ? 0 : IPV6_FRAG_MF)));
 			offload_wr32(&h, fh + 4, id);
 		} else {
-			offload_wr16(&h, lo->l3 + IPV4_OFF_TOT_LEN, (uint16_t)(IPV4_MIN_HLEN + piece));
+			offload_wr16(&h, lo->l3 + IPV4_OFF_TOT_LEN,
+				     (uint16_t)(IPV4_MIN_HLEN + piece));
 			offload_wr16(&h, lo->l3 + IPV4_OFF_FRAG,
 				     (uint16_t)(off / IP_FRAG_UNIT | (last ? 0 : IPV4_MF)));
 			offload_ipv4_csum(&h, lo);

@@ -101,7 +101,8 @@ static uint8_t payload_byte(size_t i)
 
 static size_t build(uint8_t *b, const struct spec *s, struct layout *lo)
 {
-	static const uint8_t dst[6] = { 0x52, 0x54, 0, 0, 0, 2 }, src[6] = { 0x52, 0x54, 0, 0, 0, 1 };
+	static const uint8_t dst[6] = { 0x52, 0x54, 0, 0, 0, 2 };
+	static const uint8_t src[6] = { 0x52, 0x54, 0, 0, 0, 1 };
 	size_t off = 12, ihl, l4h;
 
 	memcpy(b, dst, 6);
@@ -275,7 +276,8 @@ static void check_segments(const uint8_t *orig, const struct spec *s, const stru
 			check_ipv4_hdr(seg, lo, out.len[i]);
 			assert_int_equal(get16(seg + lo->l3 + 4), (uint16_t)(s->ip_id + i));
 			assert_int_equal(get16(seg + lo->l3 + 6), 0x4000);
-			assert_memory_equal(seg + lo->l3 + 12, orig + lo->l3 + 12, lo->l4 - lo->l3 - 12);
+			assert_memory_equal(seg + lo->l3 + 12, orig + lo->l3 + 12,
+					    lo->l4 - lo->l3 - 12);
 		}
 		if (s->proto == 6) {
 			uint8_t want = s->tcp_flags;

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# user.sh - TCP throughput through user-mode networking, in one run: a network namespace (the
+# "guest") talks to an iperf3 server on the host's 127.0.0.1 through
+#   vwire:  tap (moved into the namespace) -- hub -- -netdev user (libslirp), MTU 1500 and
+#           65520 (mtu=65520; the tap in the namespace gets the same MTU),
+#   QEMU:   the same -netdev tap/hubport/user line in qemu-system-x86_64 -M none (MTU 1500:
+#           QEMU's user netdev has no MTU option),
+#   pasta:  passt's namespace mode joined to the namespace, MTU 1500 and 65520, as a
+#           reference of a translating (not TCP-terminating) design.
+# Both directions (namespace -> host, and host -> namespace with iperf3 -R). Cases run
+# interleaved, RUNS rounds of SECS seconds each; the table shows medians, the forwarder's CPU
+# use (user+system, % of one core) and ratios against QEMU and pasta.
+#   sudo bench/user.sh        (VWIRE=path/to/vwire RUNS=3 SECS=5 PASTA=pasta to change)
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+VWIRE=${VWIRE:-$top/build/vwire}
+QEMU=${QEMU:-qemu-system-x86_64}
+PASTA=${PASTA:-pasta}
+RUNS=${RUNS:-3}
+SECS=${SECS:-5}
+sfx=$$
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vwire-bench-user.XXXXXX")
+ns=vwbu$sfx tap=vwbut$sfx port=$((20000 + sfx % 20000))
+pid= iperf_pid=
+
+skip() { echo "SKIP: $*" >&2; exit 77; }
+[[ $(id -u) == 0 ]] || skip "needs root"
+for c in ip iperf3 python3 "$QEMU"; do command -v "$c" >/dev/null || skip "missing $c"; done
+[[ -x $VWIRE ]] || skip "no vwire binary at $VWIRE (build it, or set VWIRE=)"
+have_pasta=1
+command -v "$PASTA" >/dev/null || { have_pasta=0; echo "no $PASTA: its rows are left out" >&2; }
+
+stop() {
+	if [[ -n $pid ]]; then
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		pid=
+	fi
+	ip netns del "$ns" 2>/dev/null || true
+}
+cleanup() {
+	set +e
+	stop
+	[[ -n $iperf_pid ]] && kill "$iperf_pid" 2>/dev/null && wait "$iperf_pid" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+iperf3 -s -B 127.0.0.1 -p "$port" >"$tmp/iperf-server.log" 2>&1 &
+iperf_pid=$!
+for _ in $(seq 50); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1; done
+
+wait_link() { # DEV: wait until the forwarder made its tap
+	for _ in $(seq 100); do
+		ip link show "$1" >/dev/null 2>&1 && return 0
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	cat "$tmp"/*.out >&2 2>/dev/null
+	echo "FAIL: no $1" >&2
+	exit 1
+}
+
+# start CASE: the forwarder for CASE (impl-mtu) with the namespace plumbed; sets $server to
+# the address that reaches the host's 127.0.0.1 from inside the namespace.
+start() {
+	local impl=${1%-*} mtu=${1#*-} dev=$tap
+	local tapdev=(-netdev "tap,id=t0,ifname=$tap,script=no,downscript=no")
+	local hub=(-netdev hubport,id=h0,hubid=0,netdev=t0 -netdev hubport,id=h1,hubid=0,netdev=u0)
+	ip netns add "$ns"
+	ip -n "$ns" link set lo up
+	case $impl in
+	vwire) "$VWIRE" "${tapdev[@]}" -netdev "user,id=u0,mtu=$mtu" "${hub[@]}" \
+		-D "$tmp/vwire.log" >"$tmp/vwire.out" 2>&1 & ;;
+	qemu) "$QEMU" -M none -nodefaults -display none -nographic "${tapdev[@]}" \
+		-netdev user,id=u0 "${hub[@]}" >"$tmp/qemu.out" 2>&1 & ;;
+	pasta) "$PASTA" --runas 0 --netns "$ns" --config-net -f --mtu "$mtu" -4 \
+		>"$tmp/pasta.out" 2>&1 & ;;
+	esac
+	pid=$!
+	if [[ $impl == pasta ]]; then
+		for _ in $(seq 100); do
+			server=$(ip -n "$ns" -4 route show default 2>/dev/null | awk '{ print $3; exit }')
+			[[ -n $server ]] && break
+			sleep 0.1
+		done
+		[[ -n $server ]] || { cat "$tmp/pasta.out" >&2; echo "FAIL: pasta set no route" >&2; exit 1; }
+		dev=$(ip -n "$ns" -4 route show default | awk '{ print $5; exit }')
+		ip -n "$ns" link set "$dev" mtu "$mtu"
+		return 0
+	fi
+	wait_link "$tap"
+	ip link set "$tap" netns "$ns"
+	ip -n "$ns" link set "$tap" mtu "$mtu" up
+	ip -n "$ns" addr add 10.0.2.15/24 dev "$tap"
+	ip -n "$ns" route add default via 10.0.2.2
+	server=10.0.2.2
+}
+
+cpu_ticks() { # PID: user+system clock ticks so far
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# measure CASE DIR: one iperf3 run (DIR "up": namespace -> host, "down": -R); prints
+# "Gbit/s cpu%".
+measure() {
+	local extra=() json t0 t1
+	[[ $2 == down ]] && extra=(-R)
+	for _ in 1 2 3; do # the first connection can race the namespace's ARP/NDP
+		t0=$(cpu_ticks "$pid")
+		if json=$(ip netns exec "$ns" iperf3 -c "$server" -p "$port" -t "$SECS" -J \
+			"${extra[@]}" 2>/dev/null); then
+			t1=$(cpu_ticks "$pid")
+			python3 - "$json" "$t0" "$t1" "$SECS" "$(getconf CLK_TCK)" <<'EOF'
+import json, sys
+j = json.loads(sys.argv[1])
+t0, t1, secs, hz = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), int(sys.argv[5])
+print("%.3f %.0f" % (j["end"]["sum_received"]["bits_per_second"] / 1e9,
+                     100.0 * (t1 - t0) / hz / secs))
+EOF
+			return 0
+		fi
+		sleep 1
+	done
+	echo "0 0"
+}
+
+cases=(vwire-1500 vwire-65520 qemu-1500)
+((have_pasta)) && cases+=(pasta-1500 pasta-65520)
+for ((r = 1; r <= RUNS; r++)); do
+	for c in "${cases[@]}"; do
+		start "$c"
+		for dir in up down; do
+			m=$(measure "$c" "$dir")
+			echo "$m" >>"$tmp/$c.$dir"
+			echo "run $r/$RUNS $c $dir: $m" >&2
+		done
+		stop
+	done
+done
+
+python3 - "$tmp" "$RUNS" "$SECS" "${cases[@]}" <<'EOF'
+import statistics, sys
+tmp, runs, secs, cases = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+def med(case, d):
+    rows = [list(map(float, l.split())) for l in open("%s/%s.%s" % (tmp, case, d)) if l.strip()]
+    return [statistics.median(c) for c in zip(*rows)]
+res = {(c, d): med(c, d) for c in cases for d in ("up", "down")}
+def ratio(a, b):
+    return "%.2f" % (a / b) if b else "-"
+names = {"vwire": "vwire -netdev user", "qemu": "QEMU 7.2 -netdev user", "pasta": "pasta"}
+print("median of %s runs, %s s each; CPU: the forwarder's user+system time, %% of one core\n"
+      % (runs, secs))
+print("| path | MTU | ns -> host Gbit/s | CPU | host -> ns Gbit/s | CPU "
+      "| ÷ QEMU (up / down) | ÷ pasta same MTU (up / down) |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for c in cases:
+    impl, mtu = c.split("-")
+    up, down = res[(c, "up")], res[(c, "down")]
+    q = ("qemu-1500", "up") in res and (res[("qemu-1500", "up")], res[("qemu-1500", "down")])
+    p = ("pasta-" + mtu, "up") in res and (res[("pasta-" + mtu, "up")],
+                                           res[("pasta-" + mtu, "down")])
+    vs_q = "%s / %s" % (ratio(up[0], q[0][0]), ratio(down[0], q[1][0])) if q and impl != "qemu" else "-"
+    vs_p = "%s / %s" % (ratio(up[0], p[0][0]), ratio(down[0], p[1][0])) if p and impl != "pasta" else "-"
+    print("| %s | %s | %.2f | %.0f%% | %.2f | %.0f%% | %s | %s |"
+          % (names[impl], mtu, up[0], up[1], down[0], down[1], vs_q, vs_p))
+EOF
