@@ -9,7 +9,10 @@
 #    config; their closure is resolved from each .ko's "depends=" and loaded by /init with insmod
 #    in dependency order (list in /etc/vwire-modules).
 #  - Userland: busybox-static (all applets), plus the host's iperf3 and iputils ping with the
-#    shared libraries ldd names, so both run in the guest as on the host.
+#    shared libraries ldd names, so both run in the guest as on the host.  Debian's static
+#    busybox sh runs its applets before searching PATH, so /etc/vwire-profile (sourced before
+#    every vwire.cmd and ttyS1 command) defines ping/ping6 as functions calling /usr/bin/ping;
+#    a nested `sh -c` gets busybox's ping unless it names /usr/bin/ping.
 #  - /init (tests/e2e/guest/init) is configured from vwire.* kernel parameters, reports on the
 #    first serial port (ttyS0, the log file) with "VWIRE-..." marker lines, and
 #    /bin/vwire-ctl serves commands on the second serial port (ttyS1): the host writes
