@@ -661,6 +661,147 @@ static void test_mcast_group(void **state)
 	assert_int_equal(b->last_len, 80);
 }
 
+static void test_packet_in_many_pieces(void **state)
+{
+	struct endpoint *e;
+	int fd = stream_pair(&e);
+	struct iovec iov[100];
+	uint8_t pkt[1000], out[1004];
+	size_t got = 0;
+
+	for (size_t i = 0; i < sizeof(pkt); i++)
+		pkt[i] = (uint8_t)(i * 7);
+	for (int i = 0; i < 100; i++) {
+		iov[i].iov_base = pkt + 10 * i;
+		iov[i].iov_len = 10;
+	}
+	/* More pieces than one sendmsg takes here: the frame goes out whole all the same. */
+	assert_int_equal(net_send_iov(&e->nc, iov, 100, 0, NULL), 1000);
+	while (got < sizeof(out)) {
+		ssize_t n = read(fd, out + got, sizeof(out) - got);
+
+		assert_true(n > 0);
+		got += (size_t)n;
+	}
+	assert_int_equal(out[2], 0x03);
+	assert_int_equal(out[3], 0xe8);
+	assert_memory_equal(out + 4, pkt, sizeof(pkt));
+	close(fd);
+}
+
+static void test_client_connect_in_progress(void **state)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	uint8_t f[68], buf[68];
+	int lfd, c1, acc = -1, n = 0;
+	unsigned int port;
+	struct endpoint *e;
+
+	/* A listener whose accept queue is full drops SYNs: the client's connect is pending. */
+	lfd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lfd, 0), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	c1 = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(connect(c1, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	netdev_ok("stream,id=cli,addr.type=inet,addr.host=127.0.0.1,addr.port=%u", port);
+	e = ep_attach("cli");
+	assert_non_null(strstr(net_find("cli")->info_str, "connecting to tcp:127.0.0.1:"));
+	/* Room again: the retried SYN completes the connection, and frames flow. */
+	close(accept(lfd, NULL, NULL));
+	fcntl(lfd, F_SETFL, O_NONBLOCK);
+	for (int i = 0; i < 800 && acc < 0; i++) {
+		loop_run_once(loop, 10);
+		acc = accept(lfd, NULL, NULL);
+	}
+	assert_true(acc >= 0);
+	for (int i = 0; i < 100 && !strstr(net_find("cli")->info_str, "tcp:127.0.0.1:"); i++)
+		loop_run_once(loop, 10);
+	assert_string_equal(strstr(net_find("cli")->info_str, "tcp:"), net_find("cli")->info_str);
+	write_all(acc, f, frame(f, 64, 5));
+	assert_true(run_until(&e->got, 1, 1000));
+	net_send(&e->nc, f, 64);
+	fcntl(acc, F_SETFL, 0);
+	while (n < 68) {
+		ssize_t r = read(acc, buf + n, sizeof(buf) - (size_t)n);
+
+		assert_true(r > 0);
+		n += (int)r;
+	}
+	close(acc);
+	close(c1);
+	close(lfd);
+}
+
+static void test_port_range_and_ipv6(void **state)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sin);
+	struct endpoint *a, *b;
+	unsigned int port;
+	char want[64];
+	int busy;
+
+	/* addr.to: the first port is taken, the server takes the next one. */
+	busy = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(busy, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(busy, 1), 0);
+	assert_int_equal(getsockname(busy, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	netdev_ok("stream,id=srv,server=on,addr.type=inet,addr.host=127.0.0.1,addr.port=%u,"
+		  "addr.to=%u", port, port + 20);
+	assert_non_null(strstr(net_find("srv")->info_str, "listening on tcp:127.0.0.1:"));
+	snprintf(want, sizeof(want), "listening on tcp:127.0.0.1:%u", port);
+	assert_string_not_equal(net_find("srv")->info_str, want);
+	close(busy);
+	assert_int_equal(netdev_del("srv", NULL), 0);
+
+	port = free_port(SOCK_STREAM);
+	netdev_ok("stream,id=srv,server=on,addr.type=inet,addr.host=::1,addr.port=%u,"
+		  "addr.ipv6=on", port);
+	netdev_ok("stream,id=cli,addr.type=inet,addr.host=::1,addr.port=%u,addr.numeric=on,"
+		  "addr.keep-alive=on", port);
+	a = ep_attach("srv");
+	b = ep_attach("cli");
+	run_for(20);
+	exchange(a, b);
+	snprintf(want, sizeof(want), "tcp:[::1]:%u", port);
+	assert_string_equal(net_find("cli")->info_str, want);
+}
+
+static void test_abstract_unix_and_fd_listener(void **state)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct endpoint *a, *b;
+	char name[64], path[sizeof(sun.sun_path) - 8];
+	int lfd;
+
+	snprintf(name, sizeof(name), "vwire-test-%d", (int)getpid());
+	netdev_ok("stream,id=srv,server=on,addr.type=unix,addr.path=%s,addr.abstract=on", name);
+	netdev_ok("stream,id=cli,addr.type=unix,addr.path=%s,addr.abstract=on", name);
+	a = ep_attach("srv");
+	b = ep_attach("cli");
+	run_for(20);
+	exchange(a, b);
+	assert_non_null(strstr(net_find("cli")->info_str, "unix:@vwire-test-"));
+	assert_int_equal(netdev_del("srv", NULL), 0);
+	assert_int_equal(netdev_del("cli", NULL), 0);
+
+	/* An inherited socket, bound but not listening yet, serves as server=on. */
+	snprintf(path, sizeof(path), "%s/fdl", tmpdir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	netdev_ok("stream,id=srv,server=on,addr.type=fd,addr.str=%d", lfd);
+	netdev_ok("stream,id=cli,addr.type=unix,addr.path=%s", path);
+	a = ep_attach("srv");
+	b = ep_attach("cli");
+	run_for(20);
+	exchange(a, b);
+}
+
 /* Each line: an option string, and what its error must mention. */
 static const struct {
 	const char *text;
@@ -761,6 +902,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_garbage_peer_then_real_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_reconnects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_without_reconnect_fails_at_once, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_packet_in_many_pieces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_connect_in_progress, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port_range_and_ipv6, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_abstract_unix_and_fd_listener, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_dgram_udp_pair, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dgram_unix_pair, setup, teardown),
