@@ -170,68 +170,6 @@ static const struct opt_desc dgram_desc[] = {
 #undef DGRAM_OPT
 CREATABLE_INIT(net_init_dgram, struct netdev_dgram_opts)
 
-/* -netdev socket */
-static const struct opt_desc socket_desc[] = {
-	OPT(struct netdev_socket_opts, "fd", OPT_STRING, fd,
-	    "an inherited socket, stream (TCP framing) or datagram"),
-	OPT(struct netdev_socket_opts, "listen", OPT_STRING, listen,
-	    "[host]:port to listen on for one TCP peer at a time"),
-	OPT(struct netdev_socket_opts, "connect", OPT_STRING, connect,
-	    "host:port of a TCP peer to connect to"),
-	OPT(struct netdev_socket_opts, "mcast", OPT_STRING, mcast,
-	    "group:port of a UDP multicast group to join"),
-	OPT(struct netdev_socket_opts, "localaddr", OPT_STRING, localaddr,
-	    "mcast=: address of the interface to use; udp=: local host:port"),
-	OPT(struct netdev_socket_opts, "udp", OPT_STRING, udp,
-	    "host:port of a UDP peer (with localaddr=host:port)"),
-	{ 0 }
-};
-CREATABLE_INIT(net_init_socket, struct netdev_socket_opts)
-
-/* -netdev stream: addr.* is one address (QEMU's SocketAddress) */
-#define STREAM_OPT(key, kind, field, help) OPT(struct netdev_stream_opts, key, kind, field, help)
-static const struct opt_desc stream_desc[] = {
-	STREAM_OPT("server", OPT_BOOL, server, "listen (on) or connect (off, default)"),
-	STREAM_OPT("addr.type", OPT_STRING, addr.type, "inet, unix or fd"),
-	STREAM_OPT("addr.host", OPT_STRING, addr.host, "inet: host name or address"),
-	STREAM_OPT("addr.port", OPT_STRING, addr.port, "inet: port number or service"),
-	STREAM_OPT("addr.to", OPT_UINT, addr.to, "inet, server: try ports up to this one"),
-	STREAM_OPT("addr.numeric", OPT_BOOL, addr.numeric, "inet: host and port are numeric"),
-	STREAM_OPT("addr.keep-alive", OPT_BOOL, addr.keep_alive, "inet, client: SO_KEEPALIVE"),
-	OPT_SET(struct netdev_stream_opts, "addr.ipv4", OPT_BOOL, addr.ipv4, addr.has_ipv4,
-		"inet: use IPv4"),
-	OPT_SET(struct netdev_stream_opts, "addr.ipv6", OPT_BOOL, addr.ipv6, addr.has_ipv6,
-		"inet: use IPv6"),
-	STREAM_OPT("addr.path", OPT_STRING, addr.path, "unix: socket path"),
-	STREAM_OPT("addr.abstract", OPT_BOOL, addr.abstract, "unix: abstract socket name"),
-	OPT_SET(struct netdev_stream_opts, "addr.tight", OPT_BOOL, addr.tight, addr.has_tight,
-		"unix, abstract: address length is the name's (default on)"),
-	STREAM_OPT("addr.str", OPT_STRING, addr.str, "fd: an inherited socket's number"),
-	OPT_MAX(struct netdev_stream_opts, "reconnect", OPT_UINT, reconnect, UINT32_MAX,
-		"client: seconds between connection attempts after a failure (0: none)"),
-	{ 0 }
-};
-#undef STREAM_OPT
-CREATABLE_INIT(net_init_stream, struct netdev_stream_opts)
-
-/* -netdev dgram: local.* and remote.* are addresses (QEMU's SocketAddress) */
-#define DGRAM_OPT(key, field, has, help)                                                     \
-	OPT_SET(struct netdev_dgram_opts, key, OPT_STRING, field, has, help)
-static const struct opt_desc dgram_desc[] = {
-	DGRAM_OPT("local.type", local.type, has_local, "inet, unix or fd"),
-	DGRAM_OPT("local.host", local.host, has_local, "inet: local IPv4 address"),
-	DGRAM_OPT("local.port", local.port, has_local, "inet: local port"),
-	DGRAM_OPT("local.path", local.path, has_local, "unix: local socket path"),
-	DGRAM_OPT("local.str", local.str, has_local, "fd: an inherited socket's number"),
-	DGRAM_OPT("remote.type", remote.type, has_remote, "inet or unix"),
-	DGRAM_OPT("remote.host", remote.host, has_remote, "inet: peer (or multicast group)"),
-	DGRAM_OPT("remote.port", remote.port, has_remote, "inet: its port"),
-	DGRAM_OPT("remote.path", remote.path, has_remote, "unix: the peer's socket path"),
-	{ 0 }
-};
-#undef DGRAM_OPT
-CREATABLE_INIT(net_init_dgram, struct netdev_dgram_opts)
-
 #if HAVE_SLIRP
 /* -netdev user */
 static void user_defaults(void *opts)
@@ -314,9 +252,6 @@ static const struct creatable netdev_types[] = {
 	  net_init_hubport_any },
 	{ "tap", tap_desc, sizeof(struct netdev_tap_opts), NULL, net_init_tap_any },
 	{ "bridge", bridge_desc, sizeof(struct netdev_bridge_opts), NULL, net_init_bridge_any },
-	{ "socket", socket_desc, sizeof(struct netdev_socket_opts), NULL, net_init_socket_any },
-	{ "stream", stream_desc, sizeof(struct netdev_stream_opts), NULL, net_init_stream_any },
-	{ "dgram", dgram_desc, sizeof(struct netdev_dgram_opts), NULL, net_init_dgram_any },
 	{ "dump", dump_desc, sizeof(struct netdev_dump_opts), dump_defaults, net_init_dump_any },
 	{ "socket", socket_desc, sizeof(struct netdev_socket_opts), NULL, net_init_socket_any },
 	{ "stream", stream_desc, sizeof(struct netdev_stream_opts), NULL, net_init_stream_any },
