@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * main.c - the vwire daemon: QEMU's command line (-netdev, -object, -device, -readconfig,
- * -pidfile, -daemonize, -D, -name), then the event loop until SIGINT/SIGTERM.
+ * -pidfile, -daemonize, -D, -name, -qmp), then the event loop until SIGINT/SIGTERM or QMP quit.
  *
  * The arguments are read into an ordered list of items (one per -netdev/-object/-device or
  * -readconfig section); after the optional fork (-daemonize) the items are created in order
  * through netdev_add()/object_add()/device_add(). The first failure is printed naming the
- * option, everything made so far is torn down and the exit status is 1. Only this file prints.
+ * option, everything made so far is torn down and the exit status is 1. The QMP sockets
+ * are made last, so that a client finds everything the command line asked for.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,16 +21,26 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "config.h"
 #include "core/log.h"
 #include "core/netdev.h"
+#include "daemon/qmp.h"
 #include "vwire/error.h"
 #include "vwire/loop.h"
 #include "vwire/net.h"
 #include "vwire/opts.h"
 
 #define DAEMON_NAME "vwire"
-#define DAEMON_VERSION "0.1.0"
+#define DAEMON_STR(x) #x
+#define DAEMON_XSTR(x) DAEMON_STR(x)
+#define DAEMON_VERSION                                                                       \
+	DAEMON_XSTR(QMP_VERSION_MAJOR) "." DAEMON_XSTR(QMP_VERSION_MINOR) "." DAEMON_XSTR(   \
+		QMP_VERSION_MICRO)
+
+/* Most -qmp sockets. */
+#define DAEMON_MAX_QMP 8
 
 /* Status byte the daemonized child sends its parent through the pipe. */
 #define DAEMON_STATUS_OK 0
@@ -66,6 +77,9 @@ struct daemon_item {
  * @logfile:	-D, or NULL
  * @daemonize:	-daemonize
  * @log_level:	raised by -v/-d
+ * @qmp:	-qmp option texts, for messages
+ * @qmp_path:	their socket paths
+ * @nqmp:	how many
  */
 struct daemon_config {
 	struct daemon_item *items;
@@ -76,6 +90,9 @@ struct daemon_config {
 	const char *logfile;
 	bool daemonize;
 	enum log_level log_level;
+	const char *qmp[DAEMON_MAX_QMP];
+	char *qmp_path[DAEMON_MAX_QMP];
+	size_t nqmp;
 };
 
 /**
@@ -83,11 +100,13 @@ struct daemon_config {
  * @loop:		the event loop
  * @pidfile_fd:		the locked pid file, or -1
  * @log:		the -D stream, or NULL
+ * @qmp:		the QMP servers
  */
 struct daemon_state {
 	struct loop *loop;
 	int pidfile_fd;
 	FILE *log;
+	struct qmp_server *qmp[DAEMON_MAX_QMP];
 };
 
 /* Write end of the pipe to the waiting parent (-daemonize), or -1. */
@@ -145,6 +164,8 @@ static void daemon_usage(FILE *f)
 		"  -pidfile FILE             write and lock the daemon's pid in FILE\n"
 		"  -daemonize                detach once everything has been created\n"
 		"  -D FILE                   write the log to FILE\n"
+		"  -qmp unix:PATH,server=on,wait=off\n"
+		"                            QMP control socket (repeatable)\n"
 		"  -v, -d                    more verbose log (debug)\n"
 		"  -h, --help                this help\n"
 		"  -V, --version             the version\n"
@@ -179,6 +200,8 @@ static void daemon_config_free(struct daemon_config *cfg)
 		free(cfg->items[i].origin);
 	}
 	free(cfg->items);
+	for (size_t i = 0; i < cfg->nqmp; i++)
+		free(cfg->qmp_path[i]);
 	free(cfg->name);
 	free(cfg->process);
 }
@@ -458,6 +481,65 @@ static int daemon_parse_name(struct daemon_config *cfg, const char *text)
 }
 
 /*
+ * -qmp unix:PATH,server=on,wait=off (or QEMU's older unix:PATH,server,nowait): vwire
+ * listens and never waits for a client before running, so wait=on is refused.
+ */
+static int daemon_parse_qmp(struct daemon_config *cfg, const char *text)
+{
+	struct error err = { 0 };
+	const char *addr, *v;
+	struct opts o;
+	bool b;
+	int ret;
+
+	if (cfg->nqmp == DAEMON_MAX_QMP) {
+		daemon_error("-qmp %s: at most %d QMP sockets", text, DAEMON_MAX_QMP);
+		return -E2BIG;
+	}
+	ret = opts_parse(text, "addr", &o, &err);
+	if (ret < 0) {
+		daemon_error("-qmp %s: %s", text, err.msg);
+		return ret;
+	}
+	ret = -EINVAL;
+	addr = opts_get(&o, "addr");
+	if (!addr || strncmp(addr, "unix:", 5) || !addr[5]) {
+		error_set(&err, -EINVAL, "only unix:PATH sockets are supported");
+		goto out;
+	}
+	v = opts_get(&o, "server");
+	if (!v || opts_parse_bool(v, &b) < 0 || !b) {
+		error_set(&err, -EINVAL, "server=on is required (vwire listens for clients)");
+		goto out;
+	}
+	v = opts_get(&o, "wait");
+	if (v && (opts_parse_bool(v, &b) < 0 || b)) {
+		error_set(&err, -EINVAL, "wait=%s: only wait=off is supported", v);
+		goto out;
+	}
+	v = opts_get(&o, "nowait");
+	if (v && (opts_parse_bool(v, &b) < 0 || !b)) {
+		error_set(&err, -EINVAL, "nowait=%s: only nowait is supported", v);
+		goto out;
+	}
+	ret = opts_check_unused(&o, "-qmp", &err);
+	if (ret < 0)
+		goto out;
+	cfg->qmp_path[cfg->nqmp] = strdup(addr + 5);
+	if (!cfg->qmp_path[cfg->nqmp]) {
+		ret = error_set(&err, -ENOMEM, "out of memory");
+		goto out;
+	}
+	cfg->qmp[cfg->nqmp++] = text;
+	ret = 0;
+out:
+	if (ret < 0)
+		daemon_error("-qmp %s: %s", text, err.msg);
+	opts_free(&o);
+	return ret;
+}
+
+/*
  * Read argv into @cfg. Return 0 to go on, 1 when the work is done (help, version), or a
  * negative errno after printing why.
  */
@@ -489,7 +571,7 @@ static int daemon_parse_args(struct daemon_config *cfg, int argc, char **argv)
 		}
 		if (strcmp(opt, "-netdev") && strcmp(opt, "-object") && strcmp(opt, "-device") &&
 		    strcmp(opt, "-readconfig") && strcmp(opt, "-name") && strcmp(opt, "-pidfile") &&
-		    strcmp(opt, "-D")) {
+		    strcmp(opt, "-D") && strcmp(opt, "-qmp")) {
 			daemon_error("%s: invalid option (see '" DAEMON_NAME " -h')", argv[i]);
 			return -EINVAL;
 		}
@@ -514,6 +596,8 @@ static int daemon_parse_args(struct daemon_config *cfg, int argc, char **argv)
 			ret = daemon_readconfig(cfg, arg);
 		} else if (!strcmp(opt, "-name")) {
 			ret = daemon_parse_name(cfg, arg);
+		} else if (!strcmp(opt, "-qmp")) {
+			ret = daemon_parse_qmp(cfg, arg);
 		} else if (!strcmp(opt, "-pidfile")) {
 			cfg->pidfile = arg;
 		} else {
@@ -688,9 +772,35 @@ static int daemon_create_items(const struct daemon_config *cfg, struct loop *loo
 	return 0;
 }
 
+/* Tell QMP clients why the daemon goes, as QEMU's SHUTDOWN event. */
+static void daemon_shutdown_event(struct daemon_state *st, int sig)
+{
+	bool by_qmp = false;
+
+	for (size_t i = 0; i < DAEMON_MAX_QMP; i++)
+		if (st->qmp[i] && qmp_server_quit_requested(st->qmp[i]))
+			by_qmp = true;
+	for (size_t i = 0; i < DAEMON_MAX_QMP; i++) {
+		struct json_object *data;
+
+		if (!st->qmp[i])
+			continue;
+		data = json_object_new_object();
+		json_object_object_add(data, "guest", json_object_new_boolean(false));
+		json_object_object_add(data, "reason",
+				       json_object_new_string(by_qmp || !sig ? "host-qmp-quit" :
+							      "host-signal"));
+		qmp_server_emit_event(st->qmp[i], "SHUTDOWN", data);
+	}
+}
+
 /* Undo everything daemon_start() did; also the orderly shutdown. */
 static void daemon_stop(const struct daemon_config *cfg, struct daemon_state *st)
 {
+	for (size_t i = 0; i < DAEMON_MAX_QMP; i++) {
+		qmp_server_free(st->qmp[i]);
+		st->qmp[i] = NULL;
+	}
 	net_client_free_all();
 	if (st->pidfile_fd >= 0) {
 		unlink(cfg->pidfile);
@@ -749,6 +859,15 @@ static int daemon_start(const struct daemon_config *cfg, struct daemon_state *st
 	ret = daemon_create_items(cfg, st->loop);
 	if (ret < 0)
 		goto fail;
+	for (size_t i = 0; i < cfg->nqmp; i++) {
+		st->qmp[i] = qmp_server_new(st->loop, cfg->qmp_path[i], &err);
+		if (!st->qmp[i]) {
+			ret = err.code;
+			daemon_error("-qmp %s: %s", cfg->qmp[i], err.msg);
+			goto fail;
+		}
+		qmp_server_set_name(st->qmp[i], cfg->name);
+	}
 	return 0;
 fail:
 	daemon_stop(cfg, st);
@@ -787,6 +906,7 @@ int main(int argc, char **argv)
 		log_info("terminating on signal %d (%s)", sig, strsignal(sig));
 	else
 		log_info("terminating");
+	daemon_shutdown_event(&st, sig);
 	daemon_stop(&cfg, &st);
 	daemon_config_free(&cfg);
 	return ret < 0 ? 1 : 0;

@@ -1,0 +1,1374 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * qmp.c - QMP, QEMU's JSON control protocol, on unix stream sockets and the event loop.
+ *
+ * A client gets the greeting, must send qmp_capabilities, then sends
+ * {"execute": NAME, "arguments": {...}, "id": X} and gets {"return": ..., "id": X} or
+ * {"error": {"class": ..., "desc": ...}, "id": X}. Bytes read from a client go to its json-c
+ * tokener (a command may span reads, one read may hold several); every complete object is
+ * dispatched through qmp_commands[], whose handlers call the library (netdev_add, ...).
+ *
+ * Adding a QMP command takes a handler and one line in qmp_commands[]:
+ *	static int qmp_cmd_foo(struct qmp_request *req, struct json_object *args,
+ *			       struct json_object **ret, struct error *err)
+ * reads its arguments with qmp_arg_string()/qmp_arg_bool() (present and typed as the
+ * table's argument list says), calls the library and either sets *ret (left NULL: {}) and
+ * returns 0, or returns error_set(err, -Exxx, "...") (req->err_class may name a class other
+ * than GenericError). The table line is { "foo", "arg1 arg2?", qmp_cmd_foo }: the argument
+ * names it takes, '?' after an optional one, '*' to accept any other. An HMP command (for
+ * human-monitor-command) is one line in hmp_commands[] with a handler printing to a FILE.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "core/hub.h"
+#include "core/log.h"
+#include "core/netdev.h"
+#include "daemon/qmp.h"
+#include "vwire/error.h"
+#include "vwire/loop.h"
+#include "vwire/net.h"
+#include "vwire/opts.h"
+
+#define QMP_READ_SIZE 4096
+/* Bytes of one unfinished JSON value a client may send before it is called malformed. */
+#define QMP_MAX_INPUT (1 << 20)
+/* Reading pauses while this much output waits for a slow client... */
+#define QMP_OUT_PAUSE (64 << 10)
+/* ...and a client that lets more than this pile up (events) is dropped. */
+#define QMP_OUT_MAX (8 << 20)
+#define QMP_MAX_DEPTH 64
+#define QMP_MAX_CLIENTS 64
+#define QMP_LISTEN_BACKLOG 16
+/* Most queues of one client that set_link and device_del handle. */
+#define QMP_MAX_QUEUES 1024
+
+/**
+ * struct qmp_client - one connection
+ * @srv:	its server
+ * @fd:		the socket
+ * @tok:	JSON tokener holding a partly received value
+ * @pending:	bytes fed to @tok since the last complete value
+ * @skipping:	after a parse error: input is dropped up to the next '{' or newline
+ * @negotiated:	qmp_capabilities done
+ * @dead:	the connection failed: free it when no callback of it is running
+ * @busy:	its input is being dispatched
+ * @want_write:	the loop watches @fd for output
+ * @out:	replies not yet sent
+ * @out_len:	bytes in @out
+ * @out_cap:	size of @out
+ * @next:	next client of @srv
+ */
+struct qmp_client {
+	struct qmp_server *srv;
+	int fd;
+	struct json_tokener *tok;
+	size_t pending;
+	bool skipping;
+	bool negotiated;
+	bool dead;
+	bool busy;
+	bool want_write;
+	char *out;
+	size_t out_len;
+	size_t out_cap;
+	struct qmp_client *next;
+};
+
+/**
+ * struct qmp_server - a QMP endpoint
+ * @loop:	event loop
+ * @listen_fd:	listening socket, or -1
+ * @path:	its path, removed at the end, or NULL
+ * @sock_dev:	device of the socket file we bound (to remove only our own)
+ * @sock_ino:	its inode
+ * @name:	-name, or NULL
+ * @quit:	a client sent 'quit'
+ * @clients:	connections
+ */
+struct qmp_server {
+	struct loop *loop;
+	int listen_fd;
+	char *path;
+	dev_t sock_dev;
+	ino_t sock_ino;
+	char *name;
+	bool quit;
+	struct qmp_client *clients;
+};
+
+/**
+ * struct qmp_request - what a command handler gets besides its arguments
+ * @srv:	the server
+ * @client:	the client that sent the command
+ * @err_class:	error class of a failure (default "GenericError")
+ */
+struct qmp_request {
+	struct qmp_server *srv;
+	struct qmp_client *client;
+	const char *err_class;
+};
+
+typedef int qmp_handler(struct qmp_request *req, struct json_object *args,
+			struct json_object **ret, struct error *err);
+typedef void hmp_handler(struct qmp_request *req, const char *args, FILE *out);
+
+/**
+ * struct qmp_command - one QMP command
+ * @name:	as in "execute"
+ * @args:	argument names, space separated; "x?" is optional, "*" allows any other
+ * @fn:		the handler
+ */
+struct qmp_command {
+	const char *name;
+	const char *args;
+	qmp_handler *fn;
+};
+
+/**
+ * struct hmp_command - one human monitor command (human-monitor-command)
+ * @name:	its words, e.g. "info network"
+ * @fn:		the handler, given the rest of the line
+ */
+struct hmp_command {
+	const char *name;
+	hmp_handler *fn;
+};
+
+static const struct qmp_command qmp_commands[];
+static const size_t qmp_ncommands;
+
+static void qmp_client_flush(struct qmp_client *c);
+
+/* Sending */
+
+static void qmp_client_send(struct qmp_client *c, struct json_object *msg)
+{
+	const char *s = json_object_to_json_string_ext(msg, JSON_C_TO_STRING_PLAIN |
+								   JSON_C_TO_STRING_NOSLASHESCAPE);
+	size_t len = strlen(s), need = c->out_len + len + 2;
+
+	if (c->dead)
+		goto out;
+	if (need > QMP_OUT_MAX) {
+		log_warn("qmp: client fd %d does not read its replies; closing it", c->fd);
+		c->dead = true;
+		goto out;
+	}
+	if (need > c->out_cap) {
+		size_t cap = c->out_cap ? c->out_cap : QMP_READ_SIZE;
+		char *p;
+
+		while (cap < need)
+			cap *= 2;
+		p = realloc(c->out, cap);
+		if (!p) {
+			c->dead = true;
+			goto out;
+		}
+		c->out = p;
+		c->out_cap = cap;
+	}
+	/* QMP lines end with CRLF, as QEMU's monitor writes them. */
+	memcpy(c->out + c->out_len, s, len);
+	memcpy(c->out + c->out_len + len, "\r\n", 2);
+	c->out_len += len + 2;
+	qmp_client_flush(c);
+out:
+	json_object_put(msg);
+}
+
+static void qmp_client_reply(struct qmp_client *c, struct json_object *id, struct json_object *ret)
+{
+	struct json_object *msg = json_object_new_object();
+
+	json_object_object_add(msg, "return", ret ? ret : json_object_new_object());
+	if (id)
+		json_object_object_add(msg, "id", json_object_get(id));
+	qmp_client_send(c, msg);
+}
+
+static void qmp_client_error(struct qmp_client *c, struct json_object *id, const char *cls,
+			     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static void qmp_client_error(struct qmp_client *c, struct json_object *id, const char *cls,
+			     const char *fmt, ...)
+{
+	struct json_object *msg = json_object_new_object();
+	struct json_object *e = json_object_new_object();
+	char desc[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(desc, sizeof(desc), fmt, ap);
+	va_end(ap);
+	json_object_object_add(e, "class", json_object_new_string(cls));
+	json_object_object_add(e, "desc", json_object_new_string(desc));
+	json_object_object_add(msg, "error", e);
+	if (id)
+		json_object_object_add(msg, "id", json_object_get(id));
+	qmp_client_send(c, msg);
+}
+
+/* Connections */
+
+static bool qmp_client_can_read(void *opaque)
+{
+	struct qmp_client *c = opaque;
+
+	return !c->dead && c->out_len < QMP_OUT_PAUSE;
+}
+
+static void qmp_client_read(void *opaque);
+static void qmp_client_write(void *opaque);
+
+static void qmp_client_watch(struct qmp_client *c, bool want_write)
+{
+	int ret;
+
+	ret = loop_set_fd_handler(c->srv->loop, c->fd, qmp_client_can_read, qmp_client_read,
+				  want_write ? qmp_client_write : NULL, c);
+	if (ret < 0) {
+		log_warn("qmp: cannot watch client fd %d: %s", c->fd, strerror(-ret));
+		c->dead = true;
+		return;
+	}
+	c->want_write = want_write;
+}
+
+static void qmp_client_flush(struct qmp_client *c)
+{
+	size_t done = 0;
+
+	while (done < c->out_len) {
+		ssize_t n = send(c->fd, c->out + done, c->out_len - done,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			log_debug("qmp: client fd %d: send: %s", c->fd, strerror(errno));
+			c->dead = true;
+			return;
+		}
+		done += (size_t)n;
+	}
+	memmove(c->out, c->out + done, c->out_len - done);
+	c->out_len -= done;
+	if ((c->out_len > 0) != c->want_write)
+		qmp_client_watch(c, c->out_len > 0);
+}
+
+static void qmp_client_free(struct qmp_client *c)
+{
+	struct qmp_client **pp;
+
+	for (pp = &c->srv->clients; *pp; pp = &(*pp)->next) {
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	}
+	loop_set_fd_handler(c->srv->loop, c->fd, NULL, NULL, NULL, NULL);
+	close(c->fd);
+	json_tokener_free(c->tok);
+	free(c->out);
+	free(c);
+}
+
+/* Free the clients that failed, except one whose input is being dispatched. */
+static void qmp_server_reap(struct qmp_server *srv)
+{
+	struct qmp_client *c, *next;
+
+	for (c = srv->clients; c; c = next) {
+		next = c->next;
+		if (c->dead && !c->busy)
+			qmp_client_free(c);
+	}
+}
+
+static void qmp_client_write(void *opaque)
+{
+	struct qmp_client *c = opaque;
+
+	qmp_client_flush(c);
+	qmp_server_reap(c->srv);
+}
+
+/* Command arguments */
+
+/* Whether the argument list @spec names @key; *@optional tells if it is marked '?'. */
+static bool qmp_spec_has(const char *spec, const char *key, bool *optional)
+{
+	size_t klen = strlen(key);
+
+	for (const char *p = spec; *p;) {
+		size_t n = strcspn(p, " ");
+
+		if ((n == klen || (n == klen + 1 && p[klen] == '?')) && !strncmp(p, key, klen)) {
+			*optional = n == klen + 1;
+			return true;
+		}
+		p += n;
+		p += strspn(p, " ");
+	}
+	return false;
+}
+
+/* Every required argument present, no unknown one (QEMU's messages). */
+static int qmp_check_args(const char *spec, struct json_object *args, struct error *err)
+{
+	bool any = strchr(spec, '*') != NULL, optional;
+
+	for (const char *p = spec; *p;) {
+		size_t n = strcspn(p, " ");
+		char key[64];
+
+		if (n && n < sizeof(key) && p[n - 1] != '?' && p[0] != '*') {
+			memcpy(key, p, n);
+			key[n] = '\0';
+			if (!json_object_object_get_ex(args, key, NULL))
+				return error_set(err, -EINVAL, "Parameter '%s' is missing", key);
+		}
+		p += n;
+		p += strspn(p, " ");
+	}
+	if (any)
+		return 0;
+	json_object_object_foreach(args, key, val) {
+		(void)val;
+		if (!qmp_spec_has(spec, key, &optional))
+			return error_set(err, -EINVAL, "Parameter '%s' is unexpected", key);
+	}
+	return 0;
+}
+
+/*
+ * qmp_arg_string() - argument @key as a string: 0 (*@out NULL when absent), or -EINVAL when
+ * it is not a string.
+ */
+static int qmp_arg_string(struct json_object *args, const char *key, const char **out,
+			  struct error *err)
+{
+	struct json_object *v;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(args, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_string))
+		return error_set(err, -EINVAL, "Invalid parameter type for '%s', expected: string",
+				 key);
+	*out = json_object_get_string(v);
+	return 0;
+}
+
+/* qmp_arg_bool() - argument @key as a boolean (@def when absent), or -EINVAL. */
+static int qmp_arg_bool(struct json_object *args, const char *key, bool def, bool *out,
+			struct error *err)
+{
+	struct json_object *v;
+
+	*out = def;
+	if (!json_object_object_get_ex(args, key, &v))
+		return 0;
+	if (!json_object_is_type(v, json_type_boolean))
+		return error_set(err, -EINVAL, "Invalid parameter type for '%s', expected: boolean",
+				 key);
+	*out = json_object_get_boolean(v);
+	return 0;
+}
+
+static void qmp_put_escaped(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == ',')
+			fputc(',', f);
+		fputc(*s, f);
+	}
+}
+
+/*
+ * One argument as ",key=value" of an option string: strings with commas doubled, booleans
+ * as on/off, integers in decimal, arrays as the key repeated (elements may be QEMU's
+ * {"str": ...}), objects flattened to key.member (QEMU's addr.host).
+ */
+static int qmp_opts_append(FILE *f, const char *key, struct json_object *v, struct error *err)
+{
+	if (!*key || strpbrk(key, ",="))
+		return error_set(err, -EINVAL, "Invalid parameter name '%s'", key);
+	switch (json_object_get_type(v)) {
+	case json_type_string:
+		fprintf(f, ",%s=", key);
+		qmp_put_escaped(f, json_object_get_string(v));
+		return 0;
+	case json_type_boolean:
+		fprintf(f, ",%s=%s", key, json_object_get_boolean(v) ? "on" : "off");
+		return 0;
+	case json_type_int:
+		fprintf(f, ",%s=%s", key, json_object_to_json_string(v));
+		return 0;
+	case json_type_array:
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			struct json_object *e = json_object_array_get_idx(v, i), *str;
+			int ret;
+
+			if (json_object_is_type(e, json_type_object) &&
+			    json_object_object_get_ex(e, "str", &str))
+				e = str;
+			ret = qmp_opts_append(f, key, e, err);
+			if (ret < 0)
+				return ret;
+		}
+		return 0;
+	case json_type_object: {
+		json_object_object_foreach(v, member, mv) {
+			char sub[256];
+			int ret;
+
+			if ((size_t)snprintf(sub, sizeof(sub), "%s.%s", key, member) >= sizeof(sub))
+				return error_set(err, -EINVAL, "Invalid parameter name '%s.%s'",
+						 key, member);
+			ret = qmp_opts_append(f, sub, mv, err);
+			if (ret < 0)
+				return ret;
+		}
+		return 0;
+	}
+	default:
+		return error_set(err, -EINVAL, "Invalid parameter type for '%s'", key);
+	}
+}
+
+/*
+ * Build "TYPE,key=value,..." from @args, whose member @type_key gives the type; the members
+ * of @nested (an object, QEMU's old object-add "props") are merged in.
+ */
+static int qmp_args_to_opts(struct json_object *args, const char *type_key, const char *nested,
+			    char **out, struct error *err)
+{
+	struct json_object *type, *inner;
+	size_t len = 0;
+	FILE *f;
+	int ret = 0;
+
+	*out = NULL;
+	if (!json_object_object_get_ex(args, type_key, &type) ||
+	    !json_object_is_type(type, json_type_string))
+		return error_set(err, -EINVAL, "Invalid parameter type for '%s', expected: string",
+				 type_key);
+	f = open_memstream(out, &len);
+	if (!f)
+		return error_set(err, -ENOMEM, "out of memory");
+	qmp_put_escaped(f, json_object_get_string(type));
+	json_object_object_foreach(args, key, v) {
+		if (!strcmp(key, type_key) || (nested && !strcmp(key, nested)))
+			continue;
+		ret = qmp_opts_append(f, key, v, err);
+		if (ret < 0)
+			break;
+	}
+	if (!ret && nested && json_object_object_get_ex(args, nested, &inner)) {
+		if (!json_object_is_type(inner, json_type_object)) {
+			ret = error_set(err, -EINVAL,
+					"Invalid parameter type for '%s', expected: object", nested);
+		} else {
+			json_object_object_foreach(inner, k2, v2) {
+				ret = qmp_opts_append(f, k2, v2, err);
+				if (ret < 0)
+					break;
+			}
+		}
+	}
+	fclose(f);
+	if (ret < 0) {
+		free(*out);
+		*out = NULL;
+	}
+	return ret;
+}
+
+/* Commands */
+
+static int qmp_cmd_qmp_capabilities(struct qmp_request *req, struct json_object *args,
+				    struct json_object **ret, struct error *err)
+{
+	struct json_object *enable;
+
+	if (req->client->negotiated) {
+		req->err_class = "CommandNotFound";
+		return error_set(err, -EINVAL,
+				 "Capabilities negotiation is already complete, command ignored");
+	}
+	/* vwire offers no capability (no out-of-band execution). */
+	if (json_object_object_get_ex(args, "enable", &enable)) {
+		if (!json_object_is_type(enable, json_type_array))
+			return error_set(err, -EINVAL,
+					 "Invalid parameter type for 'enable', expected: array");
+		if (json_object_array_length(enable) > 0)
+			return error_set(err, -EINVAL, "Capability '%s' not available",
+					 json_object_get_string(json_object_array_get_idx(enable,
+											  0)));
+	}
+	req->client->negotiated = true;
+	return 0;
+}
+
+static struct json_object *qmp_version_object(void)
+{
+	struct json_object *v = json_object_new_object(), *q = json_object_new_object();
+
+	json_object_object_add(q, "micro", json_object_new_int(QMP_VERSION_MICRO));
+	json_object_object_add(q, "minor", json_object_new_int(QMP_VERSION_MINOR));
+	json_object_object_add(q, "major", json_object_new_int(QMP_VERSION_MAJOR));
+	json_object_object_add(v, "qemu", q);
+	json_object_object_add(v, "package", json_object_new_string("vwire"));
+	return v;
+}
+
+static int qmp_cmd_query_version(struct qmp_request *req, struct json_object *args,
+				 struct json_object **ret, struct error *err)
+{
+	*ret = qmp_version_object();
+	return 0;
+}
+
+static int qmp_cmd_query_commands(struct qmp_request *req, struct json_object *args,
+				  struct json_object **ret, struct error *err)
+{
+	struct json_object *list = json_object_new_array();
+
+	for (size_t i = 0; i < qmp_ncommands; i++) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "name", json_object_new_string(qmp_commands[i].name));
+		json_object_array_add(list, o);
+	}
+	*ret = list;
+	return 0;
+}
+
+static int qmp_cmd_query_name(struct qmp_request *req, struct json_object *args,
+			      struct json_object **ret, struct error *err)
+{
+	*ret = json_object_new_object();
+	if (req->srv->name)
+		json_object_object_add(*ret, "name", json_object_new_string(req->srv->name));
+	return 0;
+}
+
+static int qmp_cmd_query_status(struct qmp_request *req, struct json_object *args,
+				struct json_object **ret, struct error *err)
+{
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "status", json_object_new_string("running"));
+	json_object_object_add(*ret, "singlestep", json_object_new_boolean(false));
+	json_object_object_add(*ret, "running", json_object_new_boolean(true));
+	return 0;
+}
+
+static int qmp_cmd_quit(struct qmp_request *req, struct json_object *args,
+			struct json_object **ret, struct error *err)
+{
+	req->srv->quit = true;
+	loop_quit(req->srv->loop);
+	return 0;
+}
+
+static void qmp_add_u64(struct json_object *o, const char *key, uint64_t v)
+{
+	json_object_object_add(o, key, json_object_new_uint64(v));
+}
+
+static int qmp_cmd_query_netdevs(struct qmp_request *req, struct json_object *args,
+				 struct json_object **ret, struct error *err)
+{
+	struct json_object *list = json_object_new_array();
+
+	for (struct net_client *nc = net_first(); nc; nc = nc->next) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "id", json_object_new_string(nc->name));
+		json_object_object_add(o, "type", json_object_new_string(nc->ops->type));
+		json_object_object_add(o, "netdev", json_object_new_boolean(nc->is_netdev));
+		json_object_object_add(o, "queue-index", json_object_new_int((int)nc->queue_index));
+		if (nc->peer)
+			json_object_object_add(o, "peer", json_object_new_string(nc->peer->name));
+		if (nc->hubid >= 0)
+			json_object_object_add(o, "hubid", json_object_new_int(nc->hubid));
+		json_object_object_add(o, "link-up", json_object_new_boolean(!nc->link_down));
+		json_object_object_add(o, "info", json_object_new_string(nc->info_str));
+		qmp_add_u64(o, "rx-packets", nc->stats.rx_packets);
+		qmp_add_u64(o, "rx-bytes", nc->stats.rx_bytes);
+		qmp_add_u64(o, "tx-packets", nc->stats.tx_packets);
+		qmp_add_u64(o, "tx-bytes", nc->stats.tx_bytes);
+		qmp_add_u64(o, "rx-dropped", nc->stats.rx_dropped);
+		qmp_add_u64(o, "tx-dropped", nc->stats.tx_dropped);
+		qmp_add_u64(o, "queue-length", net_queue_length(nc));
+		json_object_array_add(list, o);
+	}
+	*ret = list;
+	return 0;
+}
+
+static int qmp_cmd_netdev_add(struct qmp_request *req, struct json_object *args,
+			      struct json_object **ret, struct error *err)
+{
+	char *text;
+	int r;
+
+	r = qmp_args_to_opts(args, "type", NULL, &text, err);
+	if (r < 0)
+		return r;
+	r = netdev_add(req->srv->loop, text, err);
+	if (r == 0)
+		log_info("qmp: netdev_add %s", text);
+	free(text);
+	return r;
+}
+
+static int qmp_cmd_netdev_del(struct qmp_request *req, struct json_object *args,
+			      struct json_object **ret, struct error *err)
+{
+	const char *id;
+	int r;
+
+	r = qmp_arg_string(args, "id", &id, err);
+	if (r < 0)
+		return r;
+	r = netdev_del(id, err);
+	if (r == -ENOENT)
+		req->err_class = "DeviceNotFound";
+	if (r == 0)
+		log_info("qmp: netdev_del %s", id);
+	return r;
+}
+
+static int qmp_cmd_object_add(struct qmp_request *req, struct json_object *args,
+			      struct json_object **ret, struct error *err)
+{
+	char *text;
+	int r;
+
+	r = qmp_args_to_opts(args, "qom-type", "props", &text, err);
+	if (r < 0)
+		return r;
+	r = object_add(req->srv->loop, text, err);
+	free(text);
+	return r;
+}
+
+static int qmp_cmd_object_del(struct qmp_request *req, struct json_object *args,
+			      struct json_object **ret, struct error *err)
+{
+	const char *id;
+	int r = qmp_arg_string(args, "id", &id, err);
+
+	return r < 0 ? r : object_del(id, err);
+}
+
+static int qmp_cmd_device_add(struct qmp_request *req, struct json_object *args,
+			      struct json_object **ret, struct error *err)
+{
+	char *text;
+	int r;
+
+	r = qmp_args_to_opts(args, "driver", NULL, &text, err);
+	if (r < 0)
+		return r;
+	r = device_add(req->srv->loop, text, err);
+	free(text);
+	return r;
+}
+
+/* Remove a front end: its queue 0 owns the device (and frees the other queues). */
+static int qmp_device_del(struct qmp_request *req, const char *id, struct error *err)
+{
+	struct net_client *nc = net_find(id);
+
+	if (!nc || nc->is_netdev) {
+		req->err_class = "DeviceNotFound";
+		return error_set(err, -ENOENT, "Device '%s' not found", id);
+	}
+	net_client_free(nc);
+	while ((nc = net_first())) {
+		for (; nc; nc = nc->next)
+			if (!strcmp(nc->name, id) && !nc->is_netdev)
+				break;
+		if (!nc)
+			break;
+		net_client_free(nc);
+	}
+	return 0;
+}
+
+static int qmp_cmd_device_del(struct qmp_request *req, struct json_object *args,
+			      struct json_object **ret, struct error *err)
+{
+	const char *id;
+	int r = qmp_arg_string(args, "id", &id, err);
+
+	return r < 0 ? r : qmp_device_del(req, id, err);
+}
+
+/* As QEMU's qmp_set_link: every queue of the client named @name. */
+static int qmp_set_link(struct qmp_request *req, const char *name, bool up, struct error *err)
+{
+	static struct net_client *queues[QMP_MAX_QUEUES];
+	unsigned int n;
+
+	memset(queues, 0, sizeof(queues));
+	n = net_find_queues(name, queues, QMP_MAX_QUEUES);
+	if (n == 0) {
+		req->err_class = "DeviceNotFound";
+		return error_set(err, -ENOENT, "Device '%s' not found", name);
+	}
+	for (unsigned int i = 0; i < QMP_MAX_QUEUES && i < n; i++)
+		if (queues[i])
+			net_set_link(queues[i], up);
+	log_info("qmp: set_link %s %s", name, up ? "on" : "off");
+	return 0;
+}
+
+static int qmp_cmd_set_link(struct qmp_request *req, struct json_object *args,
+			    struct json_object **ret, struct error *err)
+{
+	const char *name;
+	bool up;
+	int r;
+
+	r = qmp_arg_string(args, "name", &name, err);
+	if (!r)
+		r = qmp_arg_bool(args, "up", true, &up, err);
+	return r < 0 ? r : qmp_set_link(req, name, up, err);
+}
+
+/* Human monitor commands */
+
+/* QEMU's print_net_client(): "name: index=N,type=T,info" and the filters. */
+static void hmp_print_client(FILE *out, const struct net_client *nc)
+{
+	fprintf(out, "%s: index=%u,type=%s,%s\n", nc->name, nc->queue_index, nc->ops->type,
+		nc->info_str);
+	if (nc->filters)
+		fprintf(out, "filters:\n");
+	for (const struct net_filter *f = nc->filters; f; f = f->next)
+		fprintf(out, "  - %s: type=%s\n", f->name ? f->name : "", f->ops->type);
+}
+
+/*
+ * QEMU's hmp_info_network(): first each hub with its ports and what each port is peered
+ * with, then every client not on a hub: alone, or a front end with its back end below it.
+ */
+static void hmp_info_network(struct qmp_request *req, const char *args, FILE *out)
+{
+	const struct net_client *nc;
+
+	for (int hub = hub_next_id(-1); hub >= 0; hub = hub_next_id(hub)) {
+		fprintf(out, "hub %d\n", hub);
+		for (nc = net_first(); nc; nc = nc->next) {
+			if (nc->hubid != hub || strcmp(nc->ops->type, "hubport"))
+				continue;
+			fprintf(out, " \\ %s", nc->name);
+			if (nc->peer) {
+				fprintf(out, ": ");
+				hmp_print_client(out, nc->peer);
+			} else {
+				fprintf(out, "\n");
+			}
+		}
+	}
+	for (nc = net_first(); nc; nc = nc->next) {
+		const struct net_client *peer = nc->peer;
+
+		if (nc->hubid >= 0 || (peer && peer->hubid >= 0))
+			continue; /* shown with its hub */
+		if (!peer || !nc->is_netdev)
+			hmp_print_client(out, nc);
+		if (peer && !nc->is_netdev) {
+			fprintf(out, " \\ ");
+			hmp_print_client(out, peer);
+		} else if (peer && peer->is_netdev) {
+			hmp_print_client(out, nc); /* two back ends peered: each on its own */
+		}
+	}
+}
+
+static void hmp_info_version(struct qmp_request *req, const char *args, FILE *out)
+{
+	fprintf(out, "%d.%d.%d (vwire)\n", QMP_VERSION_MAJOR, QMP_VERSION_MINOR,
+		QMP_VERSION_MICRO);
+}
+
+static void hmp_report(FILE *out, int ret, const struct error *err)
+{
+	if (ret < 0)
+		fprintf(out, "Error: %s\n", err->msg[0] ? err->msg : strerror(-ret));
+}
+
+static void hmp_set_link(struct qmp_request *req, const char *args, FILE *out)
+{
+	struct error err = { 0 };
+	char name[256], state[8];
+	bool up;
+
+	if (sscanf(args, "%255s %7s", name, state) != 2 || opts_parse_bool(state, &up) < 0) {
+		fprintf(out, "usage: set_link NAME on|off\n");
+		return;
+	}
+	hmp_report(out, qmp_set_link(req, name, up, &err), &err);
+}
+
+static void hmp_netdev_add(struct qmp_request *req, const char *args, FILE *out)
+{
+	struct error err = { 0 };
+
+	hmp_report(out, netdev_add(req->srv->loop, args, &err), &err);
+}
+
+static void hmp_netdev_del(struct qmp_request *req, const char *args, FILE *out)
+{
+	struct error err = { 0 };
+
+	hmp_report(out, netdev_del(args, &err), &err);
+}
+
+static void hmp_object_add(struct qmp_request *req, const char *args, FILE *out)
+{
+	struct error err = { 0 };
+
+	hmp_report(out, object_add(req->srv->loop, args, &err), &err);
+}
+
+static void hmp_object_del(struct qmp_request *req, const char *args, FILE *out)
+{
+	struct error err = { 0 };
+
+	hmp_report(out, object_del(args, &err), &err);
+}
+
+static void hmp_device_add(struct qmp_request *req, const char *args, FILE *out)
+{
+	struct error err = { 0 };
+
+	hmp_report(out, device_add(req->srv->loop, args, &err), &err);
+}
+
+static void hmp_device_del(struct qmp_request *req, const char *args, FILE *out)
+{
+	struct error err = { 0 };
+
+	hmp_report(out, qmp_device_del(req, args, &err), &err);
+}
+
+static void hmp_quit(struct qmp_request *req, const char *args, FILE *out)
+{
+	req->srv->quit = true;
+	loop_quit(req->srv->loop);
+}
+
+/* human-monitor-command's commands: one line each. */
+static const struct hmp_command hmp_commands[] = {
+	{ "info network", hmp_info_network },
+	{ "info version", hmp_info_version },
+	{ "set_link", hmp_set_link },
+	{ "netdev_add", hmp_netdev_add },
+	{ "netdev_del", hmp_netdev_del },
+	{ "object_add", hmp_object_add },
+	{ "object_del", hmp_object_del },
+	{ "device_add", hmp_device_add },
+	{ "device_del", hmp_device_del },
+	{ "quit", hmp_quit },
+};
+
+/* The command whose words begin @line (the longest such), with *@rest after them. */
+static const struct hmp_command *hmp_find(const char *line, const char **rest)
+{
+	const struct hmp_command *best = NULL;
+	size_t best_len = 0;
+
+	for (size_t i = 0; i < sizeof(hmp_commands) / sizeof(hmp_commands[0]); i++) {
+		const char *name = hmp_commands[i].name, *p = line, *q = name;
+
+		/* Words match with any run of blanks between them. */
+		while (*q && *p) {
+			if (*q == ' ') {
+				if (*p != ' ' && *p != '\t')
+					break;
+				p += strspn(p, " \t");
+				q++;
+			} else if (*p++ != *q++) {
+				break;
+			}
+		}
+		if (*q || (*p && *p != ' ' && *p != '\t'))
+			continue;
+		if (strlen(name) > best_len) {
+			best = &hmp_commands[i];
+			best_len = strlen(name);
+			*rest = p + strspn(p, " \t");
+		}
+	}
+	return best;
+}
+
+static int qmp_cmd_human_monitor_command(struct qmp_request *req, struct json_object *args,
+					 struct json_object **ret, struct error *err)
+{
+	const struct hmp_command *cmd;
+	const char *line, *rest = "";
+	char *text = NULL, *crlf;
+	size_t len = 0, n = 0;
+	FILE *out;
+	int r;
+
+	r = qmp_arg_string(args, "command-line", &line, err);
+	if (r < 0)
+		return r;
+	out = open_memstream(&text, &len);
+	if (!out)
+		return error_set(err, -ENOMEM, "out of memory");
+	line += strspn(line, " \t");
+	cmd = hmp_find(line, &rest);
+	if (cmd) {
+		char *args_copy = strdup(rest);
+
+		/* Trailing blanks are no part of an argument. */
+		for (size_t l = args_copy ? strlen(args_copy) : 0;
+		     l && (args_copy[l - 1] == ' ' || args_copy[l - 1] == '\t'); l--)
+			args_copy[l - 1] = '\0';
+		if (args_copy)
+			cmd->fn(req, args_copy, out);
+		free(args_copy);
+	} else if (*line) {
+		fprintf(out, "unknown command: '%.*s'\n", (int)strcspn(line, " \t"), line);
+	}
+	fclose(out);
+	/* The monitor ends its lines with CRLF, as QEMU's does. */
+	for (const char *p = text; p && *p; p++)
+		n += *p == '\n' ? 2 : 1;
+	crlf = malloc(n + 1);
+	if (!crlf) {
+		free(text);
+		return error_set(err, -ENOMEM, "out of memory");
+	}
+	n = 0;
+	for (const char *p = text; p && *p; p++) {
+		if (*p == '\n')
+			crlf[n++] = '\r';
+		crlf[n++] = *p;
+	}
+	crlf[n] = '\0';
+	*ret = json_object_new_string(crlf);
+	free(crlf);
+	free(text);
+	return 0;
+}
+
+/* The QMP commands: add one line per command (see the top of this file). */
+static const struct qmp_command qmp_commands[] = {
+	{ "qmp_capabilities", "enable?", qmp_cmd_qmp_capabilities },
+	{ "query-version", "", qmp_cmd_query_version },
+	{ "query-commands", "", qmp_cmd_query_commands },
+	{ "query-name", "", qmp_cmd_query_name },
+	{ "query-status", "", qmp_cmd_query_status },
+	{ "query-netdevs", "", qmp_cmd_query_netdevs },
+	{ "netdev_add", "type id *", qmp_cmd_netdev_add },
+	{ "netdev_del", "id", qmp_cmd_netdev_del },
+	{ "object-add", "qom-type id *", qmp_cmd_object_add },
+	{ "object-del", "id", qmp_cmd_object_del },
+	{ "device_add", "driver *", qmp_cmd_device_add },
+	{ "device_del", "id", qmp_cmd_device_del },
+	{ "set_link", "name up", qmp_cmd_set_link },
+	{ "human-monitor-command", "command-line cpu-index?", qmp_cmd_human_monitor_command },
+	{ "quit", "", qmp_cmd_quit },
+};
+static const size_t qmp_ncommands = sizeof(qmp_commands) / sizeof(qmp_commands[0]);
+
+/* Dispatch */
+
+static const struct qmp_command *qmp_find_command(const char *name)
+{
+	for (size_t i = 0; i < qmp_ncommands; i++)
+		if (!strcmp(qmp_commands[i].name, name))
+			return &qmp_commands[i];
+	return NULL;
+}
+
+/* One complete JSON value from @c: check it as QEMU's dispatcher does, run it, reply. */
+static void qmp_client_handle(struct qmp_client *c, struct json_object *in)
+{
+	struct json_object *id = NULL, *exec = NULL, *args = NULL, *ret = NULL, *empty = NULL;
+	struct qmp_request req = { .srv = c->srv, .client = c, .err_class = "GenericError" };
+	struct error err = { 0 };
+	const struct qmp_command *cmd;
+	const char *name;
+	int r;
+
+	if (!json_object_is_type(in, json_type_object)) {
+		qmp_client_error(c, NULL, "GenericError", "QMP input must be a JSON object");
+		return;
+	}
+	json_object_object_get_ex(in, "id", &id);
+	json_object_object_foreach(in, key, val) {
+		if (!strcmp(key, "execute")) {
+			exec = val;
+		} else if (!strcmp(key, "arguments")) {
+			args = val;
+		} else if (strcmp(key, "id")) {
+			qmp_client_error(c, id, "GenericError", "QMP input member '%s' is unexpected",
+					 key);
+			return;
+		}
+	}
+	if (!exec) {
+		qmp_client_error(c, id, "GenericError", "QMP input lacks member 'execute'");
+		return;
+	}
+	if (!json_object_is_type(exec, json_type_string)) {
+		qmp_client_error(c, id, "GenericError",
+				 "QMP input member 'execute' must be a string");
+		return;
+	}
+	if (args && !json_object_is_type(args, json_type_object)) {
+		qmp_client_error(c, id, "GenericError",
+				 "QMP input member 'arguments' must be an object");
+		return;
+	}
+	name = json_object_get_string(exec);
+	cmd = qmp_find_command(name);
+	if (!c->negotiated && (!cmd || cmd->fn != qmp_cmd_qmp_capabilities)) {
+		qmp_client_error(c, id, "CommandNotFound",
+				 "Expecting capabilities negotiation with 'qmp_capabilities'");
+		return;
+	}
+	if (!cmd) {
+		qmp_client_error(c, id, "CommandNotFound", "The command %s has not been found",
+				 name);
+		return;
+	}
+	if (!args)
+		args = empty = json_object_new_object();
+	r = qmp_check_args(cmd->args, args, &err);
+	if (r == 0)
+		r = cmd->fn(&req, args, &ret, &err);
+	if (r < 0) {
+		json_object_put(ret);
+		qmp_client_error(c, id, req.err_class, "%s",
+				 err.msg[0] ? err.msg : strerror(-r));
+	} else {
+		qmp_client_reply(c, id, ret);
+	}
+	json_object_put(empty);
+}
+
+/* Skip input after a parse error up to a '{' (kept) or past a newline; true when found. */
+static bool qmp_client_skip(struct qmp_client *c, const char **p, size_t *len)
+{
+	size_t n = strcspn(*p, "{\n");
+
+	if (n > *len)
+		n = *len;
+	/* strcspn stops at a NUL byte too: step over it as junk. */
+	while (n < *len && (*p)[n] != '{' && (*p)[n] != '\n')
+		n += 1 + strcspn(*p + n + 1, "{\n");
+	if (n >= *len) {
+		*p += *len;
+		*len = 0;
+		return false;
+	}
+	if ((*p)[n] == '\n')
+		n++;
+	*p += n;
+	*len -= n;
+	c->skipping = false;
+	return true;
+}
+
+static void qmp_client_parse_error(struct qmp_client *c, const char *why)
+{
+	qmp_client_error(c, NULL, "GenericError", "JSON parse error, %s", why);
+	json_tokener_reset(c->tok);
+	c->pending = 0;
+	c->skipping = true;
+}
+
+/* Feed bytes to the tokener and dispatch every complete value. @buf is NUL-terminated. */
+static void qmp_client_feed(struct qmp_client *c, const char *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0 && !c->dead) {
+		struct json_object *obj;
+		enum json_tokener_error jerr;
+		size_t used;
+
+		if (c->skipping && !qmp_client_skip(c, &p, &len))
+			return;
+		if (!len)
+			return;
+		obj = json_tokener_parse_ex(c->tok, p, (int)len);
+		jerr = json_tokener_get_error(c->tok);
+		used = json_tokener_get_parse_end(c->tok);
+		if (used == 0 || used > len)
+			used = jerr == json_tokener_continue ? len : 1;
+		if (jerr == json_tokener_continue) {
+			c->pending += len;
+			if (c->pending > QMP_MAX_INPUT)
+				qmp_client_parse_error(c, "input too long");
+			return;
+		}
+		if (jerr != json_tokener_success) {
+			qmp_client_parse_error(c, json_tokener_error_desc(jerr));
+			p += used;
+			len -= used;
+			continue;
+		}
+		c->pending = 0;
+		qmp_client_handle(c, obj);
+		json_object_put(obj);
+		p += used;
+		len -= used;
+	}
+}
+
+static void qmp_client_read(void *opaque)
+{
+	struct qmp_client *c = opaque;
+	struct qmp_server *srv = c->srv;
+	char buf[QMP_READ_SIZE + 1];
+	ssize_t n;
+
+	n = recv(c->fd, buf, QMP_READ_SIZE, MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		if (n < 0)
+			log_debug("qmp: client fd %d: recv: %s", c->fd, strerror(errno));
+		c->dead = true;
+	} else {
+		buf[n] = '\0';
+		c->busy = true;
+		qmp_client_feed(c, buf, (size_t)n);
+		c->busy = false;
+	}
+	qmp_server_reap(srv);
+}
+
+/* Server */
+
+int qmp_server_add_client(struct qmp_server *srv, int fd)
+{
+	struct json_object *greeting, *qmp;
+	struct qmp_client *c;
+	unsigned int count = 0;
+	int flags;
+
+	for (c = srv->clients; c; c = c->next)
+		count++;
+	if (count >= QMP_MAX_CLIENTS) {
+		log_warn("qmp: %u clients already; refusing another", count);
+		close(fd);
+		return -EMFILE;
+	}
+	flags = fcntl(fd, F_GETFL);
+	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		close(fd);
+		return -errno;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return -ENOMEM;
+	}
+	c->srv = srv;
+	c->fd = fd;
+	c->tok = json_tokener_new_ex(QMP_MAX_DEPTH);
+	if (!c->tok) {
+		free(c);
+		close(fd);
+		return -ENOMEM;
+	}
+	c->next = srv->clients;
+	srv->clients = c;
+	qmp_client_watch(c, false);
+	if (c->dead) {
+		qmp_client_free(c);
+		return -EIO;
+	}
+	greeting = json_object_new_object();
+	qmp = json_object_new_object();
+	json_object_object_add(qmp, "version", qmp_version_object());
+	json_object_object_add(qmp, "capabilities", json_object_new_array());
+	json_object_object_add(greeting, "QMP", qmp);
+	qmp_client_send(c, greeting);
+	log_debug("qmp: client fd %d connected", fd);
+	return 0;
+}
+
+static void qmp_server_accept(void *opaque)
+{
+	static struct log_ratelimit rl;
+	struct qmp_server *srv = opaque;
+	int fd;
+
+	fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			log_ratelimited_warn(&rl, "qmp: accept on %s: %s", srv->path,
+					     strerror(errno));
+		return;
+	}
+	qmp_server_add_client(srv, fd);
+}
+
+/* Bind @path, replacing a stale socket but never a live one or another kind of file. */
+static int qmp_server_listen(struct qmp_server *srv, const char *path, struct error *err)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, ret;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return error_set(err, -ENAMETOOLONG, "socket path is too long (at most %zu bytes)",
+				 sizeof(sa.sun_path) - 1);
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return error_set(err, -errno, "socket: %s", strerror(errno));
+	if (lstat(path, &st) == 0) {
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		bool live = probe >= 0 && S_ISSOCK(st.st_mode) &&
+			    connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+
+		if (probe >= 0)
+			close(probe);
+		if (!S_ISSOCK(st.st_mode)) {
+			ret = error_set(err, -EEXIST, "%s exists and is not a socket", path);
+			goto fail;
+		}
+		if (live) {
+			ret = error_set(err, -EADDRINUSE, "%s is in use by a running process", path);
+			goto fail;
+		}
+		unlink(path);
+	}
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = error_set(err, -errno, "cannot bind %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (listen(fd, QMP_LISTEN_BACKLOG) < 0 || stat(path, &st) < 0) {
+		ret = error_set(err, -errno, "cannot listen on %s: %s", path, strerror(errno));
+		unlink(path);
+		goto fail;
+	}
+	srv->sock_dev = st.st_dev;
+	srv->sock_ino = st.st_ino;
+	srv->path = strdup(path);
+	ret = srv->path ? loop_set_fd_handler(srv->loop, fd, NULL, qmp_server_accept, NULL, srv)
+			: -ENOMEM;
+	if (ret < 0) {
+		error_set(err, ret, "cannot watch %s: %s", path, strerror(-ret));
+		unlink(path);
+		free(srv->path);
+		srv->path = NULL;
+		goto fail;
+	}
+	srv->listen_fd = fd;
+	return 0;
+fail:
+	close(fd);
+	return ret;
+}
+
+struct qmp_server *qmp_server_new(struct loop *loop, const char *path, struct error *err)
+{
+	struct qmp_server *srv = calloc(1, sizeof(*srv));
+
+	if (!srv) {
+		error_set(err, -ENOMEM, "out of memory");
+		return NULL;
+	}
+	srv->loop = loop;
+	srv->listen_fd = -1;
+	if (path && qmp_server_listen(srv, path, err) < 0) {
+		free(srv);
+		return NULL;
+	}
+	return srv;
+}
+
+void qmp_server_set_name(struct qmp_server *srv, const char *name)
+{
+	free(srv->name);
+	srv->name = name ? strdup(name) : NULL;
+}
+
+bool qmp_server_quit_requested(const struct qmp_server *srv)
+{
+	return srv->quit;
+}
+
+void qmp_server_emit_event(struct qmp_server *srv, const char *event, struct json_object *data)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	for (struct qmp_client *c = srv->clients; c; c = c->next) {
+		struct json_object *msg, *ts;
+
+		if (!c->negotiated || c->dead)
+			continue;
+		msg = json_object_new_object();
+		ts = json_object_new_object();
+		json_object_object_add(ts, "seconds", json_object_new_int64(tv.tv_sec));
+		json_object_object_add(ts, "microseconds", json_object_new_int64(tv.tv_usec));
+		json_object_object_add(msg, "timestamp", ts);
+		json_object_object_add(msg, "event", json_object_new_string(event));
+		if (data)
+			json_object_object_add(msg, "data", json_object_get(data));
+		qmp_client_send(c, msg);
+	}
+	json_object_put(data);
+	qmp_server_reap(srv);
+}
+
+void qmp_server_free(struct qmp_server *srv)
+{
+	struct stat st;
+
+	if (!srv)
+		return;
+	while (srv->clients) {
+		struct qmp_client *c = srv->clients;
+
+		if (!c->dead && c->out_len)
+			qmp_client_flush(c);
+		qmp_client_free(c);
+	}
+	if (srv->listen_fd >= 0) {
+		loop_set_fd_handler(srv->loop, srv->listen_fd, NULL, NULL, NULL, NULL);
+		close(srv->listen_fd);
+	}
+	/* Remove the path only while it is still our socket. */
+	if (srv->path && stat(srv->path, &st) == 0 && st.st_dev == srv->sock_dev &&
+	    st.st_ino == srv->sock_ino)
+		unlink(srv->path);
+	free(srv->path);
+	free(srv->name);
+	free(srv);
+}
