@@ -61,9 +61,12 @@ fi
 step "fuzzers (${FUZZ_SECONDS}s each)"
 if CC=clang build build-fuzz -Dfuzz=true -Dtests=disabled -Dslirp=enabled; then
 	for f in build-fuzz/fuzz/fuzz_*; do
-		[ -x "$f" ] || continue
+		[ -f "$f" ] && [ -x "$f" ] || continue
 		name=$(basename "$f")
 		corpus=$(mktemp -d)
+		# Start from the checked-in seeds, in a scratch copy so runs leave the tree as it was.
+		seeds=fuzz/corpus/${name#fuzz_}
+		[ -d "$seeds" ] && cp -r "$seeds"/. "$corpus"/
 		if "$f" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 "$corpus" >"build-fuzz/$name.log" 2>&1; then
 			record "$name" 0
 		else
