@@ -273,10 +273,14 @@ static int readconfig_header(struct readconfig_section *sec, const char *line,
 {
 	char group[64], id[256];
 	size_t len = 0;
+	int end = 0;
 
 	id[0] = '\0';
-	if (sscanf(line, "[%63s \"%255[^\"]\"]", group, id) != 2 &&
-	    sscanf(line, "[%63[^]]]", group) != 1) {
+	/* [group "id"] or [group], and nothing after it. */
+	if (sscanf(line, "[%63[^]\" \t] \"%255[^\"]\"]%n", group, id, &end) != 2 &&
+	    (end = 0, sscanf(line, "[%63[^]\" \t]]%n", group, &end) != 1))
+		end = 0;
+	if (!end || line[end + strspn(line + end, " \t\r\n")]) {
 		daemon_error("-readconfig %s:%u: parse error", file, lineno);
 		return -EINVAL;
 	}
@@ -309,6 +313,34 @@ static int readconfig_header(struct readconfig_section *sec, const char *line,
 	return 0;
 }
 
+/* Split 'key = "value"' (nothing else on the line); 0 or -EINVAL. */
+static int readconfig_split(const char *line, char *key, size_t keysz, char *value,
+			    size_t valsz)
+{
+	const char *p = line + strspn(line, " \t");
+	size_t n = strcspn(p, " \t=\"");
+
+	if (!n || n >= keysz)
+		return -EINVAL;
+	memcpy(key, p, n);
+	key[n] = '\0';
+	p += n;
+	p += strspn(p, " \t");
+	if (*p++ != '=')
+		return -EINVAL;
+	p += strspn(p, " \t");
+	if (*p++ != '"')
+		return -EINVAL;
+	n = strcspn(p, "\"");
+	if (p[n] != '"' || n >= valsz)
+		return -EINVAL;
+	memcpy(value, p, n);
+	value[n] = '\0';
+	p += n + 1;
+	p += strspn(p, " \t\r\n");
+	return *p ? -EINVAL : 0;
+}
+
 /* Add a 'key = "value"' line to the open section; the type key goes first. */
 static int readconfig_pair(struct readconfig_section *sec, const char *line, const char *file,
 			   unsigned int lineno)
@@ -319,9 +351,7 @@ static int readconfig_pair(struct readconfig_section *sec, const char *line, con
 	size_t len = sec->len;
 	int ret = 0;
 
-	value[0] = '\0';
-	if (sscanf(line, " %63[^= \t] = \"%2047[^\"]\"", key, value) != 2 &&
-	    sscanf(line, " %63[^= \t] = \"\"", key) != 1) {
+	if (readconfig_split(line, key, sizeof(key), value, sizeof(value)) < 0) {
 		daemon_error("-readconfig %s:%u: parse error", file, lineno);
 		return -EINVAL;
 	}
