@@ -108,11 +108,12 @@ static void dgram_deliver(struct dgram_state *s)
 {
 	while (!s->rx_blocked && s->rx_next < s->rx_count) {
 		unsigned int i = s->rx_next++;
-		struct iovec iov = { .iov_base = s->iovs[i].iov_base, .iov_len = s->msgs[i].msg_len };
+		struct iovec iov = { s->iovs[i].iov_base, s->msgs[i].msg_len };
 
 		if (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			log_ratelimited_warn(&s->rl, "%s %s: dropped a datagram over %u bytes",
-					     s->nc.model, s->nc.name, (unsigned int)DGRAM_MAX_FRAME);
+					     s->nc.model, s->nc.name,
+					     (unsigned int)DGRAM_MAX_FRAME);
 			continue;
 		}
 		/* QEMU stops reading for good on an empty datagram; it carries nothing: skip. */
@@ -409,9 +410,8 @@ static int dgram_init_mcast(const struct netdev_dgram_opts *o, const struct sock
 	int fd;
 
 	if (o->has_local && lt != DGRAM_INET)
-		return error_set(err, -EINVAL,
-				 "local.type=%s: a multicast remote takes only an inet local address",
-				 o->local.type);
+		return error_set(err, -EINVAL, "local.type=%s: a multicast remote takes only "
+				 "an inet local address", o->local.type);
 	if (o->has_local) {
 		if (!inet_aton(o->local.host, &local))
 			return error_set(err, -EINVAL,

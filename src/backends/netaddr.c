@@ -169,9 +169,8 @@ int netaddr_fd(const char *str, int *fd, struct error *err)
 	char *end;
 
 	if (!str || !isdigit((unsigned char)*str))
-		return error_set(err, -EINVAL,
-				 "'%s' is not a file descriptor number (fd names are not supported)",
-				 str ? str : "");
+		return error_set(err, -EINVAL, "'%s' is not a file descriptor number "
+				 "(fd names are not supported)", str ? str : "");
 	errno = 0;
 	v = strtoul(str, &end, 10);
 	if (errno || *end || v > (unsigned long)INT32_MAX)

@@ -180,8 +180,8 @@ int net_init_socket(const struct netdev_socket_opts *o, const char *id, struct l
 	int kinds = !!o->fd + !!o->listen + !!o->connect + !!o->mcast + !!o->udp;
 
 	if (kinds != 1)
-		return error_set(err, -EINVAL,
-				 "exactly one of listen=, connect=, mcast=, udp= or fd= is required");
+		return error_set(err, -EINVAL, "exactly one of listen=, connect=, mcast=, udp= "
+				 "or fd= is required");
 	if (o->localaddr && !o->mcast && !o->udp)
 		return error_set(err, -EINVAL, "localaddr= is only valid with mcast= or udp=");
 	if (o->fd)

@@ -84,8 +84,8 @@ static bool stream_framing_parse(struct stream_framing *f)
 		ssize_t ret;
 
 		if (len > STREAM_FRAMING_MAX_FRAME) {
-			stream_framing_close(f, true, "frame length %u over the limit of %u bytes", len,
-					    (unsigned int)STREAM_FRAMING_MAX_FRAME);
+			stream_framing_close(f, true, "frame length %u over the limit of %u bytes",
+					     len, (unsigned int)STREAM_FRAMING_MAX_FRAME);
 			return false;
 		}
 		if (f->rend - f->rstart - STREAM_FRAMING_HDR_LEN < len)
@@ -119,6 +119,22 @@ static bool stream_framing_parse(struct stream_framing *f)
 	return true;
 }
 
+/* The peer ended the stream: cleanly between frames, or inside one. */
+static void stream_framing_eof(struct stream_framing *f)
+{
+	size_t left = f->rend - f->rstart;
+
+	if (left >= STREAM_FRAMING_HDR_LEN)
+		stream_framing_close(f, true, "end of stream inside a frame (%zu of %u bytes)",
+				     left - STREAM_FRAMING_HDR_LEN, stream_framing_peek_len(f));
+	else if (left)
+		stream_framing_close(f, true,
+				     "end of stream inside a frame length (%zu of %u bytes)", left,
+				     STREAM_FRAMING_HDR_LEN);
+	else
+		stream_framing_close(f, false, "closed by the peer");
+}
+
 static void stream_framing_read(void *opaque)
 {
 	struct stream_framing *f = opaque;
@@ -134,18 +150,7 @@ static void stream_framing_read(void *opaque)
 		return;
 	}
 	if (n == 0) {
-		size_t left = f->rend - f->rstart;
-
-		if (left >= STREAM_FRAMING_HDR_LEN)
-			stream_framing_close(f, true,
-					    "end of stream inside a frame (%zu of %u bytes)",
-					    left - STREAM_FRAMING_HDR_LEN,
-					    stream_framing_peek_len(f));
-		else if (left)
-			stream_framing_close(f, true, "end of stream inside a frame length (%zu of %u "
-					    "bytes)", left, STREAM_FRAMING_HDR_LEN);
-		else
-			stream_framing_close(f, false, "closed by the peer");
+		stream_framing_eof(f);
 		return;
 	}
 	f->rend += (size_t)n;

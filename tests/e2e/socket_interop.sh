@@ -18,7 +18,7 @@ if [[ ! -f $(dirname "$0")/lib/common.sh ]]; then
 fi
 source "$(dirname "$0")/lib/common.sh"
 
-top=$(cd "$E2E_DIR/.." && pwd)
+top=$(cd "$E2E_DIR/../.." && pwd)
 VWIRE=${VWIRE:-$top/build/vwire}
 QEMU=${QEMU:-qemu-system-x86_64}
 require_root

@@ -471,7 +471,9 @@ static void test_stream_unix_server_and_client(void **state)
 
 static unsigned int free_port(int type)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
 	socklen_t len = sizeof(sin);
 	int fd = socket(AF_INET, type, 0);
 
@@ -691,7 +693,9 @@ static void test_packet_in_many_pieces(void **state)
 
 static void test_client_connect_in_progress(void **state)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
 	socklen_t len = sizeof(sin);
 	uint8_t f[68], buf[68];
 	int lfd, c1, acc = -1, n = 0;
@@ -737,7 +741,9 @@ static void test_client_connect_in_progress(void **state)
 
 static void test_port_range_and_ipv6(void **state)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = {
+		.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+	};
 	socklen_t len = sizeof(sin);
 	struct endpoint *a, *b;
 	unsigned int port;
@@ -896,7 +902,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reading_stops_while_peer_refuses, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_not_connected_drops, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_stream_unix_server_and_client, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stream_unix_server_and_client, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_stream_inet_and_socket_tcp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_server_one_peer_at_a_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_peer_then_real_peer, setup, teardown),
