@@ -806,74 +806,76 @@ int user_hostfwd_remove(const char *netdev_id, const char *rule, struct error *e
 	return ret < 0 ? ret : user_remove_hostfwd(u, rule, err);
 }
 
-/* HMP's "info usernet": every stack's connections, as QEMU prints them. */
-static char *user_info_usernet(void)
+void user_hmp_info_usernet(FILE *out)
 {
-	char *text = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&text, &len);
-
-	if (!f)
-		return NULL;
 	for (struct net_client *nc = net_first(); nc; nc = nc->next) {
-		struct user *u = (struct user *)nc;
 		char *info;
 
 		if (nc->ops != &user_ops)
 			continue;
-		info = slirp_connection_info(u->slirp);
-		fprintf(f, "Hub %d (%s):\n%s", nc->peer ? nc->peer->hubid : -1, nc->name,
+		info = slirp_connection_info(((struct user *)nc)->slirp);
+		fprintf(out, "Hub %d (%s):\n%s", nc->peer ? nc->peer->hubid : -1, nc->name,
 			info ? info : "");
 		free(info); /* GLib allocates with malloc since 2.46 */
 	}
-	if (fclose(f) != 0) {
-		free(text);
-		return NULL;
-	}
-	return text;
 }
 
-#define USER_HMP_MAX_WORDS 4
+#define USER_HMP_WORD 256 /* matches the %255s below */
 
-int user_hmp_command(const char *line, char **out, struct error *err)
+/* The monitor's "[netdev_id] rule" into the user netdev and the rule; 0 or prints why not. */
+static int user_hmp_args(const char *args, char *id, char *rule, size_t size, struct user **u,
+			 FILE *out)
 {
-	char copy[1024], *words[USER_HMP_MAX_WORDS], *save = NULL, *w;
-	struct error e = { 0 };
-	const char *id, *rule;
-	struct user *u;
-	int n = 0, ret;
+	struct error err = { 0 };
+	char extra;
+	int n, ret;
 
-	*out = NULL;
-	if (strlen(line) >= sizeof(copy))
-		return 0;
-	strcpy(copy, line);
-	for (w = strtok_r(copy, " \t\n", &save); w && n < USER_HMP_MAX_WORDS;
-	     w = strtok_r(NULL, " \t\n", &save))
-		words[n++] = w;
-	if (n == 2 && !strcmp(words[0], "info") && !strcmp(words[1], "usernet")) {
-		*out = user_info_usernet();
-		return *out ? 1 : error_set(err, -ENOMEM, "out of memory");
+	/* Each word fits: the whole line is shorter than one buffer. */
+	n = strlen(args) < size ? sscanf(args, "%255s %255s %c", id, rule, &extra) : 0;
+	if (n < 1 || n > 2) {
+		fprintf(out, "expected [netdev_id] rule\n");
+		return -EINVAL;
 	}
-	if (!n || (strcmp(words[0], "hostfwd_add") && strcmp(words[0], "hostfwd_remove")))
-		return 0;
-	if (n < 2 || n > 3)
-		return error_set(err, -EINVAL, "%s: expected [netdev_id] rule", words[0]);
-	id = n == 3 ? words[1] : NULL;
-	rule = words[n - 1];
-	if (user_lookup(id, &u, &e) < 0)
-		ret = asprintf(out, "%s\r\n", e.msg);
-	else if (!strcmp(words[0], "hostfwd_add"))
-		/* As QEMU: success prints nothing, a failure prints its reason. */
-		ret = user_add_hostfwd(u, rule, &e) < 0 ? asprintf(out, "%s\r\n", e.msg)
-							: asprintf(out, "%s", "");
-	else if ((ret = user_remove_hostfwd(u, rule, &e)) == -EINVAL)
-		ret = asprintf(out, "%s\r\n", e.msg);
+	if (n == 1) {
+		memcpy(rule, id, size);
+		id[0] = '\0';
+	}
+	ret = user_lookup(id[0] ? id : NULL, u, &err);
+	if (ret < 0)
+		fprintf(out, "%s\n", err.msg);
+	return ret;
+}
+
+int user_hmp_hostfwd_add(const char *args, FILE *out)
+{
+	char id[USER_HMP_WORD], rule[USER_HMP_WORD];
+	struct error err = { 0 };
+	struct user *u;
+	int ret;
+
+	ret = user_hmp_args(args, id, rule, sizeof(rule), &u, out);
+	if (ret < 0)
+		return ret;
+	ret = user_add_hostfwd(u, rule, &err);
+	if (ret < 0)
+		fprintf(out, "%s\n", err.msg);
+	return ret;
+}
+
+int user_hmp_hostfwd_remove(const char *args, FILE *out)
+{
+	char id[USER_HMP_WORD], rule[USER_HMP_WORD];
+	struct error err = { 0 };
+	struct user *u;
+	int ret;
+
+	ret = user_hmp_args(args, id, rule, sizeof(rule), &u, out);
+	if (ret < 0)
+		return ret;
+	ret = user_remove_hostfwd(u, rule, &err);
+	if (ret == -EINVAL)
+		fprintf(out, "%s\n", err.msg);
 	else
-		ret = asprintf(out, "host forwarding rule for %s %s\r\n", rule,
-			       ret == 0 ? "removed" : "not found");
-	if (ret < 0) {
-		*out = NULL;
-		return error_set(err, -ENOMEM, "out of memory");
-	}
-	return 1;
+		fprintf(out, "host forwarding rule for %s %s\n", rule, ret ? "not found" : "removed");
+	return ret;
 }

@@ -7,6 +7,8 @@
 #ifndef VWIRE_BACKENDS_USER_H
 #define VWIRE_BACKENDS_USER_H
 
+#include <stdio.h>
+
 struct error;
 
 /* MTU (and MRU) of the virtual network: QEMU's fixed value by default; up to the largest
@@ -39,15 +41,29 @@ int user_hostfwd_add(const char *netdev_id, const char *rule, struct error *err)
 int user_hostfwd_remove(const char *netdev_id, const char *rule, struct error *err);
 
 /**
- * user_hmp_command() - run an HMP command line addressed to user-mode networking
- * @line:	e.g. "hostfwd_add net0 tcp::2222-:22", "hostfwd_remove tcp::2222",
- *		"info usernet"
- * @out:	the text QEMU's monitor would print (malloc'd, caller frees); NULL on error
- * @err:	what is wrong
+ * user_hmp_hostfwd_add() - HMP's "hostfwd_add [netdev_id] rule", printing what QEMU's
+ *			    monitor prints: nothing on success, the reason of a failure
+ * @args:	the words after the command's name
+ * @out:	the monitor's output
  *
- * Return: 1 when @line was one of these commands and ran (its outcome, even a failure QEMU
- *	   reports as text, is in @out), 0 when @line is not one of them, or a negative errno
+ * Return: 0 or the negative errno of the failure
  */
-int user_hmp_command(const char *line, char **out, struct error *err);
+int user_hmp_hostfwd_add(const char *args, FILE *out);
+
+/**
+ * user_hmp_hostfwd_remove() - HMP's "hostfwd_remove [netdev_id] [tcp|udp]:[hostaddr]:hostport",
+ *			       printing "host forwarding rule for RULE removed" (or "not found")
+ * @args:	the words after the command's name
+ * @out:	the monitor's output
+ *
+ * Return: 0 or the negative errno of the failure
+ */
+int user_hmp_hostfwd_remove(const char *args, FILE *out);
+
+/**
+ * user_hmp_info_usernet() - HMP's "info usernet": each user netdev's connections
+ * @out: the monitor's output
+ */
+void user_hmp_info_usernet(FILE *out);
 
 #endif

@@ -25,6 +25,10 @@
 
 #include <json-c/json.h>
 
+#include "config.h"
+#if HAVE_SLIRP
+#include "backends/user.h"
+#endif
 #include "core/hub.h"
 #include "core/log.h"
 #include "core/netdev.h"
@@ -638,6 +642,23 @@ static void hmp_quit(struct qmp_request *req, const char *args, FILE *out)
 	loop_quit(req->srv->loop);
 }
 
+#if HAVE_SLIRP
+static void hmp_hostfwd_add(struct qmp_request *req, const char *args, FILE *out)
+{
+	user_hmp_hostfwd_add(args, out);
+}
+
+static void hmp_hostfwd_remove(struct qmp_request *req, const char *args, FILE *out)
+{
+	user_hmp_hostfwd_remove(args, out);
+}
+
+static void hmp_info_usernet(struct qmp_request *req, const char *args, FILE *out)
+{
+	user_hmp_info_usernet(out);
+}
+#endif
+
 /* human-monitor-command's commands: one line each. */
 static const struct hmp_command hmp_commands[] = {
 	{ "info network", hmp_info_network },
@@ -650,6 +671,11 @@ static const struct hmp_command hmp_commands[] = {
 	{ "device_add", hmp_device_add },
 	{ "device_del", hmp_device_del },
 	{ "quit", hmp_quit },
+#if HAVE_SLIRP
+	{ "hostfwd_add", hmp_hostfwd_add },
+	{ "hostfwd_remove", hmp_hostfwd_remove },
+	{ "info usernet", hmp_info_usernet },
+#endif
 };
 
 /* The command whose words begin @line (the longest such), with *@rest after them. */
@@ -736,6 +762,31 @@ static int qmp_cmd_human_monitor_command(struct qmp_request *req, struct json_ob
 	return 0;
 }
 
+#if HAVE_SLIRP
+/* vwire's QMP form of HMP's hostfwd_add/hostfwd_remove: {"netdev"?: ID, "rule": RULE} */
+static int qmp_cmd_hostfwd_add(struct qmp_request *req, struct json_object *args,
+			       struct json_object **ret, struct error *err)
+{
+	const char *netdev, *rule;
+	int r = qmp_arg_string(args, "netdev", &netdev, err);
+
+	if (r < 0 || (r = qmp_arg_string(args, "rule", &rule, err)) < 0)
+		return r;
+	return user_hostfwd_add(netdev, rule, err);
+}
+
+static int qmp_cmd_hostfwd_remove(struct qmp_request *req, struct json_object *args,
+				  struct json_object **ret, struct error *err)
+{
+	const char *netdev, *rule;
+	int r = qmp_arg_string(args, "netdev", &netdev, err);
+
+	if (r < 0 || (r = qmp_arg_string(args, "rule", &rule, err)) < 0)
+		return r;
+	return user_hostfwd_remove(netdev, rule, err);
+}
+#endif
+
 /* The QMP commands: add one line per command (see the top of this file). */
 static const struct qmp_command qmp_commands[] = {
 	{ "qmp_capabilities", "enable?", qmp_cmd_qmp_capabilities },
@@ -753,6 +804,10 @@ static const struct qmp_command qmp_commands[] = {
 	{ "set_link", "name up", qmp_cmd_set_link },
 	{ "human-monitor-command", "command-line cpu-index?", qmp_cmd_human_monitor_command },
 	{ "quit", "", qmp_cmd_quit },
+#if HAVE_SLIRP
+	{ "hostfwd_add", "netdev? rule", qmp_cmd_hostfwd_add },
+	{ "hostfwd_remove", "netdev? rule", qmp_cmd_hostfwd_remove },
+#endif
 };
 static const size_t qmp_ncommands = sizeof(qmp_commands) / sizeof(qmp_commands[0]);
 

@@ -222,10 +222,33 @@ static int connect_port(int port)
 	return ret;
 }
 
+/* The text an HMP command printed (the last call's) */
+static char *hmp_out;
+
+static int hmp(int (*cmd)(const char *args, FILE *out), const char *args)
+{
+	size_t len;
+	FILE *f;
+	int ret;
+
+	free(hmp_out);
+	f = open_memstream(&hmp_out, &len);
+	assert_non_null(f);
+	ret = cmd(args, f);
+	fclose(f);
+	return ret;
+}
+
+static int info_usernet(const char *args, FILE *out)
+{
+	user_hmp_info_usernet(out);
+	return 0;
+}
+
 static void test_hostfwd_runtime(void **state)
 {
 	struct error err = { 0 };
-	char rule[64], line[128], *out;
+	char rule[64], line[128];
 	int port = free_port();
 
 	assert_int_equal(user_hostfwd_add(NULL, "tcp::1-:22", &err), -ENOENT);
@@ -247,32 +270,31 @@ static void test_hostfwd_runtime(void **state)
 	assert_int_equal(user_hostfwd_remove("u0", "tcp:127.0.0.1", &err), -EINVAL);
 
 	/* The same through HMP's text, with QEMU's replies. */
-	snprintf(line, sizeof(line), "hostfwd_add u0 tcp:127.0.0.1:%d-10.0.2.15:22", port);
-	assert_int_equal(user_hmp_command(line, &out, &err), 1);
-	assert_string_equal(out, "");
-	free(out);
+	snprintf(line, sizeof(line), "u0 tcp:127.0.0.1:%d-10.0.2.15:22", port);
+	assert_int_equal(hmp(user_hmp_hostfwd_add, line), 0);
+	assert_string_equal(hmp_out, "");
 	assert_int_equal(connect_port(port), 0);
-	snprintf(line, sizeof(line), "hostfwd_remove tcp:127.0.0.1:%d", port);
-	assert_int_equal(user_hmp_command(line, &out, &err), 1);
-	snprintf(line, sizeof(line), "host forwarding rule for tcp:127.0.0.1:%d removed\r\n", port);
-	assert_string_equal(out, line);
-	free(out);
-	snprintf(line, sizeof(line), "hostfwd_remove u0 tcp:127.0.0.1:%d", port);
-	assert_int_equal(user_hmp_command(line, &out, &err), 1);
-	assert_non_null(strstr(out, "not found"));
-	free(out);
-	assert_int_equal(user_hmp_command("hostfwd_add nope tcp::1-:22", &out, &err), 1);
-	assert_string_equal(out, "unrecognized netdev id 'nope'\r\n");
-	free(out);
-	assert_int_equal(user_hmp_command("hostfwd_add u0 tcp::x-:22", &out, &err), 1);
-	assert_non_null(strstr(out, "(Bad host port)"));
-	free(out);
-	assert_int_equal(user_hmp_command("hostfwd_add", &out, &err), -EINVAL);
-	assert_int_equal(user_hmp_command("info usernet", &out, &err), 1);
-	assert_non_null(strstr(out, "Hub -1 (u0):"));
-	free(out);
-	assert_int_equal(user_hmp_command("info network", &out, &err), 0);
-	assert_null(out);
+	snprintf(line, sizeof(line), "tcp:127.0.0.1:%d", port);
+	assert_int_equal(hmp(user_hmp_hostfwd_remove, line), 0);
+	snprintf(line, sizeof(line), "host forwarding rule for tcp:127.0.0.1:%d removed\n", port);
+	assert_string_equal(hmp_out, line);
+	snprintf(line, sizeof(line), "  u0   tcp:127.0.0.1:%d ", port);
+	assert_int_equal(hmp(user_hmp_hostfwd_remove, line), -ENOENT);
+	snprintf(line, sizeof(line), "host forwarding rule for tcp:127.0.0.1:%d not found\n", port);
+	assert_string_equal(hmp_out, line);
+	assert_int_equal(hmp(user_hmp_hostfwd_add, "nope tcp::1-:22"), -ENOENT);
+	assert_string_equal(hmp_out, "unrecognized netdev id 'nope'\n");
+	assert_int_equal(hmp(user_hmp_hostfwd_add, "u0 tcp::x-:22"), -EINVAL);
+	assert_string_equal(hmp_out, "Invalid host forwarding rule 'tcp::x-:22' (Bad host port)\n");
+	assert_int_equal(hmp(user_hmp_hostfwd_remove, "u0 tcp:1.2.3"), -EINVAL);
+	assert_non_null(strstr(hmp_out, "invalid format"));
+	assert_int_equal(hmp(user_hmp_hostfwd_add, ""), -EINVAL);
+	assert_int_equal(hmp(user_hmp_hostfwd_add, "a b c"), -EINVAL);
+	assert_string_equal(hmp_out, "expected [netdev_id] rule\n");
+	assert_int_equal(hmp(info_usernet, ""), 0);
+	assert_non_null(strstr(hmp_out, "Hub -1 (u0):"));
+	free(hmp_out);
+	hmp_out = NULL;
 }
 
 static uint16_t ip_checksum(const uint8_t *p, size_t len)
