@@ -56,6 +56,14 @@ typedef void net_sent_cb(struct net_client *sender, ssize_t ret);
  * @link_status_changed: nc->link_down changed
  * @accepts_vnet_hdr:	whether packets with NET_FLAG_VNET_HDR may be sent to this client
  * @peer_changed:	nc->peer was set or cleared
+ * @rx_lend:		optional zero-copy receive: lend buffers with room for a frame of up to
+ *			@max_len bytes (NET_VNET_HDR_LEN of vnet header included) as at most
+ *			@max_iov iovecs, so that a sender reading from an fd can readv straight
+ *			into them; with NET_FLAG_VNET_HDR in @flags the sender writes the header
+ *			itself, otherwise the receiver does and the iovecs start after it.
+ *			Return the iovec count, or 0 when it cannot lend now (the sender then
+ *			uses the ordinary path). Every successful lend is followed by one rx_commit.
+ * @rx_commit:		@len bytes were written into the lent buffers (0: none, take them back)
  */
 struct net_client_ops {
 	const char *type;
@@ -67,6 +75,9 @@ struct net_client_ops {
 	void (*link_status_changed)(struct net_client *nc);
 	bool (*accepts_vnet_hdr)(struct net_client *nc);
 	void (*peer_changed)(struct net_client *nc);
+	int (*rx_lend)(struct net_client *nc, struct iovec *iov, int max_iov, size_t max_len,
+		       unsigned int flags);
+	void (*rx_commit)(struct net_client *nc, size_t len, unsigned int flags);
 };
 
 /**
@@ -325,6 +336,30 @@ bool net_accepts_vnet_hdr(struct net_client *nc);
  * Return: true or false
  */
 bool net_peer_accepts_vnet_hdr(struct net_client *nc);
+
+/**
+ * net_rx_lend() - borrow the peer's receive buffers to read a frame straight into them
+ * @sender:	the client about to read a frame (e.g. a tap)
+ * @iov:	filled with the peer's buffers
+ * @max_iov:	room in @iov
+ * @max_len:	the largest frame the sender may write, header included
+ * @flags:	NET_FLAG_VNET_HDR if the sender writes a vnet header first
+ *
+ * Lends only when nothing can tell the difference from net_send_iov(): both links up, no
+ * filters, nothing queued at the peer, and the peer able to receive.
+ *
+ * Return: iovecs lent (then call net_rx_commit() once), or 0: use net_send_iov()
+ */
+int net_rx_lend(struct net_client *sender, struct iovec *iov, int max_iov, size_t max_len,
+		unsigned int flags);
+
+/**
+ * net_rx_commit() - hand the frame written into lent buffers to the peer
+ * @sender:	the client that borrowed them
+ * @len:	bytes written (0: nothing; the buffers go back)
+ * @flags:	as given to net_rx_lend()
+ */
+void net_rx_commit(struct net_client *sender, size_t len, unsigned int flags);
 
 /**
  * net_filter_attach() - attach @f (allocated by the caller, fields @ops, @name, @dirs set) to @nc

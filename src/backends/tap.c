@@ -32,6 +32,10 @@
 
 /* Frames read per readable event before other fds get their turn (vhost-net's weight). */
 #define TAP_BATCH 64
+/* Most iovecs of lent buffers one frame is read into. */
+#define TAP_LEND_IOV 256
+/* Largest frame without offloads at the default MTU (1500, a VLAN tag), vnet header included. */
+#define TAP_LEND_DEFAULT (NET_VNET_HDR_LEN + 14 + 4 + 1500)
 
 /* Offloads the kernel may leave to the peer when the peer takes vnet headers. */
 #define TAP_OFFLOADS (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
@@ -62,6 +66,7 @@
  * @ifname:	the interface's name
  * @downscript:	run with @ifname at cleanup (queue 0 only), or NULL
  * @buf:	the queue's receive buffer (NET_MAX_PACKET bytes), reused for every frame
+ * @lend_len:	bytes of a peer's buffers to borrow per frame while offloads are off
  * @rl:		rate limit of this queue's warnings
  */
 struct tap {
@@ -76,6 +81,7 @@ struct tap {
 	char ifname[IFNAMSIZ];
 	char *downscript;
 	uint8_t *buf;
+	size_t lend_len;
 	struct log_ratelimit rl;
 };
 
@@ -164,6 +170,58 @@ static bool tap_hdr_needed(const uint8_t *buf)
 	return hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE || (hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
 }
 
+static void tap_read_failed(struct tap *tap, int errnum)
+{
+	if (errnum == EBADFD || errnum == EIO) {
+		tap_set_gone(tap, "read", errnum);
+		/* What waited for POLLOUT now drops, rather than fill the queue. */
+		if (tap->nc.receive_disabled)
+			net_flush_queued(&tap->nc);
+	} else {
+		log_ratelimited_warn(&tap->rl, "netdev %s: read from %s: %s", tap->nc.name,
+				     tap->ifname, strerror(errnum));
+	}
+}
+
+/*
+ * Zero-copy receive: when the peer lends its buffers (a guest's rx ring), read the frame
+ * straight into them, the kernel writing the vnet header first. Without offloads frames are
+ * at most tap->lend_len bytes; a larger one (a jumbo MTU) comes back truncated with its full
+ * length: it is dropped, and from then on 64 KiB are lent. Return 1 when a frame was read,
+ * 0 when nothing was lent (read the ordinary way), -1 when reading must stop.
+ */
+static int tap_read_lent(struct tap *tap, bool peer_vnet)
+{
+	struct iovec iov[TAP_LEND_IOV];
+	size_t max = peer_vnet ? NET_MAX_PACKET : tap->lend_len;
+	ssize_t len;
+	int n;
+
+	n = net_rx_lend(&tap->nc, iov, TAP_LEND_IOV, max, NET_FLAG_VNET_HDR);
+	if (n <= 0)
+		return 0;
+	len = readv(tap->fd, iov, n);
+	if (len >= NET_VNET_HDR_LEN && (size_t)len <= max) {
+		net_rx_commit(&tap->nc, (size_t)len, NET_FLAG_VNET_HDR);
+		return 1;
+	}
+	net_rx_commit(&tap->nc, 0, NET_FLAG_VNET_HDR);
+	if (len > 0) {
+		log_ratelimited_warn(&tap->rl,
+				     "netdev %s: %zd-byte frame from %s exceeded %zu: dropped; "
+				     "lending 64 KiB from now on", tap->nc.name, len, tap->ifname,
+				     max);
+		tap->lend_len = NET_MAX_PACKET;
+		tap->nc.stats.tx_dropped++;
+		return 1;
+	}
+	if (len < 0 && errno == EINTR)
+		return 1;
+	if (len < 0 && errno != EAGAIN)
+		tap_read_failed(tap, errno);
+	return -1;
+}
+
 static void tap_send(void *opaque)
 {
 	struct tap *tap = opaque;
@@ -176,21 +234,21 @@ static void tap_send(void *opaque)
 		unsigned int flags = 0;
 		ssize_t len;
 
+		if (tap->vnet_hdr) {
+			int lent = tap_read_lent(tap, peer_vnet);
+
+			if (lent > 0)
+				continue;
+			if (lent < 0)
+				return;
+		}
 		len = read(tap->fd, tap->buf, NET_MAX_PACKET);
 		if (len < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN)
 				return;
-			if (errno == EBADFD || errno == EIO) {
-				tap_set_gone(tap, "read", errno);
-				/* What waited for POLLOUT now drops, rather than fill the queue. */
-				if (tap->nc.receive_disabled)
-					net_flush_queued(&tap->nc);
-			} else {
-				log_ratelimited_warn(&tap->rl, "netdev %s: read from %s: %s",
-						     tap->nc.name, tap->ifname, strerror(errno));
-			}
+			tap_read_failed(tap, errno);
 			return;
 		}
 		iov.iov_base = tap->buf;
@@ -379,6 +437,7 @@ static struct tap *tap_new(struct loop *loop, const char *model, const char *nam
 	nc->is_netdev = true;
 	snprintf(tap->ifname, sizeof(tap->ifname), "%s", ifname);
 	tap->buf = malloc(NET_MAX_PACKET);
+	tap->lend_len = TAP_LEND_DEFAULT;
 	if (!tap->buf) {
 		error_set(err, -ENOMEM, "out of memory");
 		goto err;

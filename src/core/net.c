@@ -355,6 +355,30 @@ ssize_t net_send(struct net_client *sender, const void *buf, size_t len)
 	return net_send_iov(sender, &iov, 1, 0, NULL);
 }
 
+int net_rx_lend(struct net_client *sender, struct iovec *iov, int max_iov, size_t max_len,
+		unsigned int flags)
+{
+	struct net_client *peer = sender->peer;
+
+	if (!peer || !peer->ops->rx_lend || sender->link_down || peer->link_down ||
+	    sender->filters || peer->filters || net_queue_length(peer) || !net_can_receive(peer))
+		return 0;
+	return peer->ops->rx_lend(peer, iov, max_iov, max_len, flags);
+}
+
+void net_rx_commit(struct net_client *sender, size_t len, unsigned int flags)
+{
+	struct net_client *peer = sender->peer;
+
+	peer->ops->rx_commit(peer, len, flags);
+	if (!len)
+		return;
+	sender->stats.tx_packets++;
+	sender->stats.tx_bytes += len;
+	peer->stats.rx_packets++;
+	peer->stats.rx_bytes += len;
+}
+
 bool net_flush_queued(struct net_client *nc)
 {
 	nc->receive_disabled = false;

@@ -11,7 +11,9 @@
  * a bottom half publishes the used ring and interrupts once per round. Without buffers the
  * core holds the packet and the guest's next rx kick flushes it.
  */
+#include <endian.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,8 @@
 #define VIRTIO_NET_TX_BURST 256
 /* Mergeable rx buffers one frame may take (a 64 KiB GSO frame in 1.5 KiB buffers needs 44). */
 #define VIRTIO_NET_RX_MAX_ELEMS 64
+/* Writable iovecs of the chains one frame is written into. */
+#define VIRTIO_NET_RX_MAX_IOV 256
 /* The header with VIRTIO_F_VERSION_1, which vwire requires. */
 #define VIRTIO_NET_HDR_LEN ((size_t)sizeof(struct virtio_net_hdr_v1))
 
@@ -57,6 +61,9 @@ struct virtio_net;
  * @rx_pending:		rx entries pushed but not flushed
  * @tx_elem:		the chain being transmitted
  * @rx_elems:		chains one received frame is being written into
+ * @rx_iov:		their writable iovecs, in order
+ * @rx_iovcnt:		how many
+ * @rx_lent:		chains lent to a sender that reads straight into them (rx_lend)
  * @rl:			rate limit of guest-caused log lines
  */
 struct virtio_net_queue {
@@ -73,6 +80,9 @@ struct virtio_net_queue {
 	bool rx_pending;
 	struct virtq_elem tx_elem;
 	struct virtq_elem *rx_elems;
+	struct iovec rx_iov[VIRTIO_NET_RX_MAX_IOV];
+	int rx_iovcnt;
+	unsigned int rx_lent;
 	struct log_ratelimit rl;
 };
 
@@ -308,23 +318,112 @@ static bool virtio_net_can_receive(struct net_client *nc)
 	return false;
 }
 
-static void virtio_net_rx_giveback(struct virtio_net_queue *q, unsigned int n)
+static void virtio_net_rx_giveback(struct virtio_net_queue *q, unsigned int from, unsigned int n)
 {
-	while (n-- > 0)
+	/* The queue takes chains back in the reverse order they were popped. */
+	while (n-- > from)
 		virtq_unpop(&q->rx, &q->rx_elems[n]);
+}
+
+/*
+ * Pop chains until they hold @need bytes (header included): one chain without mergeable
+ * buffers, several with. Their writable iovecs are gathered in q->rx_iov. Return how many
+ * chains were taken, 0 when the guest has not posted enough (nothing is kept), or a negative
+ * errno when the frame cannot fit or the ring broke.
+ */
+static int virtio_net_rx_take(struct virtio_net_queue *q, size_t need)
+{
+	struct virtq *vq = &q->rx;
+	unsigned int max = virtio_net_has(q->dev, VIRTIO_NET_F_MRG_RXBUF) ? VIRTIO_NET_RX_MAX_ELEMS : 1;
+	unsigned int n = 0;
+	size_t have = 0;
+
+	q->rx_iovcnt = 0;
+	while (have < need) {
+		struct virtq_elem *elem = &q->rx_elems[n];
+		int r;
+
+		if (n == max || q->rx_iovcnt + VIRTQ_MAX_IOV > VIRTIO_NET_RX_MAX_IOV) {
+			virtio_net_rx_giveback(q, 0, n);
+			return -EMSGSIZE;
+		}
+		r = virtq_pop(vq, elem);
+		if (r < 0) {
+			virtio_net_rx_giveback(q, 0, n);
+			virtio_net_queue_broken(q, vq);
+			return -EIO;
+		}
+		if (r == 0) {
+			virtio_net_rx_giveback(q, 0, n);
+			if (!q->dev->poll)
+				virtq_enable_notify(vq);
+			return 0;
+		}
+		if (elem->in_num == 0 || (n == 0 && elem->in_len < VIRTIO_NET_HDR_LEN)) {
+			/* Giving it back would make every later frame meet it again. */
+			virtio_net_rx_giveback(q, 0, n);
+			snprintf(vq->reason, sizeof(vq->reason),
+				 "rx chain %u has no room for the virtio-net header", elem->id);
+			vq->broken = true;
+			virtio_net_queue_broken(q, vq);
+			return -EIO;
+		}
+		memcpy(q->rx_iov + q->rx_iovcnt, virtq_elem_in_iov(elem),
+		       elem->in_num * sizeof(struct iovec));
+		q->rx_iovcnt += elem->in_num;
+		have += elem->in_len;
+		n++;
+	}
+	return (int)n;
+}
+
+/*
+ * @len bytes (header included) were written into the @n chains taken: push the chains that
+ * hold them, give the others back, record how many in num_buffers, and publish at the end of
+ * the round.
+ */
+static void virtio_net_rx_complete(struct virtio_net_queue *q, unsigned int n, size_t len)
+{
+	struct virtq *vq = &q->rx;
+	size_t left = len;
+	unsigned int used = 0;
+	uint16_t num_buffers;
+	struct iovec nb_iov = { &num_buffers, sizeof(num_buffers) };
+
+	while (used < n && left) {
+		size_t take = q->rx_elems[used].in_len < left ? q->rx_elems[used].in_len : left;
+
+		left -= take;
+		used++;
+	}
+	virtio_net_rx_giveback(q, used, n);
+	/* VERSION_1 devices always fill num_buffers (1 without mergeable buffers). */
+	num_buffers = htole16((uint16_t)used);
+	virtio_net_iov_copy(virtq_elem_in_iov(&q->rx_elems[0]), q->rx_elems[0].in_num,
+			    offsetof(struct virtio_net_hdr_v1, num_buffers), &nb_iov, 1, 0,
+			    sizeof(num_buffers));
+	left = len;
+	for (unsigned int i = 0; i < used; i++) {
+		struct virtq_elem *elem = &q->rx_elems[i];
+		uint32_t take = elem->in_len < left ? elem->in_len : (uint32_t)left;
+
+		left -= take;
+		virtq_log_in_iov(vq, elem, take);
+		virtq_push(vq, elem, take);
+	}
+	q->rx_pending = true;
+	loop_bh_schedule(q->rx_flush_bh);
 }
 
 static ssize_t virtio_net_receive_iov(struct net_client *nc, const struct iovec *iov, int iovcnt,
 				      unsigned int flags)
 {
 	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
-	struct virtq *vq = &q->rx;
 	size_t size = net_iov_size(iov, iovcnt);
-	bool mergeable = virtio_net_has(q->dev, VIRTIO_NET_F_MRG_RXBUF);
 	struct virtio_net_hdr_v1 hdr = { 0 };
 	struct iovec hdr_iov = { &hdr, sizeof(hdr) };
-	size_t data_off = 0, frame_len, need, have = 0, written = 0;
-	unsigned int n = 0;
+	size_t data_off = 0, frame_len;
+	int n;
 
 	if (!virtio_net_rx_ready(q))
 		return 0;
@@ -332,69 +431,68 @@ static ssize_t virtio_net_receive_iov(struct net_client *nc, const struct iovec 
 		if (net_iov_to_buf(iov, iovcnt, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
 			return -EINVAL;
 		data_off = VIRTIO_NET_HDR_LEN;
-		hdr.num_buffers = 0;
 	}
 	frame_len = size - data_off;
-	need = VIRTIO_NET_HDR_LEN + frame_len;
-
-	/* Take buffers until the frame fits: one without mergeable buffers, several with. */
-	while (have < need) {
-		struct virtq_elem *elem = &q->rx_elems[n];
-		int r;
-
-		if (n == (mergeable ? VIRTIO_NET_RX_MAX_ELEMS : 1)) {
-			virtio_net_rx_giveback(q, n);
-			log_ratelimited_warn(&q->rl,
-					     "%s: rx buffers too small for a %zu-byte frame: dropped",
-					     q->dev->id, frame_len);
-			return -EMSGSIZE;
-		}
-		r = virtq_pop(vq, elem);
-		if (r < 0) {
-			virtio_net_rx_giveback(q, n);
-			virtio_net_queue_broken(q, vq);
-			return -EIO;
-		}
-		if (r == 0) {
-			/* Out of buffers: the core holds the frame until the guest posts more. */
-			virtio_net_rx_giveback(q, n);
-			if (!q->dev->poll)
-				virtq_enable_notify(vq);
-			return 0;
-		}
-		if (elem->in_num == 0 || (n == 0 && elem->in_len < VIRTIO_NET_HDR_LEN)) {
-			/* Giving it back would make every later frame meet it again. */
-			virtio_net_rx_giveback(q, n);
-			snprintf(vq->reason, sizeof(vq->reason),
-				 "rx chain %u has no room for the virtio-net header", elem->id);
-			vq->broken = true;
-			virtio_net_queue_broken(q, vq);
-			return -EIO;
-		}
-		have += elem->in_len;
-		n++;
-	}
-
-	if (mergeable)
-		hdr.num_buffers = (uint16_t)n;
-	/* Header, then frame, spread over the chains in order. */
-	for (unsigned int i = 0; i < n; i++) {
-		struct virtq_elem *elem = &q->rx_elems[i];
-		struct iovec *in = virtq_elem_in_iov(elem);
-		size_t off = 0, len;
-
-		if (i == 0)
-			off = virtio_net_iov_copy(in, elem->in_num, 0, &hdr_iov, 1, 0,
-						  VIRTIO_NET_HDR_LEN);
-		len = virtio_net_iov_copy(in, elem->in_num, off, iov, iovcnt, data_off + written,
-					  frame_len - written);
-		written += len;
-		virtq_log_in_iov(vq, elem, (uint32_t)(off + len));
-		virtq_push(vq, elem, (uint32_t)(off + len));
-	}
-	q->rx_pending = true;
-	loop_bh_schedule(q->rx_flush_bh);
+	n = virtio_net_rx_take(q, VIRTIO_NET_HDR_LEN + frame_len);
+	if (n == -EMSGSIZE)
+		log_ratelimited_warn(&q->rl, "%s: rx buffers too small for a %zu-byte frame: dropped",
+				     q->dev->id, frame_len);
+	if (n <= 0)
+		return n;
+	virtio_net_iov_copy(q->rx_iov, q->rx_iovcnt, 0, &hdr_iov, 1, 0, VIRTIO_NET_HDR_LEN);
+	virtio_net_iov_copy(q->rx_iov, q->rx_iovcnt, VIRTIO_NET_HDR_LEN, iov, iovcnt, data_off,
+			    frame_len);
+	virtio_net_rx_complete(q, (unsigned int)n, VIRTIO_NET_HDR_LEN + frame_len);
 	return (ssize_t)size;
+}
+
+/* Zero-copy receive: a tap reads the next frame straight into the guest's buffers. */
+static int virtio_net_rx_lend(struct net_client *nc, struct iovec *iov, int max_iov,
+			      size_t max_len, unsigned int flags)
+{
+	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
+	static const struct virtio_net_hdr_v1 zero_hdr;
+	struct iovec hdr_iov = { (void *)&zero_hdr, sizeof(zero_hdr) };
+	size_t skip = 0;
+	int n, first = 0;
+
+	if (!virtio_net_rx_ready(q) || q->rx_lent)
+		return 0;
+	n = virtio_net_rx_take(q, max_len);
+	if (n <= 0)
+		return 0;
+	if (!(flags & NET_FLAG_VNET_HDR)) {
+		/* The sender writes only the frame: the header is ours, and the iovecs skip it. */
+		virtio_net_iov_copy(q->rx_iov, q->rx_iovcnt, 0, &hdr_iov, 1, 0, VIRTIO_NET_HDR_LEN);
+		skip = VIRTIO_NET_HDR_LEN;
+		while (skip >= q->rx_iov[first].iov_len)
+			skip -= q->rx_iov[first++].iov_len;
+	}
+	if (q->rx_iovcnt - first > max_iov) {
+		virtio_net_rx_giveback(q, 0, (unsigned int)n);
+		return 0;
+	}
+	for (int i = first; i < q->rx_iovcnt; i++)
+		iov[i - first] = q->rx_iov[i];
+	iov[0].iov_base = (uint8_t *)iov[0].iov_base + skip;
+	iov[0].iov_len -= skip;
+	q->rx_lent = (unsigned int)n;
+	return q->rx_iovcnt - first;
+}
+
+static void virtio_net_rx_commit(struct net_client *nc, size_t len, unsigned int flags)
+{
+	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
+	unsigned int n = q->rx_lent;
+
+	q->rx_lent = 0;
+	if (!len) {
+		virtio_net_rx_giveback(q, 0, n);
+		return;
+	}
+	if (!(flags & NET_FLAG_VNET_HDR))
+		len += VIRTIO_NET_HDR_LEN;
+	virtio_net_rx_complete(q, n, len);
 }
 
 static void virtio_net_rx_kick(void *opaque)
@@ -459,6 +557,8 @@ static const struct net_client_ops virtio_net_ops = {
 	.can_receive = virtio_net_can_receive,
 	.cleanup = virtio_net_queue_cleanup,
 	.accepts_vnet_hdr = virtio_net_accepts_vnet_hdr,
+	.rx_lend = virtio_net_rx_lend,
+	.rx_commit = virtio_net_rx_commit,
 };
 
 /* vhost-user device ops */
