@@ -925,9 +925,9 @@ int main(int argc, char **argv)
 		daemon_config_free(&cfg);
 		return 1;
 	}
+	daemon_detach();
 	log_info("started%s%s (pid %d)", cfg.name ? ": " : "", cfg.name ? cfg.name : "",
 		 (int)getpid());
-	daemon_detach();
 	ret = loop_run(st.loop);
 	if (ret < 0)
 		log_error("event loop failed: %s", strerror(-ret));
