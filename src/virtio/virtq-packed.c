@@ -67,6 +67,8 @@ int virtq_packed_start(struct virtq *vq, const struct virtq_params *p, struct er
 
 	vq->last_avail_idx = avail & VIRTQ_BASE_IDX_MASK;
 	vq->avail_wrap = avail & VIRTQ_BASE_WRAP;
+	vq->shadow_avail_idx = vq->last_avail_idx;
+	vq->shadow_avail_wrap = vq->avail_wrap;
 	vq->used_idx = used & VIRTQ_BASE_IDX_MASK;
 	vq->used_wrap = used & VIRTQ_BASE_WRAP;
 	vq->published_idx = vq->used_idx;
@@ -161,6 +163,8 @@ int virtq_packed_pop(struct virtq *vq, struct virtq_elem *elem)
 	elem->ndescs = (uint16_t)count;
 	vq->last_avail_idx = slot;
 	vq->avail_wrap = wrap;
+	vq->shadow_avail_idx = slot;
+	vq->shadow_avail_wrap = wrap;
 	return 1;
 }
 
@@ -168,6 +172,9 @@ int virtq_packed_pop(struct virtq *vq, struct virtq_elem *elem)
  * virtq_packed_unpop() - undo the last pop: move the avail position back over its slots
  * @vq:		the queue
  * @elem:	the element it returned
+ *
+ * The shadow position stays where the pop left it: the slots given back were already made
+ * available, so a kick can only come for the descriptors after them.
  */
 void virtq_packed_unpop(struct virtq *vq, const struct virtq_elem *elem)
 {
@@ -270,7 +277,11 @@ bool virtq_packed_need_notify(struct virtq *vq)
 /**
  * virtq_packed_set_notify() - write the device event suppression area
  * @vq:		the queue
- * @enable:	want kicks (with EVENT_IDX: for the descriptor at our avail position)
+ * @enable:	want kicks (with EVENT_IDX: for the first descriptor not yet seen available)
+ *
+ * The event fires only when the driver makes the named descriptor available (virtio 1.2,
+ * 2.8, event suppression), so it must be one the driver has not made available yet: the
+ * shadow position, not the avail position, which unpop moves back over descriptors that are.
  */
 void virtq_packed_set_notify(struct virtq *vq, bool enable)
 {
@@ -278,7 +289,8 @@ void virtq_packed_set_notify(struct virtq *vq, bool enable)
 	uint16_t off_wrap;
 
 	if (enable && vq->event_idx) {
-		off_wrap = vq->last_avail_idx | (vq->avail_wrap ? VIRTQ_PACKED_EVENT_WRAP : 0);
+		off_wrap =
+		    vq->shadow_avail_idx | (vq->shadow_avail_wrap ? VIRTQ_PACKED_EVENT_WRAP : 0);
 		__atomic_store_n(&vq->device_event->off_wrap, htole16(off_wrap), __ATOMIC_RELAXED);
 		flags = VRING_PACKED_EVENT_FLAG_DESC;
 	}

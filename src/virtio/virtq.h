@@ -161,8 +161,11 @@ struct virtq_params {
  * @desc_gpa:		guest-physical address of the descriptor table / ring (dirty log)
  * @used_gpa:		guest-physical address of the used ring / device event area (dirty log)
  * @last_avail_idx:	next avail index to read (split: free-running; packed: ring slot)
- * @shadow_avail_idx:	split: last avail->idx read, so it is re-read only when exhausted
+ * @shadow_avail_idx:	split: last avail->idx read, so it is re-read only when exhausted;
+ *			packed: the slot where the last pop ended, left alone by unpop (once a
+ *			pop finds the ring empty, the first descriptor never seen available)
  * @avail_wrap:		packed: wrap counter of @last_avail_idx
+ * @shadow_avail_wrap:	packed: wrap counter of @shadow_avail_idx
  * @used_idx:		next used index to write (split: free-running; packed: ring slot)
  * @used_wrap:		packed: wrap counter of @used_idx
  * @published_idx:	split: used->idx last stored; packed: @used_idx at the last flush
@@ -207,6 +210,7 @@ struct virtq {
 	uint16_t last_avail_idx;
 	uint16_t shadow_avail_idx;
 	bool avail_wrap;
+	bool shadow_avail_wrap;
 	uint16_t used_idx;
 	bool used_wrap;
 	uint16_t published_idx;
@@ -304,7 +308,8 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem);
  * @vq:		the queue
  * @elem:	that element, not pushed
  *
- * Several elements are given back in the reverse order they were popped.
+ * Several elements are given back in the reverse order they were popped. A later
+ * virtq_enable_notify() still asks for a kick for the buffers after them, not for them.
  */
 void virtq_unpop(struct virtq *vq, const struct virtq_elem *elem);
 

@@ -245,6 +245,23 @@ static int pdrv_get_used(struct pdrv *d, uint16_t *id, uint32_t *len, uint16_t *
 	return 1;
 }
 
+/*
+ * Whether the driver kicks after making @added descriptors available, decided as Linux's
+ * virtqueue_kick_prepare_packed() does from the device event suppression area.
+ */
+static bool pdrv_kick_needed(const struct pdrv *d, uint16_t added)
+{
+	uint16_t new = d->next_avail, old = (uint16_t)(new - added), event;
+	uint16_t flags = d->dev_event->flags, off_wrap = d->dev_event->off_wrap;
+
+	if (flags != VRING_PACKED_EVENT_FLAG_DESC)
+		return flags != VRING_PACKED_EVENT_FLAG_DISABLE;
+	event = off_wrap & ((1U << VRING_PACKED_EVENT_F_WRAP_CTR) - 1);
+	if (!!(off_wrap >> VRING_PACKED_EVENT_F_WRAP_CTR) != d->avail_wrap)
+		event = (uint16_t)(event - d->num);
+	return vring_need_event(event, new, old);
+}
+
 static void packed_start(struct virtq *vq, struct pdrv *d, uint64_t base, uint16_t num,
 			 uint64_t features)
 {
@@ -1132,6 +1149,55 @@ static void test_packed_unpop_and_indirect(void **state)
 	virtq_stop(&vq);
 }
 
+/*
+ * rx without room for a frame: the device pops what there is, finds the ring empty, gives it
+ * all back (over slot 0) and asks for a kick. The kick must come when the driver posts the
+ * next buffer, not for the ones already posted (the guest would never kick again).
+ */
+static void test_packed_unpop_then_notify(void **state)
+{
+	struct virtq vq;
+	struct pdrv d;
+	struct virtq_elem e[3];
+	struct pbuf b = { BUFS, 64, VRING_DESC_F_WRITE };
+	uint16_t i, id;
+	uint32_t len;
+
+	packed_start(&vq, &d, RING_Q0, 4, 1ULL << VIRTIO_RING_F_EVENT_IDX);
+	/* A first lap over slots 0 and 1, so that the buffers below sit at slots 2, 3, 0. */
+	for (i = 0; i < 2; i++) {
+		pdrv_add(&d, i, &b, 1);
+		assert_int_equal(virtq_pop(&vq, &e[0]), 1);
+		virtq_push(&vq, &e[0], 64);
+		virtq_flush(&vq);
+		assert_int_equal(pdrv_get_used(&d, &id, &len, NULL), 1);
+	}
+	virtq_disable_notify(&vq);
+	for (i = 0; i < 3; i++)
+		pdrv_add(&d, (uint16_t)(2 + i), &b, 1);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(virtq_pop(&vq, &e[i]), 1);
+	assert_int_equal(virtq_pop(&vq, &e[0]), 0);
+	for (i = 3; i-- > 0;)
+		virtq_unpop(&vq, &e[i]);
+	assert_int_equal(virtq_get_base(&vq) & 0xffff, 2 | VIRTQ_BASE_WRAP_BIT);
+
+	/* The given-back buffers are there; the kick is asked for slot 1 of the second lap. */
+	assert_true(virtq_enable_notify(&vq));
+	assert_int_equal(d.dev_event->flags, VRING_PACKED_EVENT_FLAG_DESC);
+	assert_int_equal(d.dev_event->off_wrap, 1);
+	pdrv_add(&d, 5, &b, 1);
+	assert_true(pdrv_kick_needed(&d, 1));
+
+	/* The same chains come out again, in order, then the new one. */
+	for (i = 0; i < 4; i++) {
+		assert_int_equal(virtq_pop(&vq, &e[0]), 1);
+		assert_int_equal(e[0].id, 2 + i);
+	}
+	assert_int_equal(virtq_pop(&vq, &e[0]), 0);
+	virtq_stop(&vq);
+}
+
 static void test_packed_notify(void **state)
 {
 	struct virtq vq;
@@ -1353,6 +1419,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_packed_pop_push_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_packed_batch_first_flag_last, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_packed_unpop_and_indirect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packed_unpop_then_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_packed_notify, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_packed_notify_across_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_packed_hostile, setup, teardown),
