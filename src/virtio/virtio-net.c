@@ -354,9 +354,15 @@ static int virtio_net_rx_take(struct virtio_net_queue *q, size_t need)
 			return -EIO;
 		}
 		if (r == 0) {
+			/*
+			 * Ask for a kick before giving the chains back: the re-check then sees
+			 * only buffers posted since the pop, which no kick would announce.
+			 */
+			if (!q->dev->poll && virtq_enable_notify(vq)) {
+				virtq_disable_notify(vq);
+				continue;
+			}
 			virtio_net_rx_giveback(q, 0, n);
-			if (!q->dev->poll)
-				virtq_enable_notify(vq);
 			return 0;
 		}
 		if (elem->in_num == 0 || (n == 0 && elem->in_len < VIRTIO_NET_HDR_LEN)) {
