@@ -31,7 +31,7 @@ run_variant() {
 	sock=$E2E_TMP/$name.sock
 	log=$E2E_TMP/vwire-$name.log
 	e2e_log "[$name] vwire: tap $tap, virtio-net $devopts"
-	spawn -o "$log" "$VWIRE" -netdev "tap,id=t0,ifname=$tap,vnet_hdr=on,queues=$queues" \
+	spawn -o "$log" "$VWIRE" -qmp "unix:$E2E_TMP/$name.qmp,server=on,wait=off" -netdev "tap,id=t0,ifname=$tap,vnet_hdr=on,queues=$queues" \
 		-device "virtio-net,id=v0,netdev=t0,socket=$sock,queues=$queues$devopts"
 	local vw=$SPAWN_PID
 	wait_for_socket "$sock" 10 || fail "[$name] vwire did not listen"
@@ -68,9 +68,21 @@ run_variant() {
 	mbits=$(awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") print $(i - 1) }' <<<"$out")
 	e2e_log "[$name] host -> guest: $mbits Mbit/s"
 	if ((queues > 1)); then
-		# Both rx queues of the guest must have carried packets.
-		out=$(guest_run "$name" 'cat /sys/class/net/eth0/queues/rx-*/../../statistics/rx_packets; ls /sys/class/net/eth0/queues/')
-		[[ $(grep -c '^rx-' <<<"$out") -ge 2 ]] || fail "[$name] guest has fewer than 2 rx queues: $out"
+		# Every queue pair of the device must have carried packets both ways: vwire's
+		# per-queue counters say so (the guest spreads flows over its queues by hash).
+		guest_run "$name" -t 90 "iperf3 -c $HOST_IP -t 2 -P 8 -f m" >/dev/null ||
+			fail "[$name] parallel iperf3 failed"
+		out=$(python3 "$E2E_DIR/lib/qmp.py" "$E2E_TMP/$name.qmp" query-netdevs)
+		python3 - "$queues" "$out" <<'PY' || fail "[$name] a queue pair carried nothing: $out"
+import json, sys
+want, devs = int(sys.argv[1]), json.loads(sys.argv[2])
+qs = [d for d in devs if d.get("id") == "v0" or d.get("name") == "v0"]
+def c(d, k):
+    return d.get(k, d.get("counters", {}).get(k, 0))
+busy = [d for d in qs if c(d, "rx-packets") > 0 and c(d, "tx-packets") > 0]
+print("queues of v0:", [(d.get("queue-index", d.get("queue")), c(d, "rx-packets"), c(d, "tx-packets")) for d in qs])
+sys.exit(0 if len(qs) == want and len(busy) == want else 1)
+PY
 	fi
 	guest_stop "$name" || true
 	kill_pid "$vw"
