@@ -4,7 +4,8 @@
  * /dev/net/tun, real taps: frames written through the client come out of the interface (seen
  * on an AF_PACKET socket) and frames sent into the interface reach the client's peer, with
  * or without vnet headers; backpressure stops reading until the peer drains; queues=N makes
- * N clients; fd= takes an open tap; a deleted interface stops only its own client.
+ * N clients; fd= takes an open tap; a deleted interface stops only its own client; script=
+ * and downscript= run with the interface's name.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -447,6 +448,55 @@ static void test_tap_gone(void **state)
 	assert_int_equal(rounds, 0);
 }
 
+/* script= runs with the interface's name once it exists; downscript= when it goes. */
+static void test_tap_scripts(void **state)
+{
+	char dir[] = "/tmp/vwire-test-tap.XXXXXX";
+	char up[64], down[64], log[64], text[256], line[256], want[256];
+	struct error err = { 0 };
+	FILE *f;
+
+	SKIP_UNLESS_TUN();
+	assert_non_null(mkdtemp(dir));
+	snprintf(up, sizeof(up), "%s/up", dir);
+	snprintf(down, sizeof(down), "%s/down", dir);
+	snprintf(log, sizeof(log), "%s/log", dir);
+	for (int i = 0; i < 2; i++) {
+		f = fopen(i ? down : up, "w");
+		assert_non_null(f);
+		fprintf(f, "#!/bin/sh\necho %s \"$1\" >>%s\n", i ? "down" : "up", log);
+		fclose(f);
+		assert_int_equal(chmod(i ? down : up, 0755), 0);
+	}
+	snprintf(ifname, sizeof(ifname), "vwus%d", (int)getpid() % 100000);
+	snprintf(text, sizeof(text), "tap,id=t0,ifname=%s,script=%s,downscript=%s", ifname, up,
+		 down);
+	if (netdev_add(loop, text, &err) < 0)
+		fail_msg("%s: %s", text, err.msg);
+	snprintf(want, sizeof(want), "ifname=%s,script=%s,downscript=%s", ifname, up, down);
+	assert_string_equal(net_find("t0")->info_str, want);
+	assert_int_equal(netdev_del("t0", NULL), 0);
+	f = fopen(log, "r");
+	assert_non_null(f);
+	snprintf(want, sizeof(want), "up %s\n", ifname);
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, want);
+	snprintf(want, sizeof(want), "down %s\n", ifname);
+	assert_non_null(fgets(line, sizeof(line), f));
+	assert_string_equal(line, want);
+	fclose(f);
+	unlink(up);
+	unlink(down);
+	unlink(log);
+	rmdir(dir);
+
+	/* A failing script is an error, and nothing is left behind. */
+	snprintf(text, sizeof(text), "tap,id=t0,ifname=%s,script=/bin/false", ifname);
+	assert_int_equal(netdev_add(loop, text, &err), -EIO);
+	assert_non_null(strstr(err.msg, "network script /bin/false failed"));
+	assert_null(net_find("t0"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -459,6 +509,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tap_multiqueue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tap_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tap_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tap_scripts, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
