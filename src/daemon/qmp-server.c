@@ -348,6 +348,11 @@ int qmp_server_add_client(struct qmp_server *srv, int fd)
 	json_object_object_add(qmp, "capabilities", json_object_new_array());
 	json_object_object_add(greeting, "QMP", qmp);
 	qmp_client_send(c, greeting);
+	/* Gone already: no input event would ever come to reap it. */
+	if (c->dead) {
+		qmp_client_free(c);
+		return -EPIPE;
+	}
 	log_debug("qmp: client fd %d connected", fd);
 	return 0;
 }

@@ -508,6 +508,47 @@ static void test_info_network(void **state)
 	close(c.fd);
 }
 
+/* Many commands from a client that reads slowly: the server pauses reading while replies
+ * wait, sends them in pieces, and loses none. */
+static void test_slow_reader(void **state)
+{
+	static const char cmd[] = "{\"execute\": \"query-commands\"}\n";
+	const unsigned int total = 2000;
+	unsigned int sent = 0, got = 0, idle = 0;
+	struct conn c;
+
+	conn_open(&c);
+	conn_negotiate(&c);
+	/* Stops when all arrived, or when nothing more comes for a while (a lost reply). */
+	for (int rounds = 0; got < total && idle < WAIT_ROUNDS; rounds++) {
+		unsigned int before = got;
+
+		while (sent < total) {
+			ssize_t n = send(c.fd, cmd, sizeof(cmd) - 1, MSG_DONTWAIT);
+
+			if (n < 0)
+				break;
+			assert_int_equal(n, sizeof(cmd) - 1);
+			sent++;
+		}
+		loop_run_once(loop, 0);
+		/* Read only now and then, so that the server's output piles up. */
+		if (rounds % 8 == 0 || sent == total) {
+			struct json_object *o;
+
+			while ((o = conn_recv_within(&c, 0))) {
+				assert_non_null(member(o, "return"));
+				json_object_put(o);
+				got++;
+			}
+			idle = sent == total && got == before ? idle + 1 : 0;
+		}
+	}
+	assert_int_equal(sent, total);
+	assert_int_equal(got, total);
+	close(c.fd);
+}
+
 static void test_quit(void **state)
 {
 	struct json_object *o, *data = json_object_new_object();
@@ -562,6 +603,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_set_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_netdevs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_info_network, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_reader, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_commands, setup, teardown),
 	};
