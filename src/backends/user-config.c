@@ -62,7 +62,7 @@ static uint32_t user_config_classful_mask(uint32_t addr)
 
 /* net=addr[/mask]: mask as a prefix length or dotted quad. */
 static int user_config_net(const char *text, struct in_addr *net, struct in_addr *mask,
-			  struct error *err)
+			   struct error *err)
 {
 	char addr[64];
 	const char *slash = strchr(text, '/');
@@ -83,10 +83,12 @@ static int user_config_net(const char *text, struct in_addr *net, struct in_addr
 		errno = 0;
 		bits = strtol(slash + 1, &end, 10);
 		if (slash[1] && !*end && !errno) {
-			if (bits < USER_CONFIG_NETMASK_BITS_MIN || bits > USER_CONFIG_NETMASK_BITS_MAX)
+			if (bits < USER_CONFIG_NETMASK_BITS_MIN ||
+			    bits > USER_CONFIG_NETMASK_BITS_MAX)
 				return error_set(err, -EINVAL,
 						 "net=%s: netmask length must be %d to %d", text,
-						 USER_CONFIG_NETMASK_BITS_MIN, USER_CONFIG_NETMASK_BITS_MAX);
+						 USER_CONFIG_NETMASK_BITS_MIN,
+						 USER_CONFIG_NETMASK_BITS_MAX);
 			mask->s_addr = htonl((uint32_t)(0xffffffffull << (32 - bits)));
 		} else if (!inet_aton(slash + 1, mask)) {
 			return error_set(err, -EINVAL, "net=%s: bad netmask", text);
@@ -97,7 +99,7 @@ static int user_config_net(const char *text, struct in_addr *net, struct in_addr
 }
 
 static int user_config_in_net(const char *key, const char *text, struct in_addr net,
-			     struct in_addr mask, struct in_addr *out, struct error *err)
+			      struct in_addr mask, struct in_addr *out, struct error *err)
 {
 	if (!inet_aton(text, out))
 		return error_set(err, -EINVAL, "%s=%s: not an IPv4 address", key, text);
@@ -128,7 +130,8 @@ static int user_config_ipv4(const struct netdev_user_opts *o, SlirpConfig *c, st
 	c->vdhcp_start.s_addr = net.s_addr | (htonl(USER_CONFIG_DHCP_PART) & ~mask.s_addr);
 	if (o->host && (ret = user_config_in_net("host", o->host, net, mask, &c->vhost, err)) < 0)
 		return ret;
-	if (o->dns && (ret = user_config_in_net("dns", o->dns, net, mask, &c->vnameserver, err)) < 0)
+	if (o->dns &&
+	    (ret = user_config_in_net("dns", o->dns, net, mask, &c->vnameserver, err)) < 0)
 		return ret;
 	if (c->vnameserver.s_addr == c->vhost.s_addr)
 		return error_set(err, -EINVAL, "dns=%s: must differ from the host address",
@@ -157,7 +160,7 @@ static bool user_config_in6_same_net(const struct in6_addr *a, const struct in6_
 }
 
 static int user_config_in6_net(const char *key, const char *text, const SlirpConfig *c,
-			      struct in6_addr *out, struct error *err)
+			       struct in6_addr *out, struct error *err)
 {
 	if (inet_pton(AF_INET6, text, out) != 1)
 		return error_set(err, -EINVAL, "%s=%s: not an IPv6 address", key, text);
@@ -226,7 +229,7 @@ static bool user_config_valid_dns_name(const char *name)
 }
 
 static int user_config_names(const struct netdev_user_opts *o, struct user_config *uc,
-			    struct error *err)
+			     struct error *err)
 {
 	SlirpConfig *c = &uc->cfg;
 
@@ -257,7 +260,8 @@ static int user_config_names(const struct netdev_user_opts *o, struct user_confi
 			return error_set(err, -EINVAL,
 					 "dnssearch=%s: not a domain name (at most %d characters, "
 					 "labels of 1 to %d)",
-					 o->dnssearch.items[i], USER_CONFIG_NAME_MAX, USER_CONFIG_LABEL_MAX);
+					 o->dnssearch.items[i], USER_CONFIG_NAME_MAX,
+					 USER_CONFIG_LABEL_MAX);
 		uc->dnssearch[i] = o->dnssearch.items[i];
 	}
 	c->vdnssearch = uc->dnssearch;

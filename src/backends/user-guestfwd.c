@@ -195,8 +195,9 @@ static void guestfwd_write(void *opaque)
 	if (!src->len)
 		return;
 	iov[0].iov_base = src->ring + src->head;
-	iov[0].iov_len = src->head + src->len <= GUESTFWD_RING_SIZE ? src->len
-								    : GUESTFWD_RING_SIZE - src->head;
+	iov[0].iov_len = src->len;
+	if (src->head + src->len > GUESTFWD_RING_SIZE)
+		iov[0].iov_len = GUESTFWD_RING_SIZE - src->head;
 	if (iov[0].iov_len < src->len) {
 		iov[1].iov_base = src->ring;
 		iov[1].iov_len = src->len - iov[0].iov_len;

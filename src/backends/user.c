@@ -639,8 +639,8 @@ static int user_guestfwd_connect_to(struct user *u, struct in_addr server, int p
 		ret = slirp_add_exec(u->slirp, dev + strlen(USER_GUESTFWD_CMD), &server, port);
 	} else {
 		return error_set(err, -EINVAL,
-				 "'%s': not supported (use tcp:HOST:PORT, unix:PATH or cmd:COMMAND)",
-				 dev);
+				 "'%s': not supported (use %sHOST:PORT, %sPATH or %sCOMMAND)", dev,
+				 USER_GUESTFWD_TCP, USER_GUESTFWD_UNIX, USER_GUESTFWD_CMD);
 	}
 	if (ret < 0)
 		return error_set(err, -EINVAL,
@@ -876,6 +876,7 @@ int user_hmp_hostfwd_remove(const char *args, FILE *out)
 	if (ret == -EINVAL)
 		fprintf(out, "%s\n", err.msg);
 	else
-		fprintf(out, "host forwarding rule for %s %s\n", rule, ret ? "not found" : "removed");
+		fprintf(out, "host forwarding rule for %s %s\n", rule,
+			ret ? "not found" : "removed");
 	return ret;
 }

@@ -237,17 +237,21 @@ cat >"$E2E_TMP/gfwd.py" <<'EOF'
 import socket, sys, threading
 n, bad = int(sys.argv[1]), []
 def talk(i):
-    msg = ("connection %d " % i).encode() * 1000
+    msg = ("connection %d " % i).encode() * 20000  # ~300 KB: wraps the relay's rings
     try:
         with socket.create_connection(("10.0.2.100", 7777), timeout=20) as s:
-            s.sendall(msg)
-            s.shutdown(socket.SHUT_WR)
+            def send():
+                s.sendall(msg)
+                s.shutdown(socket.SHUT_WR)
+            sender = threading.Thread(target=send)
+            sender.start()
             got = b""
             while True:
                 data = s.recv(65536)
                 if not data:
                     break
                 got += data
+            sender.join()
         if got != msg:
             bad.append((i, len(got)))
     except Exception as e:

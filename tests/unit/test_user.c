@@ -4,7 +4,8 @@
  * naming the option and the value and leaves nothing behind; host forwarding rules come and
  * go at run time (also through HMP text); a guest frame reaches libslirp and its answer the
  * peer; a host connection to a forwarded port reaches the guest through the loop's rounds;
- * an idle stack does not spin the loop.
+ * an idle stack does not spin the loop; the guestfwd relay carries megabytes both ways
+ * through its rings and passes the end of file on.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,11 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
+#include "backends/user-guestfwd.h"
 #include "backends/user.h"
 #include "core/netdev.h"
 #include "vwire/error.h"
@@ -198,7 +202,8 @@ static void test_errors(void **state)
 /* A free TCP port on 127.0.0.1 (free when this returns; good enough for a test). */
 static int free_port(void)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(sin);
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
@@ -411,7 +416,8 @@ static void test_hostfwd_reaches_guest(void **state)
 {
 	char opts[128];
 	int port = free_port(), fd;
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	struct guest *g;
 	bool syn = false;
 
@@ -458,6 +464,131 @@ static void test_idle_does_not_spin(void **state)
 	assert_true(rounds <= 20);
 }
 
+/* The guestfwd relay: a unix client's bytes reach a TCP echo server and come back intact,
+ * through rings far smaller than the transfer; the client's end of file reaches the server,
+ * whose end of file comes back. The two peers are threads; the loop runs here. */
+#define RELAY_BYTES (4 << 20)
+
+struct relay_peer {
+	int fd;
+	size_t done;
+	bool ok;
+	int finished; /* set last, atomically: the loop thread polls it */
+};
+
+static void relay_finish(struct relay_peer *p)
+{
+	__atomic_store_n(&p->finished, 1, __ATOMIC_RELEASE);
+}
+
+static bool relay_finished(struct relay_peer *p)
+{
+	return __atomic_load_n(&p->finished, __ATOMIC_ACQUIRE);
+}
+
+static void *echo_server(void *arg)
+{
+	struct relay_peer *p = arg;
+	int c = accept(p->fd, NULL, NULL);
+	char buf[65536];
+	ssize_t n;
+
+	while (c >= 0 && (n = read(c, buf, sizeof(buf))) > 0) {
+		if (write(c, buf, (size_t)n) != n)
+			break;
+		p->done += (size_t)n;
+	}
+	p->ok = c >= 0 && n == 0;
+	if (c >= 0)
+		close(c);
+	relay_finish(p);
+	return NULL;
+}
+
+static void *relay_writer(void *arg)
+{
+	struct relay_peer *p = arg;
+	uint8_t buf[65536];
+
+	for (size_t off = 0; off < RELAY_BYTES;) {
+		size_t n = sizeof(buf);
+
+		for (size_t i = 0; i < n; i++)
+			buf[i] = (uint8_t)((off + i) * 7 + 1);
+		if (write(p->fd, buf, n) != (ssize_t)n)
+			break;
+		off += n;
+		p->done = off;
+	}
+	p->ok = p->done == RELAY_BYTES && shutdown(p->fd, SHUT_WR) == 0;
+	relay_finish(p);
+	return NULL;
+}
+
+static void *relay_reader(void *arg)
+{
+	struct relay_peer *p = arg;
+	uint8_t buf[65536];
+	ssize_t n;
+
+	p->ok = true;
+	while ((n = read(p->fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != (uint8_t)((p->done + (size_t)i) * 7 + 1))
+				p->ok = false;
+		p->done += (size_t)n;
+	}
+	relay_finish(p);
+	return NULL;
+}
+
+static void test_guestfwd_relay(void **state)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct relay_peer server = { 0 }, writer = { 0 }, reader = { 0 };
+	pthread_t ts, tw, tr;
+	struct error err = { 0 };
+	struct user_guestfwd *g;
+	socklen_t len = sizeof(sin);
+	char target[64];
+	int64_t end;
+
+	server.fd = socket(AF_INET, SOCK_STREAM, 0);
+	assert_int_equal(bind(server.fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(server.fd, 4), 0);
+	assert_int_equal(getsockname(server.fd, (struct sockaddr *)&sin, &len), 0);
+	snprintf(target, sizeof(target), "127.0.0.1:%d", ntohs(sin.sin_port));
+	assert_null(user_guestfwd_new(loop, "127.0.0.1", &err));
+	assert_non_null(strstr(err.msg, "expected tcp:HOST:PORT"));
+	g = user_guestfwd_new(loop, target, &err);
+	assert_non_null(g);
+	assert_int_equal(pthread_create(&ts, NULL, echo_server, &server), 0);
+
+	writer.fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	strncpy(sun.sun_path, user_guestfwd_path(g), sizeof(sun.sun_path) - 1);
+	assert_int_equal(connect(writer.fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	reader.fd = writer.fd;
+	assert_int_equal(pthread_create(&tw, NULL, relay_writer, &writer), 0);
+	assert_int_equal(pthread_create(&tr, NULL, relay_reader, &reader), 0);
+	end = loop_now_ns() + 30000000000LL;
+	while (!(relay_finished(&writer) && relay_finished(&reader) && relay_finished(&server)))
+		if (loop_run_once(loop, 10) < 0 || loop_now_ns() > end)
+			fail_msg("the relay stalled");
+	pthread_join(tw, NULL);
+	pthread_join(tr, NULL);
+	pthread_join(ts, NULL);
+	assert_true(writer.ok);
+	assert_true(server.ok);
+	assert_int_equal(server.done, RELAY_BYTES);
+	assert_int_equal(reader.done, RELAY_BYTES);
+	assert_true(reader.ok);
+	close(writer.fd);
+	close(server.fd);
+	user_guestfwd_free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -467,6 +598,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_arp_dhcp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostfwd_reaches_guest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_idle_does_not_spin, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guestfwd_relay, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
