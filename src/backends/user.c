@@ -342,8 +342,12 @@ static void user_round(void *opaque)
 	u->nprev = u->npolled;
 	u->polled = spare;
 	u->npolled = 0;
-	if (++u->gen == 0)
-		u->gen = 1; /* 0 marks a slot no fill asked for */
+	if (++u->gen == 0) {
+		/* 0 marks a slot no fill asked for; forget generations from before the wrap. */
+		for (size_t i = 0; i < u->nfds; i++)
+			u->fds[i].gen = 0;
+		u->gen = 1;
+	}
 	slirp_pollfds_fill(u->slirp, &timeout, user_add_poll, u);
 	user_drop_unasked(u);
 	u->in_slirp = false;
@@ -504,7 +508,7 @@ static ssize_t user_receive_iov(struct net_client *nc, const struct iovec *iov, 
 {
 	struct user *u = (struct user *)nc;
 	size_t len = net_iov_size(iov, iovcnt);
-	const uint8_t *frame = iov[0].iov_base;
+	const uint8_t *frame;
 
 	if (u->in_slirp) {
 		/* Our own frame came back through the peer while libslirp runs (two user
@@ -514,7 +518,9 @@ static ssize_t user_receive_iov(struct net_client *nc, const struct iovec *iov, 
 	}
 	if (len > NET_MAX_PACKET)
 		return -EMSGSIZE;
-	if (iovcnt != 1) {
+	if (iovcnt == 1) {
+		frame = iov[0].iov_base;
+	} else {
 		net_iov_to_buf(iov, iovcnt, 0, u->rx_buf, len);
 		frame = u->rx_buf;
 	}
