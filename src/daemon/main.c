@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -170,7 +171,8 @@ static void daemon_usage(FILE *f)
 		"  -h, --help                this help\n"
 		"  -V, --version             the version\n"
 		"\n"
-		"Without arguments: the built-in default configuration (-netdev user).\n");
+		"Without arguments: user-mode networking behind a virtio-net device on the\n"
+		"vhost-user socket $XDG_RUNTIME_DIR/vwire.sock (or /tmp/vwire-UID.sock).\n");
 }
 
 static int daemon_add_item(struct daemon_config *cfg, enum daemon_item_kind kind,
@@ -206,22 +208,6 @@ static void daemon_config_free(struct daemon_config *cfg)
 	free(cfg->process);
 }
 
-/*
- * The built-in default when vwire runs without arguments: user-mode networking. Later work
- * puts a virtio-net device in front of it.
- */
-static int daemon_default_config(struct daemon_config *cfg)
-{
-#if HAVE_SLIRP
-	return daemon_add_item(cfg, DAEMON_ITEM_NETDEV, "user,id=user0", NULL);
-#else
-	(void)cfg;
-	daemon_error("no arguments and no built-in default: this build has no user-mode "
-		     "networking (libslirp); see '" DAEMON_NAME " -h'");
-	return -ENOTSUP;
-#endif
-}
-
 /* Append @s to @buf (of @size, holding @*len bytes) with every ',' doubled. */
 static int daemon_append_escaped(char *buf, size_t size, size_t *len, const char *s)
 {
@@ -234,6 +220,68 @@ static int daemon_append_escaped(char *buf, size_t size, size_t *len, const char
 	}
 	buf[*len] = '\0';
 	return 0;
+}
+
+/* MTU of the built-in default: user mode's per-packet cost is what limits it. */
+#define DAEMON_DEFAULT_MTU 65520
+
+/* The default socket: $XDG_RUNTIME_DIR/vwire.sock, else /tmp/vwire-UID.sock. */
+static void daemon_default_socket(char *buf, size_t size)
+{
+	const char *dir = getenv("XDG_RUNTIME_DIR");
+
+	if (dir && *dir)
+		snprintf(buf, size, "%s/vwire.sock", dir);
+	else
+		snprintf(buf, size, "/tmp/vwire-%u.sock", (unsigned int)getuid());
+}
+
+/*
+ * The built-in default when vwire runs without arguments: user-mode networking behind one
+ * virtio-net device on the default vhost-user socket, with a large MTU for guests that take
+ * it; prints the QEMU command line that attaches a VM.
+ */
+static int daemon_default_config(struct daemon_config *cfg)
+{
+#if HAVE_SLIRP
+	char sock[PATH_MAX], dev[PATH_MAX + 128], user[64];
+	int ret;
+
+	daemon_default_socket(sock, sizeof(sock));
+	snprintf(user, sizeof(user), "user,id=user0,mtu=%d", DAEMON_DEFAULT_MTU);
+	snprintf(dev, sizeof(dev), "virtio-net,id=vnet0,netdev=user0,mtu=%d,socket=",
+		 DAEMON_DEFAULT_MTU);
+	{
+		size_t len = strlen(dev);
+
+		ret = daemon_append_escaped(dev, sizeof(dev), &len, sock);
+	}
+	if (!ret)
+		ret = daemon_add_item(cfg, DAEMON_ITEM_NETDEV, user, NULL);
+	if (!ret)
+		ret = daemon_add_item(cfg, DAEMON_ITEM_DEVICE, dev, NULL);
+	if (ret < 0) {
+		daemon_error("built-in default: %s", strerror(-ret));
+		return ret;
+	}
+	printf("vwire: user-mode networking (10.0.2.0/24, host 10.0.2.2, DNS 10.0.2.3) behind a\n"
+	       "virtio-net device on the vhost-user socket %s\n"
+	       "Attach a VM to it with:\n\n"
+	       "  qemu-system-x86_64 -m 1G \\\n"
+	       "    -object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem \\\n"
+	       "    -chardev socket,id=vwire0,path=%s,reconnect=1 \\\n"
+	       "    -netdev vhost-user,id=net0,chardev=vwire0 \\\n"
+	       "    -device virtio-net-pci,netdev=net0,host_mtu=%d \\\n"
+	       "    ...your disk and other options...\n\n",
+	       sock, sock, DAEMON_DEFAULT_MTU);
+	fflush(stdout);
+	return 0;
+#else
+	(void)cfg;
+	daemon_error("no arguments and no built-in default: this build has no user-mode "
+		     "networking (libslirp); see '" DAEMON_NAME " -h'");
+	return -ENOTSUP;
+#endif
 }
 
 /*
