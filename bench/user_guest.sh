@@ -1,0 +1,84 @@
+#!/bin/bash
+# user_guest.sh - TCP between a QEMU guest and a server on the host's loopback through user-mode
+# networking: vwire's -netdev user (libslirp, behind its vhost-user virtio-net device) against
+# QEMU's own -netdev user and against passt (attached with QEMU's -netdev stream), same guest
+# image, same run. iperf3 guest -> host and host -> guest (-R), $SECONDS_PER_RUN s, best of
+# $RUNS. The guests run under TCG (this machine's /dev/kvm cannot run a stock kernel).
+# Usage: bench/user_guest.sh  (builds build/ if needed; passt is optional)
+set -euo pipefail
+E2E_NAME=bench_user_guest
+# shellcheck source=../tests/e2e/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib/common.sh"
+# shellcheck source=../tests/e2e/lib/guest.sh
+. "$E2E_DIR/lib/guest.sh"
+
+require_cmd qemu-system-x86_64 iperf3 awk
+TOP=$(cd "$E2E_DIR/../.." && pwd)
+VWIRE=${VWIRE:-$TOP/build/vwire}
+[[ -x $VWIRE ]] || { meson setup "$TOP/build" >/dev/null && ninja -C "$TOP/build" >/dev/null; }
+SECONDS_PER_RUN=${SECONDS_PER_RUN:-6}
+RUNS=${RUNS:-2}
+PORT=$((25000 + $$ % 10000))
+guest_build
+spawn iperf3 -s -B 127.0.0.1 -p "$PORT"
+wait_for_tcp_listen "$PORT" "" 10 || e2e_fail "iperf3 server did not start"
+
+declare -A R
+# measure GUEST SERVER_ADDR KEY
+measure() {
+	local name=$1 addr=$2 key=$3 flag best out g
+	for flag in "" -R; do
+		best=0
+		for ((r = 0; r < RUNS; r++)); do
+			out=$(guest_run "$name" -t 120 "iperf3 -c $addr -p $PORT -t $SECONDS_PER_RUN -f m $flag") || continue
+			g=$(awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") printf "%.3f", $(i - 1) / 1000 }' <<<"$out")
+			best=$(awk -v a="$best" -v b="${g:-0}" 'BEGIN { print (b > a) ? b : a }')
+		done
+		R[$key${flag:+_rx}]=$best
+	done
+	guest_stop "$name" || true
+}
+
+# QEMU's own user mode (MTU 1500: QEMU 7.2 has no option for more).
+guest_boot q --dhcp -- -netdev user,id=n0 -device virtio-net-pci,netdev=n0,vectors=0
+guest_wait_ready q 180 || e2e_fail "QEMU user guest did not boot"
+measure q 10.0.2.2 qemu
+
+# passt, with its default MTU 65520; its gateway address reaches the host's loopback.
+if command -v passt >/dev/null; then
+	# passt drops to nobody when run as root: its socket lives outside our private dir.
+	psock=/tmp/vwire-bench-passt-$$.sock
+	on_cleanup "rm -f $psock"
+	spawn passt -f -1 -s "$psock"
+	wait_for_socket "$psock" 10 || e2e_fail "passt did not start"
+	gw=$(ip -4 route show default | awk '{ print $3; exit }')
+	guest_boot p --dhcp --mtu 65520 -- \
+		-netdev "stream,id=n0,server=off,addr.type=unix,addr.path=$psock" \
+		-device virtio-net-pci,netdev=n0,vectors=0
+	guest_wait_ready p 180 || e2e_fail "passt guest did not boot"
+	measure p "$gw" passt
+else
+	R[passt]=n/a R[passt_rx]=n/a
+fi
+
+# vwire at QEMU's MTU, then vwire's built-in default (MTU 65520).
+for mtu in 1500 65520; do
+	sock=$E2E_TMP/vw$mtu.sock
+	spawn -o "$E2E_TMP/vwire$mtu.log" "$VWIRE" -netdev "user,id=u0,mtu=$mtu" \
+		-device "virtio-net,id=v0,netdev=u0,mtu=$mtu,socket=$sock"
+	vw=$SPAWN_PID
+	wait_for_socket "$sock" 10 || e2e_fail "vwire did not start"
+	guest_boot "v$mtu" --dhcp -- -chardev "socket,id=c0,path=$sock,reconnect=1" \
+		-netdev vhost-user,id=n0,chardev=c0 \
+		-device "virtio-net-pci,netdev=n0,host_mtu=$mtu,vectors=0"
+	guest_wait_ready "v$mtu" 180 || e2e_fail "vwire guest did not boot"
+	measure "v$mtu" 10.0.2.2 "vwire$mtu"
+	kill_pid "$vw"
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
+echo
+echo "| user-mode TCP, TCG guest (Gbit/s, iperf3 ${SECONDS_PER_RUN}s, best of $RUNS) | QEMU user | passt | vwire MTU 1500 | vwire MTU 65520 | vwire 65520 / QEMU | vwire 65520 / passt |"
+echo "|---|---|---|---|---|---|---|"
+echo "| guest -> host | ${R[qemu]} | ${R[passt]} | ${R[vwire1500]} | ${R[vwire65520]} | $(ratio "${R[vwire65520]}" "${R[qemu]}") | $(ratio "${R[vwire65520]}" "${R[passt]}") |"
+echo "| host -> guest | ${R[qemu_rx]} | ${R[passt_rx]} | ${R[vwire1500_rx]} | ${R[vwire65520_rx]} | $(ratio "${R[vwire65520_rx]}" "${R[qemu_rx]}") | $(ratio "${R[vwire65520_rx]}" "${R[passt_rx]}") |"
