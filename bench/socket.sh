@@ -137,10 +137,12 @@ print((s["packets"] - s["lost_packets"]) / s["seconds"],
 EOF
 }
 
+# vwire and QEMU runs alternate, so that a change in the machine's load hits both alike.
 for fl in $FLAVOURS; do
-	for impl in vwire qemu; do
-		: >"$tmp/$fl.$impl.runs"
-		for ((r = 1; r <= RUNS; r++)); do
+	: >"$tmp/$fl.vwire.runs"
+	: >"$tmp/$fl.qemu.runs"
+	for ((r = 1; r <= RUNS; r++)); do
+		for impl in vwire qemu; do
 			echo "run $r/$RUNS: $fl, $impl" >&2
 			measure "$impl" "$fl" >>"$tmp/$fl.$impl.runs"
 			echo "  $(tail -1 "$tmp/$fl.$impl.runs")" >&2

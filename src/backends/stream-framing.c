@@ -10,10 +10,14 @@
  * Write: sendmsg(length, packet iovecs); EAGAIN returns 0 (the core keeps the packet); a
  * partial write keeps the frame's rest in a buffer, and write polling then drains it before
  * net_flush_queued() lets the next packet in, so frames are never interleaved.
+ * On TCP, frames go with MSG_MORE and a bottom half pushes them once per loop round: the
+ * frames of a round share segments (as Nagle would give) without Nagle's wait for an ACK.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -157,6 +161,17 @@ static void stream_framing_read(void *opaque)
 	stream_framing_parse(f);
 }
 
+/* End of the loop round: push what MSG_MORE held back (setting TCP_NODELAY pushes). */
+static void stream_framing_push_bh(void *opaque)
+{
+	struct stream_framing *f = opaque;
+	int one = 1;
+
+	if (f->fd >= 0 && f->corked)
+		setsockopt(f->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	f->corked = false;
+}
+
 static void stream_framing_rx_bh(void *opaque)
 {
 	struct stream_framing *f = opaque;
@@ -248,8 +263,12 @@ ssize_t stream_framing_write(struct stream_framing *f, const struct iovec *iov, 
 	msg.msg_iovlen = (size_t)iovcnt + 1;
 	total = len + sizeof(be);
 	do {
-		n = sendmsg(f->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+		n = sendmsg(f->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT | (f->cork ? MSG_MORE : 0));
 	} while (n < 0 && errno == EINTR);
+	if (n > 0 && f->cork && !f->corked) {
+		f->corked = true;
+		loop_bh_schedule(f->push_bh);
+	}
 	if (n < 0) {
 		if (errno == EAGAIN) {
 			/* Nothing went out: the core keeps the packet and offers it again. */
@@ -280,6 +299,8 @@ bool stream_framing_connected(const struct stream_framing *f)
 int stream_framing_attach(struct stream_framing *f, int fd)
 {
 	int flags = fcntl(fd, F_GETFL);
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
 	int ret;
 
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
@@ -292,6 +313,9 @@ int stream_framing_attach(struct stream_framing *f, int fd)
 	f->woff = f->wlen = 0;
 	f->rx_blocked = false;
 	f->want_write = false;
+	f->corked = false;
+	f->cork = getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
+		  (ss.ss_family == AF_INET || ss.ss_family == AF_INET6);
 	ret = loop_set_fd_handler(f->loop, fd, stream_framing_can_read, stream_framing_read, NULL,
 				  f);
 	if (ret < 0) {
@@ -312,8 +336,11 @@ void stream_framing_detach(struct stream_framing *f)
 	f->woff = f->wlen = 0;
 	f->rx_blocked = false;
 	f->want_write = false;
+	f->corked = false;
 	if (f->rx_bh)
 		loop_bh_cancel(f->rx_bh);
+	if (f->push_bh)
+		loop_bh_cancel(f->push_bh);
 	/* Whatever waits for this connection now goes nowhere, as with QEMU's link down. */
 	net_flush_queued(f->nc);
 }
@@ -331,7 +358,8 @@ int stream_framing_init(struct stream_framing *f, struct net_client *nc, net_sen
 	f->rbuf = malloc(STREAM_FRAMING_RBUF_SIZE);
 	f->wbuf = malloc(STREAM_FRAMING_WBUF_SIZE);
 	f->rx_bh = loop_bh_new(f->loop, stream_framing_rx_bh, f);
-	if (!f->rbuf || !f->wbuf || !f->rx_bh) {
+	f->push_bh = loop_bh_new(f->loop, stream_framing_push_bh, f);
+	if (!f->rbuf || !f->wbuf || !f->rx_bh || !f->push_bh) {
 		stream_framing_destroy(f);
 		return -ENOMEM;
 	}
@@ -347,6 +375,8 @@ void stream_framing_destroy(struct stream_framing *f)
 	}
 	loop_bh_free(f->rx_bh);
 	f->rx_bh = NULL;
+	loop_bh_free(f->push_bh);
+	f->push_bh = NULL;
 	free(f->rbuf);
 	f->rbuf = NULL;
 	free(f->wbuf);

@@ -7,7 +7,8 @@
  * In: big reads into a per-connection buffer, every complete frame in it sent from the owner's
  * net client straight out of the buffer; reading stops while the peer cannot take more.
  * Out: one sendmsg of the length and the packet's own iovecs; a partial write leaves the rest
- * of that one frame in a buffer, and nothing more is taken until it has gone.
+ * of that one frame in a buffer, and nothing more is taken until it has gone. On TCP the
+ * frames of one loop round leave as few segments (MSG_MORE, then one push per round).
  */
 #ifndef VWIRE_BACKENDS_STREAM_FRAMING_H
 #define VWIRE_BACKENDS_STREAM_FRAMING_H
@@ -57,6 +58,9 @@ typedef void stream_framing_closed_fn(void *opaque, bool error, const char *reas
  * @woff:	first unsent byte in @wbuf
  * @wlen:	unsent bytes from @woff
  * @want_write:	waiting for the socket to become writable
+ * @cork:	TCP: send with MSG_MORE and push once per loop round (@push_bh)
+ * @corked:	frames were sent with MSG_MORE since the last push
+ * @push_bh:	pushes corked frames out at the end of the loop round
  * @sent_cb:	the owner's completion for frames its peer queued; it calls
  *		stream_framing_rx_resume()
  * @closed:	told when the connection closes because of the peer
@@ -75,6 +79,9 @@ struct stream_framing {
 	size_t woff;
 	size_t wlen;
 	bool want_write;
+	bool cork;
+	bool corked;
+	struct loop_bh *push_bh;
 	net_sent_cb *sent_cb;
 	stream_framing_closed_fn *closed;
 	void *opaque;

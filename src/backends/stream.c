@@ -157,7 +157,11 @@ static int stream_start(struct stream_state *s, int fd)
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0 &&
 	    (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
-		/* Frames are whole packets: Nagle would only add latency (QEMU sets it too). */
+		/*
+		 * Frames are whole packets: Nagle would only delay them (QEMU sets this on the
+		 * connecting side only; its listening side waits for ACKs). The framing pushes
+		 * once per loop round instead, which setting TCP_NODELAY again does.
+		 */
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		if (s->keep_alive)
 			setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
