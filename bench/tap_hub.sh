@@ -3,8 +3,10 @@
 # against QEMU's hub with the same -netdev options, in one run. Each implementation creates
 # two taps in the host namespace; the script moves them into namespaces A and B and runs
 # iperf3 from A to B: 64-byte UDP at full blast (packets per second received by the iperf3
-# server, and delivered into B's interface) and TCP (Gbit/s). Prints a markdown table of the
-# median of RUNS runs and the ratio vwire/QEMU.
+# server, and delivered into B's interface), 64-byte UDP at a fixed rate (packets forwarded per
+# CPU-second of vwire or QEMU, which other load on the machine disturbs least) and TCP
+# (Gbit/s). Prints a markdown table of the median (and range) of RUNS runs, alternating the
+# two, and the ratio vwire/QEMU.
 #   sudo bench/tap_hub.sh            (VWIRE=path/to/vwire RUNS=3 SECS=5 to change)
 set -euo pipefail
 
@@ -13,6 +15,7 @@ VWIRE=${VWIRE:-$top/build/vwire}
 QEMU=${QEMU:-qemu-system-x86_64}
 RUNS=${RUNS:-3}
 SECS=${SECS:-5}
+FIXED_RATE=${FIXED_RATE:-20M} # offered 64-byte UDP for the CPU-per-packet run (~39 kpps)
 sfx=$$
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vwire-bench.XXXXXX")
 pid=
@@ -98,31 +101,44 @@ iperf() {
 	wait "$spid" || true
 }
 
-# One run of IMPL: prints "udp_rx_pps udp_delivered_pps tcp_gbps".
+cpu_ticks() { # PID: user + system clock ticks of the whole process
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
+# One run of IMPL: prints "udp_rx_pps udp_delivered_pps pkts_per_cpu_second tcp_gbps".
 measure() {
-	local before after udp tcp
+	local before after udp tcp p0 p1 c0 c1
 	start "$1"
 	plumb
 	before=$(rx_packets)
 	udp=$(iperf -u -l 64 -b 0 -t "$SECS")
 	after=$(rx_packets)
+	# The forwarder's CPU per packet at a rate the machine sustains: robust to other load.
+	p0=$(rx_packets) c0=$(cpu_ticks "$pid")
+	iperf -u -l 64 -b "$FIXED_RATE" -t "$SECS" >/dev/null
+	p1=$(rx_packets) c1=$(cpu_ticks "$pid")
 	tcp=$(iperf -t "$SECS")
 	stop
 	unplumb
-	python3 - "$udp" "$tcp" "$before" "$after" "$SECS" <<'EOF'
+	python3 - "$udp" "$tcp" "$before" "$after" "$SECS" "$p0" "$p1" "$c0" "$c1" \
+		"$(getconf CLK_TCK)" <<'EOF'
 import json, sys
 udp, tcp = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 before, after, secs = int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5])
+p0, p1, c0, c1, hz = (int(a) for a in sys.argv[6:11])
 s = udp["end"]["sum"]
 received = s["packets"] - s["lost_packets"]
-print(received / s["seconds"], (after - before) / secs,
+cpu = max(c1 - c0, 1) / hz
+print(received / s["seconds"], (after - before) / secs, (p1 - p0) / cpu,
       tcp["end"]["sum_received"]["bits_per_second"] / 1e9)
 EOF
 }
 
-for impl in vwire qemu; do
-	: >"$tmp/$impl.runs"
-	for ((r = 1; r <= RUNS; r++)); do
+# Alternate the two, so that a change in the machine's load falls on both alike.
+: >"$tmp/vwire.runs"
+: >"$tmp/qemu.runs"
+for ((r = 1; r <= RUNS; r++)); do
+	for impl in vwire qemu; do
 		echo "run $r/$RUNS: $impl" >&2
 		measure "$impl" >>"$tmp/$impl.runs"
 		echo "  $(tail -1 "$tmp/$impl.runs")" >&2
@@ -133,14 +149,19 @@ python3 - "$tmp/vwire.runs" "$tmp/qemu.runs" "$SECS" "$RUNS" <<'EOF'
 import statistics, sys
 def load(p):
     rows = [list(map(float, l.split())) for l in open(p) if l.strip()]
-    return [statistics.median(c) for c in zip(*rows)]
+    return list(zip(*rows))
 v, q = load(sys.argv[1]), load(sys.argv[2])
-names = ["UDP 64 B, received by iperf3 (Mpps)", "UDP 64 B, delivered into B's tap (Mpps)",
+names = ["UDP 64 B flood, received by iperf3 (Mpps)",
+         "UDP 64 B flood, delivered into B's tap (Mpps)",
+         "UDP 64 B at a fixed rate, packets per CPU-second of the forwarder (M)",
          "TCP (Gbit/s)"]
-scale = [1e-6, 1e-6, 1]
-print(f"median of {sys.argv[4]} runs, {sys.argv[3]} s each\n")
-print("| tap -> hub -> tap | vwire | QEMU | vwire/QEMU |")
+scale = [1e-6, 1e-6, 1e-6, 1]
+def cell(col, k):
+    return f"{statistics.median(col) * k:.3f} ({min(col) * k:.3f}-{max(col) * k:.3f})"
+print(f"median (min-max) of {sys.argv[4]} runs of {sys.argv[3]} s, vwire and QEMU alternating\n")
+print("| tap -> hub -> tap | vwire | QEMU | vwire/QEMU (medians) |")
 print("|---|---:|---:|---:|")
 for n, a, b, k in zip(names, v, q, scale):
-    print(f"| {n} | {a * k:.3f} | {b * k:.3f} | {a / b if b else float('nan'):.2f} |")
+    ma, mb = statistics.median(a), statistics.median(b)
+    print(f"| {n} | {cell(a, k)} | {cell(b, k)} | {ma / mb if mb else float('nan'):.2f} |")
 EOF
