@@ -39,13 +39,6 @@
 
 /* Offloads the kernel may leave to the peer when the peer takes vnet headers. */
 #define TAP_OFFLOADS (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN)
-/* UDP segmentation offload (Linux 6.2); absent from older uapi headers. */
-#ifndef TUN_F_USO4
-#define TUN_F_USO4 0x20
-#endif
-#ifndef TUN_F_USO6
-#define TUN_F_USO6 0x40
-#endif
 
 /* QEMU's sndbuf default: "unlimited", so that a slow peer never blocks the guest's sender. */
 #define TAP_SNDBUF_DEFAULT INT_MAX
@@ -59,7 +52,7 @@
  * @fd:		the queue's tap fd
  * @vnet_hdr:	the fd carries a NET_VNET_HDR_LEN-byte virtio_net_hdr_v1 before each frame
  * @offload_on:	the kernel may currently hand over partial (GSO, unchecksummed) frames
- * @offloads:	the TUN_F_* bits used when offloads are on (what the kernel supports)
+ * @offloads:	the TUN_F_* bits used when offloads are on
  * @read_poll:	reading is allowed (false while a send of ours waits in the peer's queue)
  * @write_poll:	waiting for the fd to become writable after EAGAIN
  * @gone:	the interface vanished under us: the fd is no longer polled
@@ -386,7 +379,11 @@ static const struct net_client_ops tap_ops = {
 	.accepts_vnet_hdr = tap_accepts_vnet_hdr,
 };
 
-/* Vnet header length, offload probe (USO only where the kernel knows it), send buffer. */
+/*
+ * Vnet header length, offloads, send buffer. A peer that accepts vnet headers takes
+ * checksum, TSO and ECN offloads (a guest that negotiated GUEST_CSUM/TSO4/TSO6/ECN); USO is
+ * left to the kernel, since a guest may take TSO without USO.
+ */
 static int tap_configure_fd(struct tap *tap, uint64_t sndbuf, bool has_sndbuf, struct error *err)
 {
 	int ret;
@@ -396,9 +393,7 @@ static int tap_configure_fd(struct tap *tap, uint64_t sndbuf, bool has_sndbuf, s
 		if (ret < 0)
 			return error_set(err, ret, "%s: cannot set a %d-byte vnet header: %s",
 					 tap->ifname, NET_VNET_HDR_LEN, strerror(-ret));
-		tap->offloads = TAP_OFFLOADS | TUN_F_USO4 | TUN_F_USO6;
-		if (tap_linux_set_offload(tap->fd, tap->offloads) < 0)
-			tap->offloads = TAP_OFFLOADS;
+		tap->offloads = TAP_OFFLOADS;
 		ret = tap_linux_set_offload(tap->fd, 0);
 		if (ret < 0)
 			return error_set(err, ret, "%s: TUNSETOFFLOAD: %s", tap->ifname,

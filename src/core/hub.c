@@ -52,6 +52,7 @@ struct hub_mac_entry {
  * @entries:	switch: MAC entries
  * @free_head:	first free entry (-1: table full)
  * @nmacs:	entries in use
+ * @flushing:	hub_port_flush_others() is walking the ports
  */
 struct hub {
 	int id;
@@ -63,6 +64,7 @@ struct hub {
 	struct hub_mac_entry *entries;
 	int free_head;
 	unsigned int nmacs;
+	bool flushing;
 	struct hub *next;
 };
 
@@ -326,6 +328,24 @@ bool hub_port_hub_is_switch(const struct net_client *port)
 	return port->ops == &hub_port_ops && ((const struct hub_port *)port)->hub->config.learning;
 }
 
+void hub_port_flush_others(struct net_client *port)
+{
+	struct hub_port *dst = (struct hub_port *)port;
+	struct hub *hub;
+
+	if (port->ops != &hub_port_ops)
+		return;
+	hub = dst->hub;
+	/* A delivery below may flush again (its receiver drained): one walk at a time. */
+	if (hub->flushing)
+		return;
+	hub->flushing = true;
+	for (struct hub_port *p = hub->ports; p; p = p->next)
+		if (p != dst && net_queue_length(&p->nc) && hub_port_can_receive(&p->nc))
+			net_flush_queued(&p->nc);
+	hub->flushing = false;
+}
+
 static struct hub *hub_new(int id, const struct hub_config *config)
 {
 	struct hub *hub = calloc(1, sizeof(*hub));
@@ -383,12 +403,14 @@ struct net_client *hub_port_new(struct loop *loop, int hubid, const char *name,
 		snprintf(defname, sizeof(defname), "hub%dport%u", hubid, hub->num_ports);
 		name = defname;
 	}
-	port = (struct hub_port *)net_client_new(&hub_port_ops, loop, peer, "hubport", name);
-	if (!port) {
-		if (created)
-			hub_free(hub);
-		return NULL;
+	if (peer && peer->peer) {
+		errno = EBUSY;
+		goto err;
 	}
+	/* Peer only once the port is whole: the peer's peer_changed may call into it. */
+	port = (struct hub_port *)net_client_new(&hub_port_ops, loop, NULL, "hubport", name);
+	if (!port)
+		goto err;
 	port->hub = hub;
 	port->index = hub->num_ports++;
 	port->nc.hubid = hubid;
@@ -398,7 +420,13 @@ struct net_client *hub_port_new(struct loop *loop, int hubid, const char *name,
 	for (pp = &hub->ports; *pp; pp = &(*pp)->next)
 		;
 	*pp = port;
+	if (peer)
+		net_peer(&port->nc, peer);
 	return &port->nc;
+err:
+	if (created)
+		hub_free(hub);
+	return NULL;
 }
 
 int net_init_hubport(const struct netdev_hubport_opts *o, const char *id, struct loop *loop,

@@ -7,21 +7,16 @@
 # naming the helper's complaint. The helper needs "allow <br>" in /etc/qemu/bridge.conf: the
 # test adds its own line (creating the file if absent) and removes exactly that at the end.
 set -euo pipefail
-if [[ ! -f $(dirname "$0")/lib/common.sh ]]; then
-	echo "SKIP: $(basename "$0" .sh): tests/e2e/lib/common.sh is missing" >&2
-	exit 77
-fi
-source "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-top=$(cd "$E2E_DIR/.." && pwd)
-VWIRE=${VWIRE:-$top/build/vwire}
 HELPER=${HELPER:-/usr/lib/qemu/qemu-bridge-helper}
 ACL=/etc/qemu/bridge.conf
 require_root
 require_cmd ip ping
 require_file /dev/net/tun "tun device"
 require_file "$HELPER" "bridge helper (package qemu-system-common)"
-[[ -x $VWIRE ]] || e2e_skip "no vwire binary at $VWIRE"
+require_vwire
 
 br=$(e2e_ifname vwbr) tap=$(e2e_ifname vwbt)
 nsx=vwbrX$E2E_SUFFIX nsy=vwbrY$E2E_SUFFIX

@@ -7,13 +7,12 @@
 # SIGTERM and QMP quit shut down cleanly; set_link, netdev_add/netdev_del and
 # 'info network' work at run time through tests/e2e/lib/qmp.py.
 set -euo pipefail
-source "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-top=$(cd "$E2E_DIR/.." && pwd)
-VWIRE=${VWIRE:-$top/build/vwire}
 QMP=$E2E_DIR/lib/qmp.py
 require_cmd python3
-[[ -x $VWIRE ]] || e2e_skip "no vwire binary at $VWIRE"
+require_vwire
 
 pidf=$E2E_TMP/vwire.pid
 sock=$E2E_TMP/qmp.sock

@@ -6,16 +6,11 @@
 # netdev and checks they come out of the other; tshark must then list exactly those frames, in
 # order, with their lengths (and the long one cut at 128 bytes in the dump port's file).
 set -euo pipefail
-if [[ ! -f $(dirname "$0")/lib/common.sh ]]; then
-	echo "SKIP: $(basename "$0" .sh): tests/e2e/lib/common.sh is missing" >&2
-	exit 77
-fi
-source "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-top=$(cd "$E2E_DIR/.." && pwd)
-VWIRE=${VWIRE:-$top/build/vwire}
 require_cmd python3 tshark
-[[ -x $VWIRE ]] || e2e_skip "no vwire binary at $VWIRE"
+require_vwire
 T=$E2E_TMP
 
 # Frames: "A" ones enter netdev a, "B" ones netdev b. Fields as tshark prints them with

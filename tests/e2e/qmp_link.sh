@@ -5,15 +5,14 @@
 # and a hub port added with netdev_add at run time carry traffic to a third namespace, and
 # netdev_del takes them away; 'info network' shows the hub and the taps on it.
 set -euo pipefail
-source "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-top=$(cd "$E2E_DIR/.." && pwd)
-VWIRE=${VWIRE:-$top/build/vwire}
 QMP=$E2E_DIR/lib/qmp.py
 require_root
 require_cmd ip ping python3
 require_file /dev/net/tun "tun device"
-[[ -x $VWIRE ]] || e2e_skip "no vwire binary at $VWIRE"
+require_vwire
 
 ta=$(e2e_ifname vqA) tb=$(e2e_ifname vqB) tc=$(e2e_ifname vqC)
 nsa=vqlA$E2E_SUFFIX nsb=vqlB$E2E_SUFFIX nsc=vqlC$E2E_SUFFIX

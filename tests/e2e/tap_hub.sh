@@ -6,18 +6,13 @@
 # and with vnet_hdr=off it does not); deleting one tap's link under traffic is logged, vwire
 # keeps running and the other taps still talk.
 set -euo pipefail
-if [[ ! -f $(dirname "$0")/lib/common.sh ]]; then
-	echo "SKIP: $(basename "$0" .sh): tests/e2e/lib/common.sh is missing" >&2
-	exit 77
-fi
-source "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-top=$(cd "$E2E_DIR/.." && pwd)
-VWIRE=${VWIRE:-$top/build/vwire}
 require_root
 require_cmd ip ping iperf3 python3
 require_file /dev/net/tun "tun device"
-[[ -x $VWIRE ]] || e2e_skip "no vwire binary at $VWIRE"
+require_vwire
 
 ta=$(e2e_ifname vwA) tb=$(e2e_ifname vwB) tc=$(e2e_ifname vwC)
 nsa=vwtA$E2E_SUFFIX nsb=vwtB$E2E_SUFFIX nsc=vwtC$E2E_SUFFIX

@@ -11,8 +11,7 @@ set -euo pipefail
 . "$E2E_DIR/lib/guest.sh"
 
 require_cmd qemu-system-x86_64 iperf3 python3 base64 mkfifo awk
-VWIRE=${VWIRE_FAST:-${VWIRE:-$E2E_DIR/../../build/vwire}}
-[[ -x $VWIRE ]] || e2e_fail "no vwire binary at $VWIRE"
+require_vwire --fast
 guest_build
 
 export XDG_RUNTIME_DIR=$E2E_TMP

@@ -16,20 +16,15 @@
 # a loopback address of this test's own (127.77.x.y), on which the test's dnsmasq answers
 # test.vwire. with 10.0.2.123 and nothing else (no upstream servers, no /etc/hosts).
 set -euo pipefail
-if [[ ! -f $(dirname "$0")/lib/common.sh ]]; then
-	echo "SKIP: $(basename "$0" .sh): tests/e2e/lib/common.sh is missing" >&2
-	exit 77
-fi
-source "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-top=$(cd "$E2E_DIR/.." && pwd)
-VWIRE=${VWIRE:-$top/build/vwire}
 QMP_PY=$E2E_DIR/lib/qmp.py
 require_root
 require_cmd ip python3 curl busybox dnsmasq unshare mount ss
 require_file /dev/net/tun "tun device"
 require_file "$QMP_PY" "QMP helper"
-[[ -x $VWIRE ]] || e2e_skip "no vwire binary at $VWIRE"
+require_vwire
 "$VWIRE" -netdev help 2>&1 | grep -qx user || e2e_skip "$VWIRE was built without libslirp"
 
 tap=$(e2e_ifname vwu)

@@ -12,8 +12,7 @@ set -euo pipefail
 require_root
 require_cmd qemu-system-x86_64 iperf3 ip ss base64 mkfifo awk
 [[ -e /dev/net/tun ]] || e2e_skip "no /dev/net/tun"
-VWIRE=${VWIRE_FAST:-${VWIRE:-$E2E_DIR/../../build/vwire}}
-[[ -x $VWIRE ]] || e2e_fail "no vwire binary at $VWIRE"
+require_vwire --fast
 guest_build
 
 NS=vwvu-$E2E_SUFFIX

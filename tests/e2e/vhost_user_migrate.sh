@@ -13,8 +13,7 @@ set -euo pipefail
 require_root
 require_cmd qemu-system-x86_64 ip base64 mkfifo awk python3
 [[ -e /dev/net/tun ]] || e2e_skip "no /dev/net/tun"
-VWIRE=${VWIRE:-$E2E_DIR/../../build/vwire}
-[[ -x $VWIRE ]] || e2e_fail "no vwire binary at $VWIRE"
+require_vwire
 guest_build
 
 NS=vwmg-$E2E_SUFFIX

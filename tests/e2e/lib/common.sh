@@ -10,7 +10,12 @@ E2E_SUFFIX=${E2E_SUFFIX:-$$}
 E2E_NAME=${E2E_NAME:-$(basename "${BASH_SOURCE[-1]}" .sh)}
 # shellcheck disable=SC2034 # used by the tests
 E2E_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# The top of the source tree.
+E2E_TOP=$(cd "$E2E_DIR/../.." && pwd)
 E2E_TMP=$(mktemp -d "${TMPDIR:-/tmp}/vwire-e2e-$E2E_NAME.XXXXXX")
+# The daemon under test: tests/run-all.sh sets VWIRE (the ASan+UBSan build) and VWIRE_FAST (the
+# plain build); by default the plain build at the top of the tree. See require_vwire.
+VWIRE=${VWIRE:-$E2E_TOP/build/vwire}
 
 _E2E_PIDS=()
 _E2E_NETNS=()
@@ -51,6 +56,17 @@ require_cmd() {
 # require_file PATH [WHAT] - skip when PATH does not exist.
 require_file() {
 	[[ -e $1 ]] || e2e_skip "missing ${2:-file} $1"
+}
+
+# require_vwire [--fast] - fail unless $VWIRE is an executable. --fast, for scripts whose QEMU
+# guests under TCG are slow enough already: use the plain build $VWIRE_FAST when it is set.
+# shellcheck disable=SC2120 # the argument is optional
+require_vwire() {
+	if [[ ${1:-} == --fast ]]; then
+		VWIRE=${VWIRE_FAST:-$VWIRE}
+	fi
+	[[ -x $VWIRE ]] ||
+		e2e_fail "no vwire binary at $VWIRE (build it: meson setup build && ninja -C build; or set VWIRE)"
 }
 
 # e2e_ifname PREFIX - print PREFIX$E2E_SUFFIX, failing if it exceeds IFNAMSIZ-1 (15).
