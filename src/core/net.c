@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hub.h"
 #include "core/offload.h"
 #include "core/queue.h"
 #include "vwire/net.h"
@@ -382,7 +383,12 @@ void net_rx_commit(struct net_client *sender, size_t len, unsigned int flags)
 bool net_flush_queued(struct net_client *nc)
 {
 	nc->receive_disabled = false;
-	return net_queue_flush(nc->incoming_queue);
+	if (!net_queue_flush(nc->incoming_queue))
+		return false;
+	/* What the hub's other ports held back while nc could not take it may come in now. */
+	if (nc->peer && nc->peer->hubid >= 0)
+		hub_port_flush_others(nc->peer);
+	return net_queue_len(nc->incoming_queue) == 0;
 }
 
 void net_purge_queued(struct net_client *nc, struct net_client *from)
