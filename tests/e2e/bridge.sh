@@ -38,16 +38,7 @@ ip -n "$nsx" link add "$br" type bridge
 ip -n "$nsx" addr add 10.98.0.1/24 dev "$br"
 ip -n "$nsx" link set "$br" up
 
-wait_until() { # SECONDS CMD...
-	local n=$(($1 * 10))
-	shift
-	until "$@"; do
-		((n-- > 0)) || return 1
-		sleep 0.1
-	done
-}
-in_x() { ip -n "$nsx" link show "$1" >/dev/null 2>&1; }
-vwire_gone() { ! pid_alive "$1"; }
+bridge_empty() { [[ -z $(ip -n "$nsx" -o link show master "$br") ]]; }
 
 # run_case NAME BRIDGE_NETDEV: vwire inside X with the bridge netdev "b" and tap "t" on hub 0.
 run_case() {
@@ -56,7 +47,7 @@ run_case() {
 		-netdev "tap,id=t,ifname=$tap" -netdev hubport,id=hb,hubid=0,netdev=b \
 		-netdev hubport,id=ht,hubid=0,netdev=t -D "$log" -pidfile "$E2E_TMP/$name.pid"
 	pid=$SPAWN_PID
-	if ! wait_until 10 in_x "$tap"; then
+	if ! wait_for_link "$tap" "$nsx"; then
 		cat "$E2E_TMP/vwire-$name.out" "$log" 2>/dev/null >&2
 		e2e_fail "$name: vwire did not start"
 	fi
@@ -74,9 +65,8 @@ run_case() {
 	pid_alive "$pid" || e2e_fail "$name: vwire died"
 	kill_pid "$pid"
 	# The helper's tap leaves the bridge with vwire's fd.
-	wait_until 10 bash -c "[[ -z \$(ip -n $nsx -o link show master $br) ]]" ||
-		e2e_fail "$name: a tap stayed on $br after vwire exited"
-	wait_until 10 bash -c "! ip -n $nsy link show $tap >/dev/null 2>&1" || true
+	wait_until 10 bridge_empty || e2e_fail "$name: a tap stayed on $br after vwire exited"
+	wait_until 10 link_absent "$tap" "$nsy" || true
 	e2e_log "$name: ping both ways through $br"
 }
 
@@ -87,7 +77,7 @@ run_case tap-helper "tap,id=b,br=$br,helper=$HELPER"
 out=$E2E_TMP/refused.out
 spawn -n "$nsx" -o "$out" "$VWIRE" -netdev "bridge,id=b,br=vwno$E2E_SUFFIX,helper=$HELPER" \
 	-D "$E2E_TMP/refused.log"
-wait_until 10 vwire_gone "$SPAWN_PID" || e2e_fail "vwire started with a refused bridge"
+wait_until 10 pid_gone "$SPAWN_PID" || e2e_fail "vwire started with a refused bridge"
 grep -qi "bridge helper.*failed" "$out" "$E2E_TMP/refused.log" 2>/dev/null ||
 	{ cat "$out" >&2; e2e_fail "no message naming the helper's failure"; }
 e2e_log "refused bridge: $(grep -hi 'bridge helper' "$out" "$E2E_TMP/refused.log" 2>/dev/null | head -1)"

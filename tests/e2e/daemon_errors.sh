@@ -114,8 +114,7 @@ timeout 10 "$VWIRE" -pidfile "$pidf" -netdev hubport,id=z,hubid=9 >"$out" 2>&1 |
 [[ $(cat "$pidf") == "$dpid" ]] || e2e_fail "the refused instance changed the pid file"
 [[ $(qmp query-name) == '{"name": "e2e"}' ]] || e2e_fail "query-name: $(qmp query-name)"
 kill -TERM "$dpid"
-for ((i = 0; i < 50; i++)); do pid_alive "$dpid" || break; sleep 0.1; done
-pid_alive "$dpid" && e2e_fail "daemon ignored SIGTERM"
+wait_until 5 pid_gone "$dpid" || e2e_fail "daemon ignored SIGTERM"
 no_leftovers "daemon after SIGTERM"
 grep -q "terminating on signal 15" "$E2E_TMP/daemon.log" || e2e_fail "no shutdown in the log"
 e2e_log "-daemonize, pid file lock and SIGTERM shutdown OK"
@@ -163,7 +162,7 @@ grep -q '"running": true' "$out" || e2e_fail "no reply after the parse error: $(
 # QMP quit: exit 0, everything removed.
 qmp quit >/dev/null
 rc=0
-for ((i = 0; i < 50; i++)); do pid_alive "$vpid" || break; sleep 0.1; done
+wait_until 5 pid_gone "$vpid" || true
 wait "$vpid" || rc=$?
 ((rc == 0)) || e2e_fail "vwire exited $rc after quit"
 no_leftovers "daemon after quit"

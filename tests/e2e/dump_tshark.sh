@@ -105,11 +105,7 @@ python3 "$T/frames.py" send "$pa" "$qa" "$pb" "$qb" ||
 # An orderly stop closes the files (every record is written when its packet passes); a
 # sanitized build reports what it found by its exit status.
 kill -TERM "$vw_pid"
-for _ in $(seq 50); do
-	pid_alive "$vw_pid" || break
-	sleep 0.1
-done
-pid_alive "$vw_pid" && { kill_pid "$vw_pid"; e2e_fail "vwire did not stop on SIGTERM"; }
+wait_until 5 pid_gone "$vw_pid" || { kill_pid "$vw_pid"; e2e_fail "vwire did not stop on SIGTERM"; }
 rc=0
 wait "$vw_pid" || rc=$?
 forget_pid "$vw_pid"

@@ -55,8 +55,7 @@ ip netns exec "$NS" ping -c 2 -W 2 "$GUEST_IP" >/dev/null || e2e_fail "host -> g
 e2e_log "host -> guest ping: ok"
 
 out=$(guest_run g1 -t 90 "iperf3 -c $HOST_IP -t 3 -f m") || e2e_fail "iperf3 in guest failed: $out"
-mbits=$(awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") print $(i - 1) }' \
-	<<<"$out")
+mbits=$(iperf3_mbits <<<"$out")
 [[ -n $mbits ]] || e2e_fail "no receiver line in iperf3 output: $out"
 awk -v m="$mbits" -v min="$MIN_MBITS" 'BEGIN { exit !(m >= min) }' ||
 	e2e_fail "iperf3 throughput $mbits Mbit/s is below $MIN_MBITS Mbit/s"

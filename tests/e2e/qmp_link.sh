@@ -23,26 +23,6 @@ make_netns "$nsc"
 
 qmp() { python3 "$QMP" "$sock" "$@"; }
 
-link_present() { ip link show "$1" >/dev/null 2>&1; }
-link_absent_in() { ! ip -n "$2" link show "$1" >/dev/null 2>&1; }
-
-# wait_until SECONDS CMD...: poll CMD every 0.1 s; 1 when it never succeeds.
-wait_until() {
-	local n=$(($1 * 10))
-	shift
-	until "$@"; do
-		((n-- > 0)) || return 1
-		sleep 0.1
-	done
-}
-
-# move_tap DEV NETNS ADDR: move a tap vwire made into NETNS, with ADDR/24, up.
-move_tap() {
-	ip link set "$1" netns "$2"
-	ip -n "$2" addr add "$3/24" dev "$1"
-	ip -n "$2" link set "$1" up
-}
-
 pings() { ip netns exec "$1" ping -c 3 -i 0.2 -W 1 "$2" >/dev/null 2>&1; }
 ping_ok() { pings "$1" "$2" || e2e_fail "$3: ping $2 from $1 failed"; }
 ping_fails() { ! pings "$1" "$2" || e2e_fail "$3: ping $2 from $1 passed"; }
@@ -54,8 +34,8 @@ spawn -o "$E2E_TMP/vwire.out" "$VWIRE" -D "$E2E_TMP/vwire.log" \
 vw_pid=$SPAWN_PID
 wait_for_socket "$sock" || e2e_fail "no QMP socket: $(cat "$E2E_TMP/vwire.out")"
 link_present "$ta" && link_present "$tb" || e2e_fail "vwire made no taps"
-move_tap "$ta" "$nsa" 10.97.1.1
-move_tap "$tb" "$nsb" 10.97.1.2
+move_tap "$ta" "$nsa" 10.97.1.1/24
+move_tap "$tb" "$nsb" 10.97.1.2/24
 
 ping_ok "$nsa" 10.97.1.2 "start"
 ping_ok "$nsb" 10.97.1.1 "start"
@@ -80,8 +60,8 @@ ping_ok "$nsa" 10.97.1.2 "set_link hB on"
 
 # A third tap and hub port at run time.
 qmp netdev_add "{\"type\": \"tap\", \"id\": \"tC\", \"ifname\": \"$tc\"}" >/dev/null
-wait_until 5 link_present "$tc" || e2e_fail "netdev_add made no tap $tc"
-move_tap "$tc" "$nsc" 10.97.1.3
+wait_for_link "$tc" "" 5 || e2e_fail "netdev_add made no tap $tc"
+move_tap "$tc" "$nsc" 10.97.1.3/24
 ping_fails "$nsa" 10.97.1.3 "tC not on the hub yet"
 qmp netdev_add '{"type": "hubport", "id": "hC", "hubid": 0, "netdev": "tC"}' >/dev/null
 ping_ok "$nsa" 10.97.1.3 "netdev_add hC"
@@ -99,12 +79,12 @@ e2e_log "netdev_add of a tap and a hub port at run time carries traffic (tC rx=$
 qmp netdev_del '{"id": "hC"}' >/dev/null
 ping_fails "$nsa" 10.97.1.3 "netdev_del hC"
 qmp netdev_del '{"id": "tC"}' >/dev/null
-wait_until 5 link_absent_in "$tc" "$nsc" || e2e_fail "netdev_del tC left the tap"
+wait_until 5 link_absent "$tc" "$nsc" || e2e_fail "netdev_del tC left the tap"
 ping_ok "$nsa" 10.97.1.2 "after netdev_del"
 pid_alive "$vw_pid" || e2e_fail "vwire died"
 e2e_log "netdev_del removes them; A<->B unaffected"
 
 qmp quit >/dev/null
-wait_until 5 eval '! pid_alive "$vw_pid"' || e2e_fail "vwire did not quit"
+wait_until 5 pid_gone "$vw_pid" || e2e_fail "vwire did not quit"
 [[ ! -e $sock ]] || e2e_fail "QMP socket left after quit"
 echo "PASS: $E2E_NAME"

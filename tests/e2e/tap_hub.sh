@@ -23,19 +23,6 @@ vw_pid=
 vw_log=
 result=
 
-# wait_until SECONDS CMD...: poll CMD every 0.1 s; 1 when it never succeeds.
-wait_until() {
-	local n=$(($1 * 10))
-	shift
-	until "$@"; do
-		((n-- > 0)) || return 1
-		sleep 0.1
-	done
-}
-
-link_absent() { ! ip ${2:+-n "$2"} link show "$1" >/dev/null 2>&1; }
-link_present() { ip link show "$1" >/dev/null 2>&1; }
-
 # start_vwire TAG ARGS...: run vwire with these -netdev options; wait until its taps exist.
 start_vwire() {
 	local tag=$1 dev
@@ -44,7 +31,7 @@ start_vwire() {
 	spawn -o "$E2E_TMP/vwire-$tag.out" "$VWIRE" "$@" -D "$vw_log" -pidfile "$E2E_TMP/$tag.pid"
 	vw_pid=$SPAWN_PID
 	for dev in "$ta" "$tb"; do
-		wait_until 10 link_present "$dev" ||
+		wait_for_link "$dev" ||
 			{ cat "$E2E_TMP/vwire-$tag.out" "$vw_log" 2>/dev/null; e2e_fail "$tag: no $dev"; }
 	done
 }
@@ -54,13 +41,6 @@ stop_vwire() {
 	vw_pid=
 }
 
-# move_tap DEV NETNS ADDR: move a tap vwire made into NETNS, with ADDR/24, up.
-move_tap() {
-	ip link set "$1" netns "$2"
-	ip -n "$2" addr add "$3/24" dev "$1"
-	ip -n "$2" link set "$1" up
-}
-
 ping_ok() { # NETNS ADDR
 	ip netns exec "$1" ping -c 3 -i 0.2 -W 2 "$2" >/dev/null ||
 		e2e_fail "ping $2 from $1 failed"
@@ -68,14 +48,8 @@ ping_ok() { # NETNS ADDR
 
 # iperf_tcp CASE: 3 s of TCP from A to B; sets result to Gbit/s; fails on nothing received.
 iperf_tcp() {
-	local json gbps
-	ip netns exec "$nsb" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
-	local spid=$!
-	wait_for_tcp_listen 5201 "$nsb"
-	json=$(ip netns exec "$nsa" iperf3 -c 10.99.1.2 -p 5201 -t 3 -J) ||
-		e2e_fail "$1: iperf3 failed"
-	wait "$spid" || true
-	gbps=$(python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))' <<<"$json")
+	local gbps
+	gbps=$(iperf3_tcp_gbits "$nsb" "$nsa" 10.99.1.2 3 2) || e2e_fail "$1: iperf3 failed"
 	python3 -c "import sys; sys.exit(0 if $gbps > 0.01 else 1)" ||
 		e2e_fail "$1: TCP gave $gbps Gbit/s"
 	result=$gbps
@@ -93,8 +67,8 @@ run_case() {
 	start_vwire "$name" -netdev "tap,id=tA,ifname=$ta$topts" -netdev "tap,id=tB,ifname=$tb$topts" \
 		-netdev "hubport,id=hA,hubid=0,netdev=tA$hopts" \
 		-netdev "hubport,id=hB,hubid=0,netdev=tB$hopts"
-	move_tap "$ta" "$nsa" 10.99.1.1
-	move_tap "$tb" "$nsb" 10.99.1.2
+	move_tap "$ta" "$nsa" 10.99.1.1/24
+	move_tap "$tb" "$nsb" 10.99.1.2/24
 	ping_ok "$nsa" 10.99.1.2
 	ping_ok "$nsb" 10.99.1.1
 	before=$(rx_stats "$nsb" "$tb")
@@ -128,9 +102,9 @@ e2e_log "vnet_hdr=off: average frame into B $result bytes"
 start_vwire gone -netdev "tap,id=tA,ifname=$ta" -netdev "tap,id=tB,ifname=$tb" \
 	-netdev "tap,id=tC,ifname=$tc" -netdev hubport,id=hA,hubid=0,netdev=tA \
 	-netdev hubport,id=hB,hubid=0,netdev=tB -netdev hubport,id=hC,hubid=0,netdev=tC
-move_tap "$ta" "$nsa" 10.99.1.1
-move_tap "$tb" "$nsb" 10.99.1.2
-move_tap "$tc" "$nsc" 10.99.1.3
+move_tap "$ta" "$nsa" 10.99.1.1/24
+move_tap "$tb" "$nsb" 10.99.1.2/24
+move_tap "$tc" "$nsc" 10.99.1.3/24
 ping_ok "$nsa" 10.99.1.2
 spawn -n "$nsa" -o "$E2E_TMP/ping-b.log" ping -i 0.02 -w 10 10.99.1.2
 sleep 1

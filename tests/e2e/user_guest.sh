@@ -59,7 +59,7 @@ sums=$(grep -c 'SUM.*receiver' <<<"$out") || true
 e2e_log "200 concurrent TCP connections through the NAT: $(grep 'SUM.*receiver' <<<"$out" | awk '{ print $6, $7 }' | tr '\n' ' ')"
 
 out=$(guest_run g -t 60 "iperf3 -c 10.0.2.2 -p $((PORT + 1)) -t 5 -f m") || e2e_fail "iperf3 failed"
-e2e_log "guest -> host through user mode: $(awk '/receiver/ { print $7, $8 }' <<<"$out")"
+e2e_log "guest -> host through user mode: $(iperf3_mbits <<<"$out") Mbit/s"
 guest_stop g || true
 kill_pid "$VW"
 [[ ! -e $SOCK ]] || e2e_fail "the socket was left behind"

@@ -35,21 +35,6 @@ vw_log=
 vw_out=
 qmp_sock=$E2E_TMP/qmp.sock
 
-free_port() {
-	python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_until SECONDS CMD...: poll CMD every 0.1 s; 1 when it never succeeds.
-wait_until() {
-	local n=$(($1 * 10))
-	shift
-	until "$@"; do
-		((n-- > 0)) || return 1
-		sleep 0.1
-	done
-}
-link_absent() { ! ip ${2:+-n "$2"} link show "$1" >/dev/null 2>&1; }
-link_present() { ip link show "$1" >/dev/null 2>&1; }
 in_ns() { ip netns exec "$ns" "$@"; }
 
 # A loopback address of our own for the DNS server; nothing of the machine's may use it.
@@ -123,11 +108,10 @@ start_vwire() {
 		-netdev hubport,id=h0,hubid=0,netdev=t0 -netdev hubport,id=h1,hubid=0,netdev=u0 \
 		-qmp "unix:$qmp_sock,server=on,wait=off" -D "$vw_log"
 	vw_pid=$SPAWN_PID
-	wait_until 10 link_present "$tap" ||
+	wait_for_link "$tap" ||
 		{ cat "$vw_out" "$vw_log" 2>/dev/null; e2e_fail "$tag: no $tap"; }
 	wait_for_socket "$qmp_sock" || e2e_fail "$tag: no QMP socket"
-	ip link set "$tap" netns "$ns"
-	ip -n "$ns" link set "$tap" up
+	move_tap "$tap" "$ns"
 }
 
 stop_vwire() {

@@ -34,10 +34,8 @@ run_variant() {
 		-device "virtio-net,id=v0,netdev=t0,socket=$sock,queues=$queues$devopts"
 	local vw=$SPAWN_PID
 	wait_for_socket "$sock" 10 || fail "[$name] vwire did not listen"
-	# The tap fds survive the move into the namespace.
-	ip link set "$tap" netns "$NS"
+	move_tap "$tap" "$NS"
 	ip -n "$NS" addr add "$HOST_IP/24" dev "$tap" 2>/dev/null || true
-	ip -n "$NS" link set "$tap" up
 
 	# vectors=0: QEMU 7.2 under TCG crashes in vhost_net_start when MSI-X vectors are
 	# unmasked for a vhost-user NIC (its config-interrupt path calls a vhost-user op that is
@@ -60,11 +58,11 @@ run_variant() {
 		fail "[$name] host -> guest ping failed"
 	out=$(guest_run "$name" -t 90 "iperf3 -c $HOST_IP -t 3 -f m") ||
 		fail "[$name] iperf3 guest -> host failed: $out"
-	mbits=$(awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") print $(i - 1) }' <<<"$out")
+	mbits=$(iperf3_mbits <<<"$out")
 	e2e_log "[$name] guest -> host: $mbits Mbit/s"
 	out=$(guest_run "$name" -t 90 "iperf3 -c $HOST_IP -t 3 -f m -R") ||
 		fail "[$name] iperf3 host -> guest failed: $out"
-	mbits=$(awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") print $(i - 1) }' <<<"$out")
+	mbits=$(iperf3_mbits <<<"$out")
 	e2e_log "[$name] host -> guest: $mbits Mbit/s"
 	if ((queues > 1)); then
 		# Every queue pair of the device must have carried packets both ways: vwire's

@@ -49,9 +49,7 @@ spawn -o "$VW_LOG" "$VWIRE" -netdev "tap,id=t0,ifname=$TAP,vnet_hdr=on" \
 	-device "virtio-net,id=vb,netdev=p2,socket=$E2E_TMP/b.sock"
 VW_PID=$SPAWN_PID
 wait_for_socket "$E2E_TMP/b.sock" 10 || { cat "$VW_LOG" >&2; e2e_fail "vwire did not start"; }
-ip link set "$TAP" netns "$NS"
-ip -n "$NS" addr add "$HOST_IP/24" dev "$TAP"
-ip -n "$NS" link set "$TAP" up
+move_tap "$TAP" "$NS" "$HOST_IP/24"
 
 nic() { # SOCKET
 	echo -chardev "socket,id=c0,path=$1,reconnect=1" -netdev vhost-user,id=n0,chardev=c0 \

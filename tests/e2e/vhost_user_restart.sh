@@ -33,9 +33,7 @@ start_vwire() {
 	VW_PID=$SPAWN_PID
 	wait_for_log_line "$VW_LOG" "started" 10 || { cat "$VW_LOG" >&2; e2e_fail "vwire did not start"; }
 	# A new tap each time: move it into the namespace (its fd survives the move).
-	ip link set "$TAP" netns "$NS"
-	ip -n "$NS" addr add "$HOST_IP/24" dev "$TAP"
-	ip -n "$NS" link set "$TAP" up
+	move_tap "$TAP" "$NS" "$HOST_IP/24"
 }
 
 boot() {

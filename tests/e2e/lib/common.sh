@@ -178,6 +178,26 @@ make_veth() {
 	ip ${nsb:+-n "$nsb"} link set "$b" up
 }
 
+# link_present DEV [NETNS] - true while link DEV exists (in NETNS if not empty).
+link_present() {
+	ip ${2:+-n "$2"} link show "$1" >/dev/null 2>&1
+}
+
+# link_absent DEV [NETNS] - true once link DEV is gone (from NETNS if not empty).
+link_absent() {
+	! link_present "$@"
+}
+
+# move_tap DEV NETNS [ADDR/PREFIX [MAC]] - move link DEV of this namespace (a tap vwire or QEMU
+# made: its fd survives the move) into NETNS, set its MAC and add ADDR if given, bring it up.
+move_tap() {
+	local dev=$1 ns=$2 addr=${3:-} mac=${4:-}
+	ip link set "$dev" netns "$ns"
+	[[ -z $mac ]] || ip -n "$ns" link set "$dev" address "$mac"
+	[[ -z $addr ]] || ip -n "$ns" addr add "$addr" dev "$dev"
+	ip -n "$ns" link set "$dev" up
+}
+
 # e2e_cleanup - the EXIT trap: kill recorded processes, run hooks, delete links, namespaces
 # and $E2E_TMP (kept when E2E_KEEP=1).  Installed by sourcing this file.
 e2e_cleanup() {
@@ -210,19 +230,30 @@ trap e2e_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# _e2e_wait TIMEOUT WHAT CMD... - poll CMD every 0.1 s until it succeeds or TIMEOUT seconds
-# pass (then print a message naming WHAT and return 1).
-_e2e_wait() {
-	local timeout=$1 what=$2 deadline
-	shift 2
-	deadline=$(($(date +%s%N) + timeout * 1000000000))
+# wait_until SECONDS CMD... - poll CMD every 0.1 s until it succeeds (0) or SECONDS pass (1,
+# silently). CMD runs in this function: its locals have names of their own.
+wait_until() {
+	local _wu_deadline=$(($(date +%s%N) + $1 * 1000000000))
+	shift
 	until "$@"; do
-		if (($(date +%s%N) > deadline)); then
-			echo "timeout (${timeout}s) waiting for $what" >&2
-			return 1
-		fi
+		(($(date +%s%N) <= _wu_deadline)) || return 1
 		sleep 0.1
 	done
+}
+
+# _e2e_wait TIMEOUT WHAT CMD... - wait_until, and on timeout print a message naming WHAT.
+_e2e_wait() {
+	local timeout=$1 what=$2
+	shift 2
+	wait_until "$timeout" "$@" || {
+		echo "timeout (${timeout}s) waiting for $what" >&2
+		return 1
+	}
+}
+
+# pid_gone PID - true once PID no longer runs (for wait_until).
+pid_gone() {
+	! pid_alive "$1"
 }
 
 # wait_for_file PATH [TIMEOUT] - wait until PATH exists (default 10 s); 1 on timeout.
@@ -250,4 +281,47 @@ _e2e_listening() {
 # (inside NETNS if not empty; default 10 s).
 wait_for_tcp_listen() {
 	_e2e_wait "${3:-10}" "TCP listener on port $1${2:+ in $2}" _e2e_listening "${2:-}" "$1"
+}
+
+# wait_for_link DEV [NETNS] [TIMEOUT] - wait until link DEV exists (in NETNS if not empty;
+# default 10 s); 1 on timeout.
+wait_for_link() {
+	_e2e_wait "${3:-10}" "link $1${2:+ in $2}" link_present "$1" "${2:-}"
+}
+
+# free_port [tcp|udp] - print a port of 127.0.0.1 free at this moment (default tcp).
+# shellcheck disable=SC2120 # the arguments are optional
+free_port() {
+	python3 - "${1:-tcp}" <<'EOF'
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM)
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+EOF
+}
+
+# iperf3_mbits - read iperf3's text output (-f m) on stdin; print the receiver's Mbit/s
+# (nothing when there is no receiver line).
+iperf3_mbits() {
+	awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") print $(i - 1) }'
+}
+
+# iperf3_tcp_gbits SERVER_NETNS CLIENT_NETNS ADDR SECONDS [DECIMALS] - a one-shot iperf3 server
+# (port 5201) in SERVER_NETNS and SECONDS of TCP to it at ADDR from CLIENT_NETNS; print the
+# Gbit/s the server received (DECIMALS decimals, default 3). 1 when either side fails.
+iperf3_tcp_gbits() {
+	local sns=$1 cns=$2 addr=$3 secs=$4 dec=${5:-3} spid json
+	ip netns exec "$sns" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+	spid=$!
+	if ! wait_for_tcp_listen 5201 "$sns" ||
+		! json=$(ip netns exec "$cns" iperf3 -c "$addr" -p 5201 -t "$secs" -J); then
+		kill "$spid" 2>/dev/null || true
+		wait "$spid" 2>/dev/null || true
+		return 1
+	fi
+	wait "$spid" || true
+	python3 -c 'import json, sys
+print("%.*f" % (int(sys.argv[1]),
+                json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))' \
+		"$dec" <<<"$json"
 }
