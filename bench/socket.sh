@@ -157,13 +157,14 @@ what = {"tcp": "socket listen=/connect= (TCP)", "unix": "stream, unix socket",
         "udp": "socket udp=", "dgram-unix": "dgram, unix sockets"}
 def load(p):
     rows = [list(map(float, l.split())) for l in open(p) if l.strip()]
-    return [statistics.median(c) for c in zip(*rows)]
-print(f"median of {runs} runs, {secs} s each\n")
-print("| tap -> socket -> tap, two processes | vwire | QEMU | vwire/QEMU |")
+    return [(statistics.median(c), min(c), max(c)) for c in zip(*rows)]
+print(f"median (and range) of {runs} runs, {secs} s each\n")
+print("| tap -> socket -> tap, two processes | vwire | QEMU | vwire/QEMU (medians) |")
 print("|---|---:|---:|---:|")
 for fl in flavours:
     v, q = load(f"{tmp}/{fl}.vwire.runs"), load(f"{tmp}/{fl}.qemu.runs")
     for i, (n, k) in enumerate([("UDP 64 B received (Mpps)", 1e-6), ("TCP (Gbit/s)", 1)]):
-        print(f"| {what[fl]}: {n} | {v[i] * k:.3f} | {q[i] * k:.3f} | "
-              f"{v[i] / q[i] if q[i] else float('nan'):.2f} |")
+        cell = lambda m: f"{m[0] * k:.3f} ({m[1] * k:.3f}-{m[2] * k:.3f})"
+        print(f"| {what[fl]}: {n} | {cell(v[i])} | {cell(q[i])} | "
+              f"{v[i][0] / q[i][0] if q[i][0] else float('nan'):.2f} |")
 EOF
