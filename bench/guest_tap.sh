@@ -16,9 +16,7 @@ E2E_NAME=bench_guest_tap
 
 require_root
 require_cmd qemu-system-x86_64 iperf3 ip awk
-TOP=$(cd "$E2E_DIR/../.." && pwd)
-VWIRE=${VWIRE:-$TOP/build/vwire}
-[[ -x $VWIRE ]] || { meson setup "$TOP/build" >/dev/null && ninja -C "$TOP/build" >/dev/null; }
+require_vwire --build
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-8}
 RUNS=${RUNS:-2}
 guest_build
@@ -29,15 +27,9 @@ GUEST_IP=10.235.0.2
 make_netns "$NS"
 spawn -n "$NS" iperf3 -s
 
-# measure NAME DIRECTION_FLAG - best Gbit/s of $RUNS runs
+# measure NAME [DIRECTION_FLAG] - best Gbit/s of $RUNS runs
 measure() {
-	local name=$1 flag=$2 best=0 out g
-	for ((r = 0; r < RUNS; r++)); do
-		out=$(guest_run "$name" -t 120 "iperf3 -c $HOST_IP -t $SECONDS_PER_RUN -f m $flag") || continue
-		g=$(awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") printf "%.2f", $(i - 1) / 1000 }' <<<"$out")
-		best=$(awk -v a="$best" -v b="${g:-0}" 'BEGIN { print (b > a) ? b : a }')
-	done
-	echo "$best"
+	guest_iperf3_best "$1" "$RUNS" 2 -c "$HOST_IP" -t "$SECONDS_PER_RUN" ${2:+"$2"}
 }
 
 declare -A R
@@ -49,8 +41,8 @@ guest_boot q --netns "$NS" --ip "$GUEST_IP/24" -- \
 	-netdev "tap,id=n0,ifname=$TAPQ,script=no,downscript=no,vhost=off" \
 	-device virtio-net-pci,netdev=n0,vectors=0
 guest_wait_ready q 180 || e2e_fail "QEMU tap guest did not boot"
-R[qemu_tx]=$(measure q "")
-R[qemu_rx]=$(measure q "-R")
+R[qemu_tx]=$(measure q)
+R[qemu_rx]=$(measure q -R)
 guest_stop q || true
 ip -n "$NS" link del "$TAPQ"
 
@@ -60,19 +52,16 @@ spawn -o "$E2E_TMP/vwire.log" "$VWIRE" -netdev "tap,id=t0,ifname=$TAPV,vnet_hdr=
 	-device "virtio-net,id=v0,netdev=t0,socket=$E2E_TMP/vu.sock"
 VW=$SPAWN_PID
 wait_for_socket "$E2E_TMP/vu.sock" 10 || e2e_fail "vwire did not start"
-ip link set "$TAPV" netns "$NS"
-ip -n "$NS" addr add "$HOST_IP/24" dev "$TAPV"
-ip -n "$NS" link set "$TAPV" up
+move_tap "$TAPV" "$NS" "$HOST_IP/24"
 guest_boot v --ip "$GUEST_IP/24" -- \
 	-chardev "socket,id=c0,path=$E2E_TMP/vu.sock,reconnect=1" \
 	-netdev vhost-user,id=n0,chardev=c0 -device virtio-net-pci,netdev=n0,vectors=0
 guest_wait_ready v 180 || e2e_fail "vwire guest did not boot"
-R[vwire_tx]=$(measure v "")
-R[vwire_rx]=$(measure v "-R")
+R[vwire_tx]=$(measure v)
+R[vwire_rx]=$(measure v -R)
 guest_stop v || true
 kill_pid "$VW"
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
 echo "| guest TCP through a tap (TCG guest, iperf3 ${SECONDS_PER_RUN}s, best of $RUNS) | QEMU tap,vhost=off | vwire (vhost-user) | vwire / QEMU |"
 echo "|---|---|---|---|"

@@ -13,9 +13,7 @@ E2E_NAME=bench_user_guest
 . "$E2E_DIR/lib/guest.sh"
 
 require_cmd qemu-system-x86_64 iperf3 awk
-TOP=$(cd "$E2E_DIR/../.." && pwd)
-VWIRE=${VWIRE:-$TOP/build/vwire}
-[[ -x $VWIRE ]] || { meson setup "$TOP/build" >/dev/null && ninja -C "$TOP/build" >/dev/null; }
+require_vwire --build
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-6}
 RUNS=${RUNS:-2}
 PORT=$((25000 + $$ % 10000))
@@ -26,15 +24,10 @@ wait_for_tcp_listen "$PORT" "" 10 || e2e_fail "iperf3 server did not start"
 declare -A R
 # measure GUEST SERVER_ADDR KEY
 measure() {
-	local name=$1 addr=$2 key=$3 flag best out g
+	local name=$1 addr=$2 key=$3 flag
 	for flag in "" -R; do
-		best=0
-		for ((r = 0; r < RUNS; r++)); do
-			out=$(guest_run "$name" -t 120 "iperf3 -c $addr -p $PORT -t $SECONDS_PER_RUN -f m $flag") || continue
-			g=$(awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") printf "%.3f", $(i - 1) / 1000 }' <<<"$out")
-			best=$(awk -v a="$best" -v b="${g:-0}" 'BEGIN { print (b > a) ? b : a }')
-		done
-		R[$key${flag:+_rx}]=$best
+		R[$key${flag:+_rx}]=$(guest_iperf3_best "$name" "$RUNS" 3 -c "$addr" -p "$PORT" \
+			-t "$SECONDS_PER_RUN" ${flag:+"$flag"})
 	done
 	guest_stop "$name" || true
 }
@@ -76,7 +69,6 @@ for mtu in 1500 65520; do
 	kill_pid "$vw"
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
 echo "| user-mode TCP, TCG guest (Gbit/s, iperf3 ${SECONDS_PER_RUN}s, best of $RUNS) | QEMU user | passt | vwire MTU 1500 | vwire MTU 65520 | vwire 65520 / QEMU | vwire 65520 / passt |"
 echo "|---|---|---|---|---|---|---|"

@@ -58,13 +58,23 @@ require_file() {
 	[[ -e $1 ]] || e2e_skip "missing ${2:-file} $1"
 }
 
-# require_vwire [--fast] - fail unless $VWIRE is an executable. --fast, for scripts whose QEMU
-# guests under TCG are slow enough already: use the plain build $VWIRE_FAST when it is set.
-# shellcheck disable=SC2120 # the argument is optional
+# require_vwire [--fast | --build] - fail unless $VWIRE is an executable. --fast, for scripts
+# whose QEMU guests under TCG are slow enough already: use the plain build $VWIRE_FAST when it is
+# set. --build, for the bench scripts: when $VWIRE is missing, build the tree's build/ first.
+# shellcheck disable=SC2120 # the arguments are optional
 require_vwire() {
-	if [[ ${1:-} == --fast ]]; then
-		VWIRE=${VWIRE_FAST:-$VWIRE}
-	fi
+	local build=$E2E_TOP/build
+	case ${1:-} in
+	--fast) VWIRE=${VWIRE_FAST:-$VWIRE} ;;
+	--build)
+		if [[ ! -x $VWIRE ]]; then
+			e2e_log "building $build"
+			[[ -f $build/build.ninja ]] || meson setup "$build" >/dev/null ||
+				e2e_fail "meson setup $build failed"
+			ninja -C "$build" >/dev/null || e2e_fail "ninja -C $build failed"
+		fi
+		;;
+	esac
 	[[ -x $VWIRE ]] ||
 		e2e_fail "no vwire binary at $VWIRE (build it: meson setup build && ninja -C build; or set VWIRE)"
 }
@@ -324,4 +334,9 @@ iperf3_tcp_gbits() {
 print("%.*f" % (int(sys.argv[1]),
                 json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))' \
 		"$dec" <<<"$json"
+}
+
+# ratio A B - print A / B with two decimals, or n/a when B is not a positive number.
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'
 }

@@ -228,6 +228,20 @@ guest_wait_result() {
 	return "$rc"
 }
 
+# guest_iperf3_best NAME RUNS DECIMALS IPERF3_ARG... - run "iperf3 IPERF3_ARG... -f m" in the
+# guest RUNS times (120 s each at the most); print the best rate its receiver reported, in
+# Gbit/s with DECIMALS decimals (0 when no run reported one).
+guest_iperf3_best() {
+	local name=$1 runs=$2 dec=$3 best=0 out g r
+	shift 3
+	for ((r = 0; r < runs; r++)); do
+		out=$(guest_run "$name" -t 120 "iperf3 $* -f m") || continue
+		g=$(iperf3_mbits <<<"$out" | awk -v d="$dec" '{ printf "%." d "f", $1 / 1000 }')
+		best=$(awk -v a="$best" -v b="${g:-0}" 'BEGIN { print (b > a) ? b : a }')
+	done
+	echo "$best"
+}
+
 # guest_wait_exit NAME [TIMEOUT] - wait (default 30 s) for QEMU to exit on its own (e.g. after
 # --poweroff); return QEMU's exit status, or 124 on timeout.
 guest_wait_exit() {
