@@ -12,88 +12,64 @@
 # use (user+system, % of one core) and ratios against QEMU and pasta.
 #   sudo bench/user.sh        (VWIRE=path/to/vwire RUNS=3 SECS=5 PASTA=pasta to change)
 set -euo pipefail
+E2E_NAME=bench_user
+# shellcheck source=../tests/e2e/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib/common.sh"
 
-top=$(cd "$(dirname "$0")/.." && pwd)
-VWIRE=${VWIRE:-$top/build/vwire}
 QEMU=${QEMU:-qemu-system-x86_64}
 PASTA=${PASTA:-pasta}
 RUNS=${RUNS:-3}
 SECS=${SECS:-5}
-sfx=$$
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vwire-bench-user.XXXXXX")
-ns=vwbu$sfx tap=vwbut$sfx port=$((20000 + sfx % 20000))
-pid= iperf_pid=
-
-skip() { echo "SKIP: $*" >&2; exit 77; }
-[[ $(id -u) == 0 ]] || skip "needs root"
-for c in ip iperf3 python3 "$QEMU"; do command -v "$c" >/dev/null || skip "missing $c"; done
-[[ -x $VWIRE ]] || skip "no vwire binary at $VWIRE (build it, or set VWIRE=)"
+require_root
+require_cmd ip iperf3 python3 "$QEMU"
+require_vwire
 have_pasta=1
 command -v "$PASTA" >/dev/null || { have_pasta=0; echo "no $PASTA: its rows are left out" >&2; }
 
+ns=vwbu$E2E_SUFFIX tap=$(e2e_ifname vwbut) port=$((20000 + E2E_SUFFIX % 20000))
+pid=
+
+# stop: end the current case's forwarder and delete the namespace.
 stop() {
 	if [[ -n $pid ]]; then
-		kill "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
+		kill_pid "$pid"
 		pid=
 	fi
-	ip netns del "$ns" 2>/dev/null || true
+	del_netns "$ns"
 }
-cleanup() {
-	set +e
-	stop
-	[[ -n $iperf_pid ]] && kill "$iperf_pid" 2>/dev/null && wait "$iperf_pid" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
 
-iperf3 -s -B 127.0.0.1 -p "$port" >"$tmp/iperf-server.log" 2>&1 &
-iperf_pid=$!
-for _ in $(seq 50); do ss -Hltn "sport = :$port" | grep -q . && break; sleep 0.1; done
+spawn -o "$E2E_TMP/iperf-server.log" iperf3 -s -B 127.0.0.1 -p "$port"
+wait_for_tcp_listen "$port" "" 5 || e2e_fail "iperf3 server did not start"
 
-wait_link() { # DEV: wait until the forwarder made its tap
-	for _ in $(seq 100); do
-		ip link show "$1" >/dev/null 2>&1 && return 0
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$tmp"/*.out >&2 2>/dev/null
-	echo "FAIL: no $1" >&2
-	exit 1
-}
+has_default_route() { ip -n "$ns" -4 route show default 2>/dev/null | grep -q .; }
 
 # start CASE: the forwarder for CASE (impl-mtu) with the namespace plumbed; sets $server to
 # the address that reaches the host's 127.0.0.1 from inside the namespace.
 start() {
-	local impl=${1%-*} mtu=${1#*-} dev=$tap
+	local impl=${1%-*} mtu=${1#*-} dev
 	local tapdev=(-netdev "tap,id=t0,ifname=$tap,script=no,downscript=no")
 	local hub=(-netdev hubport,id=h0,hubid=0,netdev=t0 -netdev hubport,id=h1,hubid=0,netdev=u0)
-	ip netns add "$ns"
-	ip -n "$ns" link set lo up
+	make_netns "$ns"
 	case $impl in
-	vwire) "$VWIRE" "${tapdev[@]}" -netdev "user,id=u0,mtu=$mtu" "${hub[@]}" \
-		-D "$tmp/vwire.log" >"$tmp/vwire.out" 2>&1 & ;;
-	qemu) "$QEMU" -M none -nodefaults -display none -nographic "${tapdev[@]}" \
-		-netdev user,id=u0 "${hub[@]}" >"$tmp/qemu.out" 2>&1 & ;;
-	pasta) "$PASTA" --runas 0 --netns "$ns" --config-net -f --mtu "$mtu" -4 \
-		>"$tmp/pasta.out" 2>&1 & ;;
+	vwire) spawn -o "$E2E_TMP/vwire.out" "$VWIRE" "${tapdev[@]}" -netdev "user,id=u0,mtu=$mtu" \
+		"${hub[@]}" -D "$E2E_TMP/vwire.log" ;;
+	qemu) spawn -o "$E2E_TMP/qemu.out" "$QEMU" -M none -nodefaults -display none -nographic \
+		"${tapdev[@]}" -netdev user,id=u0 "${hub[@]}" ;;
+	pasta) spawn -o "$E2E_TMP/pasta.out" "$PASTA" --runas 0 --netns "$ns" --config-net -f \
+		--mtu "$mtu" -4 ;;
 	esac
-	pid=$!
+	pid=$SPAWN_PID
 	if [[ $impl == pasta ]]; then
-		for _ in $(seq 100); do
-			server=$(ip -n "$ns" -4 route show default 2>/dev/null | awk '{ print $3; exit }')
-			[[ -n $server ]] && break
-			sleep 0.1
-		done
-		[[ -n $server ]] || { cat "$tmp/pasta.out" >&2; echo "FAIL: pasta set no route" >&2; exit 1; }
+		wait_until 10 has_default_route ||
+			{ cat "$E2E_TMP/pasta.out" >&2; e2e_fail "pasta set no route"; }
+		server=$(ip -n "$ns" -4 route show default | awk '{ print $3; exit }')
 		dev=$(ip -n "$ns" -4 route show default | awk '{ print $5; exit }')
 		ip -n "$ns" link set "$dev" mtu "$mtu"
 		return 0
 	fi
-	wait_link "$tap"
-	ip link set "$tap" netns "$ns"
-	ip -n "$ns" link set "$tap" mtu "$mtu" up
-	ip -n "$ns" addr add 10.0.2.15/24 dev "$tap"
+	wait_for_link "$tap" || { cat "$E2E_TMP"/*.out >&2 2>/dev/null; e2e_fail "no $tap"; }
+	move_tap "$tap" "$ns" 10.0.2.15/24
+	ip -n "$ns" link set "$tap" mtu "$mtu"
 	ip -n "$ns" route add default via 10.0.2.2
 	server=10.0.2.2
 }
@@ -133,14 +109,14 @@ for ((r = 1; r <= RUNS; r++)); do
 		start "$c"
 		for dir in up down; do
 			m=$(measure "$c" "$dir")
-			echo "$m" >>"$tmp/$c.$dir"
+			echo "$m" >>"$E2E_TMP/$c.$dir"
 			echo "run $r/$RUNS $c $dir: $m" >&2
 		done
 		stop
 	done
 done
 
-python3 - "$tmp" "$RUNS" "$SECS" "${cases[@]}" <<'EOF'
+python3 - "$E2E_TMP" "$RUNS" "$SECS" "${cases[@]}" <<'EOF'
 import statistics, sys
 tmp, runs, secs, cases = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 def med(case, d):

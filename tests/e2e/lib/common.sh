@@ -160,6 +160,17 @@ make_netns() {
 	ip -n "$1" link set lo up
 }
 
+# del_netns NAME - delete namespace NAME now (one that make_netns made, for a script that
+# makes it again); its links go with it.
+del_netns() {
+	local i
+	ip netns del "$1" 2>/dev/null || true
+	for i in "${!_E2E_NETNS[@]}"; do
+		[[ ${_E2E_NETNS[i]} != "$1" ]] || unset "_E2E_NETNS[i]"
+	done
+	_E2E_NETNS=("${_E2E_NETNS[@]}")
+}
+
 # make_tap NAME [NETNS] - create tap NAME (in NETNS if given), brought up; deleted at cleanup.
 make_tap() {
 	local name=$1 ns=${2:-}
