@@ -7,43 +7,27 @@
 # RUNS runs per flavour and the ratio vwire/QEMU.
 #   sudo bench/socket.sh       (VWIRE=path/to/vwire RUNS=3 SECS=5 FLAVOURS="tcp unix udp")
 set -euo pipefail
+E2E_NAME=bench_socket
+# shellcheck source=../tests/e2e/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib/common.sh"
 
-top=$(cd "$(dirname "$0")/.." && pwd)
-VWIRE=${VWIRE:-$top/build/vwire}
 QEMU=${QEMU:-qemu-system-x86_64}
 RUNS=${RUNS:-3}
 SECS=${SECS:-5}
 FLAVOURS=${FLAVOURS:-tcp unix udp dgram-unix}
-sfx=$$
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/vwire-bench.XXXXXX")
+require_root
+require_cmd ip iperf3 python3 "$QEMU"
+require_vwire
+tmp=$E2E_TMP
 pids=()
-nsa=vwbsA$sfx nsb=vwbsB$sfx ta=vwbsA$sfx tb=vwbsB$sfx
-
-skip() { echo "SKIP: $*" >&2; exit 77; }
-[[ $(id -u) == 0 ]] || skip "needs root"
-for c in ip iperf3 python3 "$QEMU"; do command -v "$c" >/dev/null || skip "missing $c"; done
-[[ -x $VWIRE ]] || skip "no vwire binary at $VWIRE (build it, or set VWIRE=)"
-((${#ta} <= 15)) || skip "interface name $ta too long"
+nsa=vwbsA$E2E_SUFFIX nsb=vwbsB$E2E_SUFFIX ta=$(e2e_ifname vwbsA) tb=$(e2e_ifname vwbsB)
 
 stop() {
 	local p
 	for p in "${pids[@]}"; do
-		kill "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
+		kill_pid "$p"
 	done
 	pids=()
-}
-cleanup() {
-	set +e
-	stop
-	ip netns del "$nsa" 2>/dev/null
-	ip netns del "$nsb" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() { # tcp|udp
-	python3 -c 'import socket,sys; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1]=="udp" else socket.SOCK_STREAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])' "$1"
 }
 
 # netdevs FLAVOUR: sets net_a and net_b, the two sides' netdev (A is the server, if any).
@@ -70,49 +54,34 @@ start() {
 	local args=(-netdev "tap,id=t,ifname=$tap,script=no,downscript=no" -netdev "$netdev"
 		-netdev hubport,id=h1,hubid=0,netdev=t -netdev hubport,id=h2,hubid=0,netdev=s)
 	case $impl in
-	vwire) "$VWIRE" "${args[@]}" -D "$tmp/vwire-$tap.log" >"$tmp/$impl-$tap.out" 2>&1 & ;;
-	qemu) "$QEMU" -M none -nodefaults -display none -nographic "${args[@]}" \
-		>"$tmp/$impl-$tap.out" 2>&1 & ;;
+	vwire) spawn -o "$tmp/$impl-$tap.out" "$VWIRE" "${args[@]}" -D "$tmp/vwire-$tap.log" ;;
+	qemu) spawn -o "$tmp/$impl-$tap.out" "$QEMU" -M none -nodefaults -display none -nographic \
+		"${args[@]}" ;;
 	esac
-	pids+=($!)
-	for _ in $(seq 100); do
-		ip link show "$tap" >/dev/null 2>&1 && return 0
-		kill -0 "${pids[-1]}" 2>/dev/null || break
-		sleep 0.1
-	done
-	cat "$tmp"/*.out "$tmp"/*.log 2>/dev/null >&2
-	echo "FAIL: $impl did not create $tap" >&2
-	exit 1
+	pids+=("$SPAWN_PID")
+	wait_for_link "$tap" ||
+		{ cat "$tmp"/*.out "$tmp"/*.log 2>/dev/null >&2; e2e_fail "$impl did not create $tap"; }
 }
 
 plumb() {
-	ip netns add "$nsa"
-	ip netns add "$nsb"
-	ip link set "$ta" netns "$nsa"
-	ip link set "$tb" netns "$nsb"
-	ip -n "$nsa" addr add 10.98.0.1/24 dev "$ta"
-	ip -n "$nsb" addr add 10.98.0.2/24 dev "$tb"
-	for n in "$nsa:$ta" "$nsb:$tb"; do
-		ip -n "${n%%:*}" link set lo up
-		ip -n "${n%%:*}" link set "${n#*:}" up
-	done
+	make_netns "$nsa"
+	make_netns "$nsb"
+	move_tap "$ta" "$nsa" 10.98.0.1/24
+	move_tap "$tb" "$nsb" 10.98.0.2/24
 	ip netns exec "$nsa" ping -c 1 -W 2 10.98.0.2 >/dev/null ||
 		ip netns exec "$nsa" ping -c 3 -W 2 10.98.0.2 >/dev/null
 }
 
 unplumb() {
-	ip netns del "$nsa" 2>/dev/null || true
-	ip netns del "$nsb" 2>/dev/null || true
+	del_netns "$nsa"
+	del_netns "$nsb"
 }
 
 # iperf3 CLIENT-ARGS...: a one-shot server in B, the client in A; prints the client's JSON.
 iperf() {
 	ip netns exec "$nsb" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
 	local spid=$!
-	for _ in $(seq 50); do
-		ip netns exec "$nsb" ss -Hltn "sport = :5201" | grep -q . && break
-		sleep 0.1
-	done
+	wait_for_tcp_listen 5201 "$nsb" 5 || true
 	ip netns exec "$nsa" iperf3 -c 10.98.0.2 -p 5201 -J "$@"
 	wait "$spid" || true
 }
