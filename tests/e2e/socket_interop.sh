@@ -12,20 +12,14 @@
 #   - a client with reconnect=1 finds its server again after the server is killed and
 #     restarted, and ping resumes.
 set -euo pipefail
-if [[ ! -f $(dirname "$0")/lib/common.sh ]]; then
-	echo "SKIP: $(basename "$0" .sh): tests/e2e/lib/common.sh is missing" >&2
-	exit 77
-fi
-source "$(dirname "$0")/lib/common.sh"
+# shellcheck source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
-top=$(cd "$E2E_DIR/../.." && pwd)
-VWIRE=${VWIRE:-$top/build/vwire}
 QEMU=${QEMU:-qemu-system-x86_64}
 require_root
 require_cmd ip ping iperf3 python3 "$QEMU"
 require_file /dev/net/tun "tun device"
-[[ -x $VWIRE ]] || e2e_skip "no vwire binary at $VWIRE"
-"$VWIRE" -netdev help 2>&1 | grep -qx stream || e2e_skip "$VWIRE has no -netdev stream"
+require_vwire
 
 ta=$(e2e_ifname vwsA) tb=$(e2e_ifname vwsB)
 nsa=vwsA$E2E_SUFFIX nsb=vwsB$E2E_SUFFIX
@@ -33,27 +27,7 @@ mac_a=02:97:00:00:00:0a mac_b=02:97:00:00:00:0b
 make_netns "$nsa"
 make_netns "$nsb"
 net=0 # third octet of the current case's subnet, 10.97.$net.0/24
-pid_a= pid_b= log_a= log_b= seq=0
-
-wait_until() { # SECONDS CMD...
-	local n=$(($1 * 10))
-	shift
-	until "$@"; do
-		((n-- > 0)) || return 1
-		sleep 0.1
-	done
-}
-link_present() { ip link show "$1" >/dev/null 2>&1; }
-link_absent() { ! ip ${2:+-n "$2"} link show "$1" >/dev/null 2>&1; }
-
-free_port() { # tcp|udp
-	python3 - "$1" <<'EOF'
-import socket, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM if sys.argv[1] == "udp" else socket.SOCK_STREAM)
-s.bind(("127.0.0.1", 0))
-print(s.getsockname()[1])
-EOF
-}
+pid_a='' pid_b='' log_a='' log_b='' seq=0
 
 # start_side A|B vwire|qemu NETDEV: run one side (its tap, NETDEV with id=s, both on hub 0),
 # wait for its tap, move it into the side's namespace with a fixed MAC and 10.97.$net.1 or .2.
@@ -73,12 +47,9 @@ start_side() {
 			-netdev hubport,id=h1,hubid=0,netdev=t -netdev hubport,id=h2,hubid=0,netdev=s
 	fi
 	pid=$SPAWN_PID
-	wait_until 10 link_present "$tap" ||
+	wait_for_link "$tap" ||
 		{ cat "$log"* >&2 2>/dev/null; e2e_fail "$side ($kind $netdev): no tap $tap"; }
-	ip link set "$tap" netns "$ns"
-	ip -n "$ns" link set "$tap" address "$mac"
-	ip -n "$ns" addr add "$addr/24" dev "$tap"
-	ip -n "$ns" link set "$tap" up
+	move_tap "$tap" "$ns" "$addr/24" "$mac"
 	if [[ $side == A ]]; then pid_a=$pid log_a=$log; else pid_b=$pid log_b=$log; fi
 }
 
@@ -110,16 +81,9 @@ ping_ok() { # NETNS ADDR WHAT [TRIES]
 
 # iperf_tcp WHAT: 3 s of TCP from A to B; prints Gbit/s, fails when nothing got through.
 iperf_tcp() {
-	local json gbps spid
-	ip netns exec "$nsb" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
-	spid=$!
-	wait_for_tcp_listen 5201 "$nsb" || e2e_fail "$1: iperf3 server did not start"
-	json=$(ip netns exec "$nsa" iperf3 -c "10.97.$net.2" -p 5201 -t 3 -J) ||
-		{ wait "$spid" || true; e2e_fail "$1: iperf3 failed"; }
-	wait "$spid" || true
-	gbps=$(python3 -c 'import json,sys; print("%.3f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"] / 1e9))' <<<"$json")
-	python3 -c "import sys; sys.exit(0 if $gbps > 0.005 else 1)" ||
-		e2e_fail "$1: TCP gave $gbps Gbit/s"
+	local gbps
+	gbps=$(iperf3_tcp_gbits "$nsb" "$nsa" "10.97.$net.2" 3) || e2e_fail "$1: iperf3 failed"
+	awk -v g="$gbps" 'BEGIN { exit !(g > 0.005) }' || e2e_fail "$1: TCP gave $gbps Gbit/s"
 	echo "$gbps"
 }
 
