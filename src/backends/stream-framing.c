@@ -34,11 +34,37 @@
 static void stream_framing_read(void *opaque);
 static void stream_framing_writable(void *opaque);
 
+static uint32_t stream_framing_peek_len(const struct stream_framing *f)
+{
+	uint32_t be;
+
+	memcpy(&be, f->rbuf + f->rstart, sizeof(be));
+	return ntohl(be);
+}
+
+/* Whether the buffer holds a whole frame (or a bad length) that is not handed on yet. */
+static bool stream_framing_frame_ready(const struct stream_framing *f)
+{
+	size_t avail = f->rend - f->rstart;
+	uint32_t len;
+
+	if (avail < STREAM_FRAMING_HDR_LEN)
+		return false;
+	len = stream_framing_peek_len(f);
+	return len > STREAM_FRAMING_MAX_FRAME || avail - STREAM_FRAMING_HDR_LEN >= len;
+}
+
+/*
+ * Read only when what is buffered has been handed on: frames held back by the peer's flow
+ * control (or past the weight) go first, so that the end of the stream, read later, can
+ * never overtake them.
+ */
 static bool stream_framing_can_read(void *opaque)
 {
 	struct stream_framing *f = opaque;
 
-	return !f->rx_blocked && f->rend < STREAM_FRAMING_RBUF_SIZE && net_can_send(f->nc);
+	return !f->rx_blocked && f->rend < STREAM_FRAMING_RBUF_SIZE &&
+	       !stream_framing_frame_ready(f) && net_can_send(f->nc);
 }
 
 static void stream_framing_update_handler(struct stream_framing *f)
@@ -64,14 +90,6 @@ static void stream_framing_close(struct stream_framing *f, bool error, const cha
 	stream_framing_detach(f);
 	if (f->closed)
 		f->closed(f->opaque, error, reason);
-}
-
-static uint32_t stream_framing_peek_len(const struct stream_framing *f)
-{
-	uint32_t be;
-
-	memcpy(&be, f->rbuf + f->rstart, sizeof(be));
-	return ntohl(be);
 }
 
 /*

@@ -422,6 +422,31 @@ static void test_reading_stops_while_peer_refuses(void **state)
 	close(fd);
 }
 
+static void test_frames_before_eof_survive_flow_control(void **state)
+{
+	struct endpoint *e;
+	int fd = stream_pair(&e);
+	uint8_t buf[256];
+	size_t off = 0;
+
+	/* Three frames and the end of the stream arrive at once while the peer holds back. */
+	off += frame(buf + off, 60, 1);
+	off += frame(buf + off, 61, 2);
+	off += frame(buf + off, 62, 3);
+	e->refuse = true;
+	write_all(fd, buf, off);
+	shutdown(fd, SHUT_WR);
+	run_for(20);
+	assert_int_equal(e->got, 0);
+	e->refuse = false;
+	net_flush_queued(&e->nc);
+	/* Every whole frame is handed on before the end of the stream closes the connection. */
+	assert_true(peer_closed(fd, 1000));
+	assert_int_equal(e->got, 3);
+	assert_int_equal(e->first_word[2], 3);
+	close(fd);
+}
+
 static void test_not_connected_drops(void **state)
 {
 	struct endpoint *e;
@@ -900,6 +925,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_partial_writes_keep_frames_whole, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_reading_stops_while_peer_refuses, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_frames_before_eof_survive_flow_control, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_not_connected_drops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stream_unix_server_and_client, setup,
