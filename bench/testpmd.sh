@@ -1,0 +1,209 @@
+#!/usr/bin/env bash
+# testpmd.sh - packet rate of vwire as a vhost-user switch, against DPDK's own vhost PMD in the
+# same role, in one run. DPDK's testpmd with two virtio-user ports (io forwarding, tx_first)
+# sends every packet it receives on one port out of the other; the switch joins the two
+# vhost-user sockets back to back, so packets circle testpmd -> switch -> testpmd. The switch is
+# vwire (two virtio-net devices on one hub; kick mode, then poll=on) or a second testpmd with
+# two net_vhost ports in io forwarding. Each side has one core: testpmd's virtio-user side
+# runs on core 0, the switch on core 1 (vwire is single-threaded; the vhost testpmd's
+# forwarding and main lcores are both on core 1). Measured for SECS seconds after WARM seconds
+# of warm-up: packets per second received by testpmd (both ports), and the switch's CPU time
+# per packet (/proc/PID/stat utime+stime over the same window, divided by the packets). Prints
+# a markdown table of the median and the best of RUNS interleaved runs, with the ratios
+# vwire/DPDK (on a machine shared with other work the best run is the least disturbed one).
+#   sudo bench/testpmd.sh        (VWIRE=path/to/vwire RUNS=3 SECS=5 WARM=3 SIZES="64 1500"
+#                                 BURSTS=4: bursts of 32 packets per port tx_first injects)
+set -euo pipefail
+
+top=$(cd "$(dirname "$0")/.." && pwd)
+VWIRE=${VWIRE:-$top/build/vwire}
+RUNS=${RUNS:-3}
+SECS=${SECS:-5}
+WARM=${WARM:-3}
+SIZES=${SIZES:-64 1500}
+BURSTS=${BURSTS:-4}
+MEM=512
+sfx=$$
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/vwire-bench-testpmd.XXXXXX")
+hp=/sys/kernel/mm/hugepages/hugepages-2048kB
+hp_added=0 huge_dir= huge_mounted=0
+sw_pid= tp_pid=
+s0=$tmp/s0.sock s1=$tmp/s1.sock
+
+skip() { echo "SKIP: $*" >&2; exit 77; }
+die() { echo "FAIL: $*" >&2; exit 1; }
+[[ $(id -u) == 0 ]] || skip "needs root"
+for c in dpdk-testpmd taskset python3 mkfifo; do command -v "$c" >/dev/null || skip "missing $c"; done
+[[ -x $VWIRE ]] || skip "no vwire binary at $VWIRE (build it, or set VWIRE=)"
+(($(nproc) >= 2)) || skip "needs 2 cores"
+[[ -w $hp/nr_hugepages ]] || skip "no 2 MB hugepages"
+
+stop_pid() {
+	[[ -n $1 ]] || return 0
+	kill -INT "$1" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$1" 2>/dev/null || true
+	wait "$1" 2>/dev/null || true
+}
+cleanup() {
+	set +e
+	exec 3>&-
+	stop_pid "$tp_pid"
+	stop_pid "$sw_pid"
+	[[ -n $huge_dir ]] && rm -rf "$huge_dir"/vwb*"$sfx"map_*
+	rm -rf /var/run/dpdk/vwb*"$sfx"
+	((huge_mounted)) && umount "$huge_dir"
+	# Only the pages added here: another user may have added some meanwhile.
+	((hp_added)) && echo $(($(cat "$hp/nr_hugepages") - hp_added)) >"$hp/nr_hugepages"
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Two testpmd instances of MEM MB each, and room for the EAL's own.
+need=$((2 * (MEM / 2 + 16)))
+if (($(cat "$hp/free_hugepages") < need)); then
+	hp_added=$((need - $(cat "$hp/free_hugepages")))
+	echo $(($(cat "$hp/nr_hugepages") + hp_added)) >"$hp/nr_hugepages"
+	(($(cat "$hp/free_hugepages") >= need)) || skip "cannot reserve $need 2 MB hugepages"
+fi
+if awk '$2 == "/dev/hugepages" && $3 == "hugetlbfs" { f = 1 } END { exit !f }' /proc/mounts; then
+	huge_dir=/dev/hugepages
+else
+	huge_dir=$tmp/huge
+	mkdir "$huge_dir"
+	mount -t hugetlbfs -o pagesize=2M nodev "$huge_dir"
+	huge_mounted=1
+fi
+
+wait_file() { # path what
+	for _ in $(seq 300); do
+		[[ -e $1 ]] && return 0
+		sleep 0.1
+	done
+	die "timeout waiting for $2"
+}
+wait_line() { # file regex what
+	for _ in $(seq 300); do
+		grep -qE -- "$2" "$1" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	tail -30 "$1" >&2
+	die "timeout waiting for $3"
+}
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+# start_switch vwire|vwire-poll|dpdk: the switch on core 1, listening on $s0 and $s1.
+start_switch() {
+	rm -f "$s0" "$s1"
+	case $1 in
+	vwire | vwire-poll)
+		local poll=
+		[[ $1 == vwire-poll ]] && poll=,poll=on
+		taskset -c 1 "$VWIRE" -netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0 \
+			-device "virtio-net,id=v0,netdev=h0,socket=$s0$poll" \
+			-device "virtio-net,id=v1,netdev=h1,socket=$s1$poll" \
+			-D "$tmp/vwire.log" >"$tmp/switch.out" 2>&1 &
+		;;
+	dpdk)
+		# Non-interactive, statistics once an hour: it forwards until SIGINT.
+		dpdk-testpmd --lcores '0@1,1@1' --no-pci --single-file-segments -m "$MEM" \
+			--huge-dir "$huge_dir" --file-prefix="vwbv$sfx" \
+			--vdev "net_vhost0,iface=$s0,queues=1" --vdev "net_vhost1,iface=$s1,queues=1" \
+			-- --forward-mode=io --auto-start --stats-period 3600 </dev/null \
+			>"$tmp/switch.out" 2>&1 &
+		;;
+	esac
+	sw_pid=$!
+	wait_file "$s0" "$1 socket $s0"
+	wait_file "$s1" "$1 socket $s1"
+}
+
+# measure SWITCH SIZE: prints "pps switch_cpu_seconds packets" for one run.
+measure() {
+	local sw=$1 size=$2 fifo=$tmp/cmd log=$tmp/virtio.log c0 c1
+	start_switch "$sw"
+	rm -f "$fifo"
+	mkfifo "$fifo"
+	dpdk-testpmd --lcores '0@0,1@0' --no-pci --single-file-segments -m "$MEM" \
+		--huge-dir "$huge_dir" --file-prefix="vwbu$sfx" \
+		--vdev "net_virtio_user0,path=$s0,queues=1" \
+		--vdev "net_virtio_user1,path=$s1,queues=1" \
+		-- -i --forward-mode=io --txpkts="$size" <"$fifo" >"$log" 2>&1 &
+	tp_pid=$!
+	exec 3>"$fifo"
+	wait_line "$log" "testpmd> " "testpmd's prompt"
+	echo "start tx_first $BURSTS" >&3
+	sleep "$WARM"
+	# testpmd's Rx-pps is over the time between two "show port stats" (its own clock).
+	echo "show port stats all" >&3
+	c0=$(cpu_ticks "$sw_pid")
+	sleep "$SECS"
+	echo "show port stats all" >&3
+	c1=$(cpu_ticks "$sw_pid")
+	sleep 0.5
+	echo "stop" >&3
+	echo "quit" >&3
+	exec 3>&-
+	for _ in $(seq 100); do
+		kill -0 "$tp_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	stop_pid "$tp_pid"
+	tp_pid=
+	stop_pid "$sw_pid"
+	sw_pid=
+	grep -q "broken" "$tmp/vwire.log" 2>/dev/null && die "$sw: a queue broke"
+	awk -v ticks=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '
+	/NIC statistics for port/ { p = $(NF - 1); n[p]++ }
+	/RX-packets:/ { pk[p, n[p]] = $2 }
+	/Rx-pps:/ { pps[p, n[p]] = $2 }
+	END {
+		if (n[0] < 2 || n[1] < 2) { print "no statistics" > "/dev/stderr"; exit 1 }
+		rate = pps[0, n[0]] + pps[1, n[1]]
+		pkts = pk[0, n[0]] - pk[0, n[0] - 1] + pk[1, n[1]] - pk[1, n[1] - 1]
+		printf "%.0f %.3f %.0f\n", rate, ticks / hz, pkts
+	}' "$log" || { tail -40 "$log" >&2; die "$sw: no statistics from testpmd"; }
+}
+
+load0=$(cut -d' ' -f1 /proc/loadavg)
+for ((r = 1; r <= RUNS; r++)); do
+	for size in $SIZES; do
+		for sw in dpdk vwire vwire-poll; do
+			echo "run $r/$RUNS: $size bytes, $sw" >&2
+			res=$(measure "$sw" "$size")
+			echo "  $res" >&2
+			echo "$size $sw $res" >>"$tmp/results"
+		done
+	done
+done
+load1=$(cut -d' ' -f1 /proc/loadavg)
+
+python3 - "$tmp/results" "$RUNS" "$SECS" "$BURSTS" "$load0" "$load1" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    size, sw, pps, cpu, pkts = line.split()
+    rows.setdefault((int(size), sw), []).append((float(pps), float(cpu), float(pkts)))
+runs, secs, bursts = sys.argv[2], sys.argv[3], int(sys.argv[4])
+print(f"{runs} runs of {secs} s each; {bursts * 32} packets circling per direction; "
+      f"load average {sys.argv[5]} before, {sys.argv[6]} after\n")
+print("| frame | switch on core 1 | Mpps median | Mpps best | switch CPU ns/packet (median) "
+      "| vwire/DPDK median | vwire/DPDK best |")
+print("|---:|---|---:|---:|---:|---:|---:|")
+names = {"dpdk": "DPDK vhost PMD (testpmd io, polls)", "vwire": "vwire, kick mode",
+         "vwire-poll": "vwire, poll=on"}
+for size in sorted({k[0] for k in rows}):
+    dpdk = [r[0] for r in rows[(size, "dpdk")]]
+    for sw in ("dpdk", "vwire", "vwire-poll"):
+        pps = [r[0] for r in rows[(size, sw)]]
+        med, best = statistics.median(pps), max(pps)
+        ns = statistics.median(r[1] / r[2] * 1e9 if r[2] else float("nan")
+                               for r in rows[(size, sw)])
+        ratios = " | |" if sw == "dpdk" else \
+            f" {med / statistics.median(dpdk):.2f} | {best / max(dpdk):.2f} |"
+        print(f"| {size} B | {names[sw]} | {med / 1e6:.3f} | {best / 1e6:.3f} | {ns:.0f} |{ratios}")
+EOF
