@@ -6,7 +6,8 @@
 # For each: iperf3 guest -> host and host -> guest (-R), $SECONDS_PER_RUN s, best of $RUNS.
 # Prints a markdown table with the ratios. Guests run under TCG (this machine's /dev/kvm cannot
 # run a stock kernel), so the guest's CPU is slow and the figures are TCG figures.
-# Usage: bench/guest_tap.sh  (root; builds build/ if needed)
+# Usage: bench/guest_tap.sh  (root; builds build/ if needed; DEVICE_OPTS=poll=on adds options
+# to vwire's -device virtio-net)
 set -euo pipefail
 E2E_NAME=bench_guest_tap
 # shellcheck source=../tests/e2e/lib/common.sh
@@ -49,7 +50,7 @@ ip -n "$NS" link del "$TAPQ"
 # vwire: tap (moved into the namespace) and virtio-net over vhost-user.
 TAPV=$(e2e_ifname vwbv)
 spawn -o "$E2E_TMP/vwire.log" "$VWIRE" -netdev "tap,id=t0,ifname=$TAPV,vnet_hdr=on" \
-	-device "virtio-net,id=v0,netdev=t0,socket=$E2E_TMP/vu.sock"
+	-device "virtio-net,id=v0,netdev=t0,socket=$E2E_TMP/vu.sock${DEVICE_OPTS:+,$DEVICE_OPTS}"
 VW=$SPAWN_PID
 wait_for_socket "$E2E_TMP/vu.sock" 10 || e2e_fail "vwire did not start"
 move_tap "$TAPV" "$NS" "$HOST_IP/24"

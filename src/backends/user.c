@@ -33,6 +33,7 @@
 #include "backends/user-guestfwd.h"
 #include "backends/user.h"
 #include "core/log.h"
+#include "core/offload.h"
 #include "core/netdev.h"
 #include "vwire/error.h"
 #include "vwire/loop.h"
@@ -375,14 +376,28 @@ static void user_poll_timer_fired(void *opaque)
 
 /* libslirp's callbacks */
 
+/*
+ * libslirp computes every checksum of what it sends: a peer that takes vnet headers (a guest
+ * that negotiated GUEST_CSUM) is told so with DATA_VALID and need not verify them again.
+ */
+static const struct virtio_net_hdr_v1 user_csum_valid_hdr = {
+	.flags = VIRTIO_NET_HDR_F_DATA_VALID,
+};
+
 static ssize_t user_send_packet(const void *buf, size_t len, void *opaque)
 {
 	struct user *u = opaque;
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct iovec iov[2] = {
+		{ .iov_base = (void *)&user_csum_valid_hdr, .iov_len = sizeof(user_csum_valid_hdr) },
+		{ .iov_base = (void *)buf, .iov_len = len },
+	};
 	struct net_client *peer = u->nc.peer;
 	uint64_t dropped = peer ? peer->stats.rx_dropped : 0;
 
-	net_send_iov(&u->nc, &iov, 1, 0, NULL);
+	if (net_peer_accepts_vnet_hdr(&u->nc))
+		net_send_iov(&u->nc, iov, 2, NET_FLAG_VNET_HDR, NULL);
+	else
+		net_send_iov(&u->nc, &iov[1], 1, 0, NULL);
 	if (peer && u->nc.peer == peer && peer->stats.rx_dropped != dropped) {
 		u->peer_drops++;
 		log_ratelimited_warn(&u->rl, "%s: peer cannot keep up: %llu frames dropped",
