@@ -4,7 +4,7 @@
  * The driver marks descriptors available by their AVAIL/USED bits against its wrap counter; we
  * read chains in ring order and write used descriptors (id, len, then flags) at our own used
  * position, the first descriptor of a batch last. Event suppression lives in two small areas.
- * Inflight tracking (INFLIGHT_SHMFD) is not implemented for packed rings.
+ * Inflight tracking (INFLIGHT_SHMFD) covers split rings only: a packed ring ignores its region.
  */
 #include <errno.h>
 #include <inttypes.h>
