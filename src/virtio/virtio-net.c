@@ -34,14 +34,6 @@
 #define VIRTIO_NET_MAX_PAIRS (VHOST_USER_MAX_VRINGS / 2)
 /* Chains popped per kick before yielding to other work, as vhost's weight. */
 #define VIRTIO_NET_TX_BURST 256
-/*
- * Chains popped together before any is sent: their headers are prefetched at pop, so the
- * cache misses on buffers the driver just wrote (on another CPU) overlap instead of
- * following one another.
- */
-#define VIRTIO_NET_TX_BATCH 32
-/* Chains one poller call moves, in passes over the rings, before the loop runs again. */
-#define VIRTIO_NET_POLL_BUDGET 256
 /* Mergeable rx buffers one frame may take (a 64 KiB GSO frame in 1.5 KiB buffers needs 44). */
 #define VIRTIO_NET_RX_MAX_ELEMS 64
 /* Writable iovecs of the chains one frame is written into. */
@@ -69,7 +61,7 @@ struct virtio_net;
  * @rx_pending:		rx entries pushed but not flushed
  * @rx_starved:		poll mode: can_receive said no for want of buffers; the poller calls
  *			net_flush_queued() once the guest posts some (what a kick does otherwise)
- * @tx_elems:		the chains being transmitted (VIRTIO_NET_TX_BATCH)
+ * @tx_elem:		the chain being transmitted
  * @rx_elems:		chains one received frame is being written into
  * @rx_iov:		their writable iovecs, in order
  * @rx_iovcnt:		how many
@@ -89,7 +81,7 @@ struct virtio_net_queue {
 	struct loop_bh *rx_flush_bh;
 	bool rx_pending;
 	bool rx_starved;
-	struct virtq_elem *tx_elems;
+	struct virtq_elem tx_elem;
 	struct virtq_elem *rx_elems;
 	struct iovec rx_iov[VIRTIO_NET_RX_MAX_IOV];
 	int rx_iovcnt;
@@ -193,7 +185,7 @@ static void virtio_net_notify(struct virtq *vq, struct vhost_user_vring *vr)
 
 /* Transmit */
 
-static unsigned int virtio_net_tx_run(struct virtio_net_queue *q);
+static void virtio_net_tx_run(struct virtio_net_queue *q);
 
 static void virtio_net_tx_complete(struct net_client *nc, ssize_t ret)
 {
@@ -232,78 +224,49 @@ static bool virtio_net_tx_one(struct virtio_net_queue *q, struct virtq_elem *ele
 	return ret != 0;
 }
 
-/*
- * Pop up to VIRTIO_NET_TX_BATCH chains (at most @room), prefetching each one's first bytes.
- * Return how many; *@stop is set when the ring is empty (notifications re-enabled in kick
- * mode) or broken.
- */
-static unsigned int virtio_net_tx_pop_batch(struct virtio_net_queue *q, unsigned int room,
-					    bool *stop)
+static void virtio_net_tx_run(struct virtio_net_queue *q)
 {
 	struct virtq *vq = &q->tx;
-	unsigned int n = 0;
+	unsigned int done = 0;
+	bool more = false;
 
-	while (n < VIRTIO_NET_TX_BATCH && n < room) {
-		struct virtq_elem *elem = &q->tx_elems[n];
-		int r = virtq_pop(vq, elem);
+	if (!q->tx_vr || q->tx_waiting || vq->broken)
+		return;
+	if (!q->dev->poll)
+		virtq_disable_notify(vq);
+	for (;;) {
+		int r;
 
+		if (done >= VIRTIO_NET_TX_BURST) {
+			more = true;
+			break;
+		}
+		r = virtq_pop(vq, &q->tx_elem);
 		if (r < 0) {
 			virtio_net_queue_broken(q, vq);
-			*stop = true;
 			break;
 		}
 		if (r == 0) {
 			/* Empty: ask for kicks again, and catch what slipped in meanwhile. */
-			if (q->dev->poll || !virtq_enable_notify(vq)) {
-				*stop = true;
+			if (q->dev->poll || !virtq_enable_notify(vq))
 				break;
-			}
 			virtq_disable_notify(vq);
 			continue;
 		}
-		if (elem->out_num)
-			__builtin_prefetch(elem->iov[0].iov_base);
-		n++;
-	}
-	return n;
-}
-
-/* Return the chains sent. */
-static unsigned int virtio_net_tx_run(struct virtio_net_queue *q)
-{
-	struct virtq *vq = &q->tx;
-	unsigned int done = 0;
-	bool stop = false;
-
-	if (!q->tx_vr || q->tx_waiting || vq->broken)
-		return 0;
-	if (!q->dev->poll)
-		virtq_disable_notify(vq);
-	while (!stop && !q->tx_waiting && done < VIRTIO_NET_TX_BURST) {
-		unsigned int n = virtio_net_tx_pop_batch(q, VIRTIO_NET_TX_BURST - done, &stop);
-		unsigned int sent = 0;
-
-		while (sent < n) {
-			/* The core copies a packet it holds back: its chain goes back now. */
-			if (!virtio_net_tx_one(q, &q->tx_elems[sent++])) {
-				q->tx_waiting = true;
-				break;
-			}
-		}
-		/* The peer holds back: the chains not sent go back to the ring, last first. */
-		for (unsigned int i = n; i > sent; i--)
-			virtq_unpop(vq, &q->tx_elems[i - 1]);
-		for (unsigned int i = 0; i < sent; i++)
-			virtq_push(vq, &q->tx_elems[i], 0);
-		done += sent;
+		/* The core copies a packet it holds back, so the chain can go back at once. */
+		if (!virtio_net_tx_one(q, &q->tx_elem))
+			q->tx_waiting = true;
+		virtq_push(vq, &q->tx_elem, 0);
+		done++;
+		if (q->tx_waiting)
+			break;
 	}
 	if (done) {
 		virtq_flush(vq);
 		virtio_net_notify(vq, q->tx_vr);
 	}
-	if (done >= VIRTIO_NET_TX_BURST && !q->tx_waiting && !vq->broken)
+	if (more)
 		loop_bh_schedule(q->tx_bh);
-	return done;
 }
 
 static void virtio_net_tx_bh(void *opaque)
@@ -554,46 +517,23 @@ static void virtio_net_rx_kick(void *opaque)
 	net_flush_queued(&q->nc);
 }
 
-/* Publish what every device received so far, as each rx_flush_bh would at the end of the round. */
-static void virtio_net_rx_flush_all(void)
-{
-	for (struct virtio_net *dev = virtio_net_devices; dev; dev = dev->next)
-		for (unsigned int i = 0; i < dev->npairs; i++)
-			if (dev->queues[i])
-				virtio_net_rx_flush(dev->queues[i]);
-}
-
-/*
- * Poll mode: the loop thread looks at every ring of the device each round, and looks again
- * while the tx rings had work, up to a budget: a round of the loop (epoll_wait, timers,
- * bottom halves) costs as much as moving several packets. Between passes the rx rings of
- * every device are published, so that a driver answering what it just received (a forwarder
- * on another device of ours) can hand the answer to the next pass.
- */
+/* Poll mode: the loop thread looks at every ring of the device each round. */
 static void virtio_net_poll(void *opaque)
 {
 	struct virtio_net *dev = opaque;
-	unsigned int moved = 0, pass;
 
-	do {
-		pass = 0;
-		for (unsigned int i = 0; i < dev->npairs; i++) {
-			struct virtio_net_queue *q = dev->queues[i];
+	for (unsigned int i = 0; i < dev->npairs; i++) {
+		struct virtio_net_queue *q = dev->queues[i];
 
-			if (q->tx_vr && !q->tx_waiting)
-				pass += virtio_net_tx_run(q);
-			if (q->rx_vr &&
-			    (q->nc.receive_disabled || q->rx_starved || net_queue_length(&q->nc)) &&
-			    !virtq_empty(&q->rx)) {
-				q->rx_starved = false;
-				net_flush_queued(&q->nc);
-			}
+		if (q->tx_vr && !q->tx_waiting)
+			virtio_net_tx_run(q);
+		if (q->rx_vr &&
+		    (q->nc.receive_disabled || q->rx_starved || net_queue_length(&q->nc)) &&
+		    !virtq_empty(&q->rx)) {
+			q->rx_starved = false;
+			net_flush_queued(&q->nc);
 		}
-		if (!pass)
-			break;
-		virtio_net_rx_flush_all();
-		moved += pass;
-	} while (moved < VIRTIO_NET_POLL_BUDGET);
+	}
 }
 
 /* The guest takes frames with vnet headers only if it negotiated the offloads a tap enables. */
@@ -621,10 +561,8 @@ static void virtio_net_queue_cleanup(struct net_client *nc)
 	loop_bh_free(q->tx_bh);
 	loop_bh_free(q->rx_flush_bh);
 	free(q->rx_elems);
-	free(q->tx_elems);
 	q->tx_bh = q->rx_flush_bh = NULL;
 	q->rx_elems = NULL;
-	q->tx_elems = NULL;
 }
 
 static const struct net_client_ops virtio_net_ops = {
@@ -913,8 +851,7 @@ static struct virtio_net_queue *virtio_net_queue_new(struct virtio_net *dev, uns
 	q->tx_bh = loop_bh_new(dev->loop, virtio_net_tx_bh, q);
 	q->rx_flush_bh = loop_bh_new(dev->loop, virtio_net_rx_flush_bh, q);
 	q->rx_elems = calloc(VIRTIO_NET_RX_MAX_ELEMS, sizeof(*q->rx_elems));
-	q->tx_elems = calloc(VIRTIO_NET_TX_BATCH, sizeof(*q->tx_elems));
-	if (!q->tx_bh || !q->rx_flush_bh || !q->rx_elems || !q->tx_elems) {
+	if (!q->tx_bh || !q->rx_flush_bh || !q->rx_elems) {
 		error_set(err, -ENOMEM, "out of memory");
 		return NULL;
 	}
