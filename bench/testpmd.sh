@@ -158,9 +158,11 @@ measure() {
 	sw_pid=
 	grep -q "broken" "$tmp/vwire.log" 2>/dev/null && die "$sw: a queue broke"
 	awk -v ticks=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '
-	/NIC statistics for port/ { p = $(NF - 1); n[p]++ }
-	/RX-packets:/ { pk[p, n[p]] = $2 }
-	/Rx-pps:/ { pps[p, n[p]] = $2 }
+	# Only the "show port stats" blocks: "stop" prints cumulative RX-packets lines too.
+	/NIC statistics for port/ { p = $(NF - 1); n[p]++; nic = 1 }
+	/Forward statistics|Accumulated forward/ { nic = 0 }
+	nic && /RX-packets:/ { pk[p, n[p]] = $2 }
+	nic && /Rx-pps:/ { pps[p, n[p]] = $2 }
 	END {
 		if (n[0] < 2 || n[1] < 2) { print "no statistics" > "/dev/stderr"; exit 1 }
 		rate = pps[0, n[0]] + pps[1, n[1]]
