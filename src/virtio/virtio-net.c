@@ -374,9 +374,8 @@ static int virtio_net_rx_take(struct virtio_net_queue *q, size_t need)
 		if (elem->in_num == 0 || (n == 0 && elem->in_len < VIRTIO_NET_HDR_LEN)) {
 			/* Giving it back would make every later frame meet it again. */
 			virtio_net_rx_giveback(q, 0, n);
-			snprintf(vq->reason, sizeof(vq->reason),
-				 "rx chain %u has no room for the virtio-net header", elem->id);
-			vq->broken = true;
+			virtq_break(vq, "rx chain %u has no room for the virtio-net header",
+				    elem->id);
 			virtio_net_queue_broken(q, vq);
 			return -EIO;
 		}

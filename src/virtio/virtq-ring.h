@@ -41,7 +41,6 @@ struct virtq_table {
 	uint32_t n;
 };
 
-int virtq_break(struct virtq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int virtq_map_buf(struct virtq *vq, struct virtq_elem *elem, uint64_t addr, uint32_t len,
 		  bool write);
 int virtq_indirect_open(struct virtq *vq, uint64_t addr, uint32_t len, struct virtq_table *tbl);

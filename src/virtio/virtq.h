@@ -292,6 +292,15 @@ void virtq_set_call_fd(struct virtq *vq, int fd);
 void virtq_kick_clear(struct virtq *vq);
 
 /**
+ * virtq_break() - mark the queue broken by the guest: no more pops or pushes until restarted
+ * @vq:		the queue
+ * @fmt:	why, printf-style (kept in @vq->reason and logged at a rate limit)
+ *
+ * Return: -EIO
+ */
+int virtq_break(struct virtq *vq, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/**
  * virtq_pop() - take the next available chain
  * @vq:		the queue
  * @elem:	filled with the chain's iovecs
