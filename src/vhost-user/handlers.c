@@ -308,6 +308,39 @@ static int vhost_user_handle_rem_mem_reg(struct vhost_user_server *s, struct vho
 	return 0;
 }
 
+/**
+ * vhost_user_handle_check_event_fd() - check a kick, call, err or log fd and make it nonblocking
+ * @fd:		the fd the front end sent
+ * @write:	vwire writes it (call, err, log) rather than reads it (kick)
+ *
+ * An eventfd is what the spec asks for; a pipe or socket end open in the right direction works
+ * too. Files, directories and block devices are refused: a read or write on them neither
+ * blocks nor means anything. The fd is made nonblocking (the flag is shared with the front
+ * end's copy, which front ends create nonblocking anyway), so that a full call fd or an empty
+ * kick fd never stops the loop.
+ *
+ * Return: NULL, or why the fd is refused
+ */
+static const char *vhost_user_handle_check_event_fd(int fd, bool write)
+{
+	struct stat st;
+	int fl, mode;
+
+	if (fstat(fd, &st) < 0)
+		return "fd cannot be inspected";
+	if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode) || S_ISBLK(st.st_mode))
+		return "fd is a file, not an eventfd";
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0)
+		return "fd cannot be inspected";
+	mode = fl & O_ACCMODE;
+	if (write ? mode == O_RDONLY : mode == O_WRONLY)
+		return write ? "fd is not writable" : "fd is not readable";
+	if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return "fd cannot be made nonblocking";
+	return NULL;
+}
+
 static int vhost_user_handle_set_log_base(struct vhost_user_server *s, struct vhost_user_msg *msg,
 					  int *fds)
 {
@@ -323,6 +356,10 @@ static int vhost_user_handle_set_log_base(struct vhost_user_server *s, struct vh
 static int vhost_user_handle_set_log_fd(struct vhost_user_server *s, struct vhost_user_msg *msg,
 					int *fds)
 {
+	const char *why = vhost_user_handle_check_event_fd(fds[0], true);
+
+	if (why)
+		return vhost_user_server_bad(s, msg, why);
 	vhost_user_server_close_fd(&s->log_fd);
 	s->log_fd = fds[0];
 	fds[0] = -1;
@@ -403,9 +440,16 @@ static int vhost_user_handle_set_vring_fd(struct vhost_user_server *s, struct vh
 	unsigned int idx = u & VHOST_USER_VRING_IDX_MASK;
 	int fd = (u & VHOST_USER_VRING_NOFD_MASK) ? -1 : fds[0];
 	struct vhost_user_vring *vr = vhost_user_handle_vring(s, msg, idx);
+	const char *why;
 
 	if (!vr)
 		return -EINVAL;
+	if (fd >= 0) {
+		why = vhost_user_handle_check_event_fd(fd, msg->hdr.request !=
+								   VHOST_USER_SET_VRING_KICK);
+		if (why)
+			return vhost_user_server_bad(s, msg, why);
+	}
 	if (fd >= 0)
 		fds[0] = -1;
 	switch (msg->hdr.request) {
@@ -522,12 +566,18 @@ static int vhost_user_handle_inflight_check(struct vhost_user_server *s,
  * @base:	first ring's region in it
  * @nq:		rings covered
  * @queue_bytes: one ring's region size
+ *
+ * Return: 0, or -ENOMEM (@p is then unmapped)
  */
-static void vhost_user_handle_set_inflight(struct vhost_user_server *s, void *p, size_t size,
-					   uint8_t *base, unsigned int nq, size_t queue_bytes)
+static int vhost_user_handle_set_inflight(struct vhost_user_server *s, void *p, size_t size,
+					  uint8_t *base, unsigned int nq, size_t queue_bytes)
 {
 	unsigned int i;
 
+	if (mem_guard_add(&s->guard, p, size, "inflight buffer") < 0) {
+		munmap(p, size);
+		return -ENOMEM;
+	}
 	vhost_user_server_stop_rings(s);
 	vhost_user_server_free_inflight(s);
 	s->inflight_mmap = p;
@@ -536,6 +586,7 @@ static void vhost_user_handle_set_inflight(struct vhost_user_server *s, void *p,
 		s->vrings[i].inflight = base + (size_t)i * queue_bytes;
 		s->vrings[i].inflight_size = queue_bytes;
 	}
+	return 0;
 }
 
 static void vhost_user_handle_init_inflight(uint8_t *p, unsigned int nq, size_t queue_bytes,
@@ -588,7 +639,8 @@ static int vhost_user_handle_get_inflight_fd(struct vhost_user_server *s,
 		goto fail_fd;
 	vhost_user_handle_init_inflight(p, in.num_queues, queue_bytes, in.queue_size,
 					vhost_user_handle_packed(s));
-	vhost_user_handle_set_inflight(s, p, size, p, in.num_queues, queue_bytes);
+	if (vhost_user_handle_set_inflight(s, p, size, p, in.num_queues, queue_bytes) < 0)
+		goto fail_fd;
 
 	in.mmap_size = size;
 	in.mmap_offset = 0;
@@ -631,8 +683,9 @@ static int vhost_user_handle_set_inflight_fd(struct vhost_user_server *s,
 	if (p == MAP_FAILED)
 		return vhost_user_server_bad(s, msg, "inflight buffer cannot be mapped");
 	/* Its contents are the guest's history, untrusted: the device bounds-checks them. */
-	vhost_user_handle_set_inflight(s, p, (size_t)map_len, (uint8_t *)p + in->mmap_offset,
-				       in->num_queues, queue_bytes);
+	if (vhost_user_handle_set_inflight(s, p, (size_t)map_len, (uint8_t *)p + in->mmap_offset,
+					   in->num_queues, queue_bytes) < 0)
+		return vhost_user_server_bad(s, msg, "out of memory for the inflight buffer");
 	return 0;
 }
 

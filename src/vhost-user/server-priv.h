@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "vhost-user/server.h"
+#include "virtio/mem-guard.h"
 
 /* A handler's soft failure: the request is refused (nack), the connection stays */
 #define VHOST_USER_NACK 1
@@ -36,6 +37,7 @@
  * @vrings:		the rings (cfg.num_vrings used)
  * @inflight_mmap:	the inflight buffer mapping, or NULL
  * @inflight_mmap_size:	its length
+ * @guard:		owner of the front end's mappings for the SIGBUS handler
  * @rl:			rate limit for log lines a front end or guest can cause at will
  */
 struct vhost_user_server {
@@ -62,6 +64,7 @@ struct vhost_user_server {
 	struct vhost_user_vring vrings[VHOST_USER_MAX_VRINGS];
 	void *inflight_mmap;
 	size_t inflight_mmap_size;
+	struct mem_guard guard;
 	struct log_ratelimit rl;
 };
 

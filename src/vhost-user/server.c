@@ -161,8 +161,10 @@ void vhost_user_server_free_inflight(struct vhost_user_server *s)
 {
 	unsigned int i;
 
-	if (s->inflight_mmap)
+	if (s->inflight_mmap) {
+		mem_guard_remove(&s->guard, s->inflight_mmap);
 		munmap(s->inflight_mmap, s->inflight_mmap_size);
+	}
 	s->inflight_mmap = NULL;
 	s->inflight_mmap_size = 0;
 	for (i = 0; i < VHOST_USER_MAX_VRINGS; i++) {
@@ -506,6 +508,25 @@ static void vhost_user_server_reconnect(void *opaque)
 	}
 }
 
+/**
+ * vhost_user_server_mem_fault() - the front end shrank a file vwire mapped from it
+ * @opaque:	the server
+ * @what:	which mapping
+ * @addr:	where the access faulted (the mapping now reads as zeros)
+ *
+ * Only this device stops: the connection ends, which stops its rings and unmaps everything
+ * the front end gave; a front end that connects again starts afresh.
+ */
+static void vhost_user_server_mem_fault(void *opaque, const char *what, void *addr)
+{
+	struct vhost_user_server *s = opaque;
+
+	log_warn("vhost-user %s: the front end shrank the file behind its %s (SIGBUS at %p): "
+		 "device stopped, connection closed",
+		 s->name, what, addr);
+	vhost_user_server_drop(s, true);
+}
+
 struct vhost_user_server *
 vhost_user_server_new(struct loop *loop, const struct vhost_user_server_cfg *cfg, struct error *err)
 {
@@ -538,12 +559,19 @@ vhost_user_server_new(struct loop *loop, const struct vhost_user_server_cfg *cfg
 		s->vrings[i].call_fd = -1;
 		s->vrings[i].err_fd = -1;
 	}
+	s->guard.event_fd = -1;
 	s->path = cfg->path ? strdup(cfg->path) : NULL;
 	s->name = strdup(cfg->name ? cfg->name : cfg->path ? cfg->path : "vhost-user");
 	if ((cfg->path && !s->path) || !s->name) {
 		error_set(err, -ENOMEM, "out of memory");
 		goto err;
 	}
+	ret = mem_guard_init(&s->guard, loop, vhost_user_server_mem_fault, s);
+	if (ret < 0) {
+		error_set(err, ret, "vhost-user: SIGBUS guard: %s", strerror(-ret));
+		goto err;
+	}
+	s->mem.guard = &s->guard;
 	s->cfg.path = s->path;
 	s->cfg.name = s->name;
 	if (!s->path)
@@ -574,6 +602,7 @@ vhost_user_server_new(struct loop *loop, const struct vhost_user_server_cfg *cfg
 
 err:
 	loop_timer_free(s->reconnect_timer);
+	mem_guard_destroy(&s->guard);
 	free(s->path);
 	free(s->name);
 	free(s);
@@ -585,6 +614,7 @@ void vhost_user_server_free(struct vhost_user_server *s)
 	if (!s)
 		return;
 	vhost_user_server_drop(s, false);
+	mem_guard_destroy(&s->guard);
 	loop_timer_free(s->reconnect_timer);
 	if (s->listen_fd >= 0) {
 		loop_set_fd_handler(s->loop, s->listen_fd, NULL, NULL, NULL, NULL);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "virtio/guest-mem.h"
+#include "virtio/mem-guard.h"
 
 /* Largest st_blksize honoured when rounding a mapping up (hugetlbfs reports its page size). */
 #define GUEST_MEM_MAX_ALIGN (1ULL << 30)
@@ -56,7 +57,7 @@ static bool guest_mem_overlaps(uint64_t a, uint64_t a_last, uint64_t b, uint64_t
  * @map_size:	the length to map (rounded up to the file's block size)
  *
  * A region that claims more bytes than a regular file holds would fault (SIGBUS) when the
- * device touches them, so it is refused here.
+ * device touches them, so it is refused here. A file shrunk later is mem-guard.c's business.
  *
  * Return: 0, -EINVAL or the fstat error
  */
@@ -113,6 +114,11 @@ int guest_mem_add_region(struct guest_mem *m, int fd, uint64_t guest_phys_addr, 
 	p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
+	ret = mem_guard_add(m->guard, p, map_size, "guest memory");
+	if (ret < 0) {
+		munmap(p, map_size);
+		return ret;
+	}
 
 	for (pos = 0; pos < m->nregions; pos++)
 		if (m->regions[pos].guest_phys_addr > guest_phys_addr)
@@ -140,6 +146,7 @@ int guest_mem_remove_region(struct guest_mem *m, uint64_t guest_phys_addr, uint6
 
 		if (r->guest_phys_addr != guest_phys_addr || r->size != size)
 			continue;
+		mem_guard_remove(m->guard, r->mmap_addr);
 		munmap(r->mmap_addr, r->mmap_size);
 		memmove(r, r + 1, (m->nregions - i - 1) * sizeof(*r));
 		m->nregions--;
@@ -149,15 +156,33 @@ int guest_mem_remove_region(struct guest_mem *m, uint64_t guest_phys_addr, uint6
 	return -ENOENT;
 }
 
+/**
+ * guest_mem_unmap_log() - unmap the dirty log, if any
+ * @m: the guest's memory
+ */
+static void guest_mem_unmap_log(struct guest_mem *m)
+{
+	if (!m->log_mmap)
+		return;
+	mem_guard_remove(m->guard, m->log_mmap);
+	munmap(m->log_mmap, m->log_mmap_size);
+	m->log_mmap = NULL;
+	m->log = NULL;
+	m->log_size = 0;
+}
+
 void guest_mem_clear(struct guest_mem *m)
 {
+	struct mem_guard *guard = m->guard;
 	unsigned int i;
 
-	for (i = 0; i < m->nregions; i++)
+	for (i = 0; i < m->nregions; i++) {
+		mem_guard_remove(guard, m->regions[i].mmap_addr);
 		munmap(m->regions[i].mmap_addr, m->regions[i].mmap_size);
-	if (m->log_mmap)
-		munmap(m->log_mmap, m->log_mmap_size);
+	}
+	guest_mem_unmap_log(m);
 	memset(m, 0, sizeof(*m));
+	m->guard = guard;
 }
 
 /**
@@ -274,8 +299,12 @@ int guest_mem_set_log(struct guest_mem *m, int fd, uint64_t size, uint64_t offse
 	p = mmap(NULL, map_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
-	if (m->log_mmap)
-		munmap(m->log_mmap, m->log_mmap_size);
+	ret = mem_guard_add(m->guard, p, map_size, "dirty log");
+	if (ret < 0) {
+		munmap(p, map_size);
+		return ret;
+	}
+	guest_mem_unmap_log(m);
 	m->log_mmap = p;
 	m->log_mmap_size = map_size;
 	m->log = (uint8_t *)p + offset;

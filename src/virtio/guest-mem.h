@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <sys/uio.h>
 
+struct mem_guard;
+
 /* The most regions a front end may map (VHOST_USER_GET_MAX_MEM_SLOTS answers this). */
 #define GUEST_MEM_MAX_REGIONS 32
 
@@ -50,6 +52,8 @@ struct guest_mem_region {
  * @log_size:	its length in bytes
  * @log_mmap:	the mapping that holds it
  * @log_mmap_size: that mapping's length
+ * @guard:	owner of the mappings for the SIGBUS handler (NULL: not guarded), kept by
+ *		guest_mem_clear()
  */
 struct guest_mem {
 	struct guest_mem_region regions[GUEST_MEM_MAX_REGIONS];
@@ -58,6 +62,7 @@ struct guest_mem {
 	uint64_t log_size;
 	void *log_mmap;
 	size_t log_mmap_size;
+	struct mem_guard *guard;
 };
 
 /**
@@ -86,7 +91,7 @@ int guest_mem_add_region(struct guest_mem *m, int fd, uint64_t guest_phys_addr, 
 int guest_mem_remove_region(struct guest_mem *m, uint64_t guest_phys_addr, uint64_t size);
 
 /**
- * guest_mem_clear() - unmap every region and the log
+ * guest_mem_clear() - unmap every region and the log (@m->guard stays)
  * @m: the guest's memory
  */
 void guest_mem_clear(struct guest_mem *m);

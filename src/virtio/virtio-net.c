@@ -13,6 +13,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,11 @@
 
 /* Queue pairs a device may have (two vrings each). */
 #define VIRTIO_NET_MAX_PAIRS (VHOST_USER_MAX_VRINGS / 2)
+/*
+ * How long after a ring went idle it is looked at once more, in case a kick or an interrupt
+ * was lost on the way (a driver's missing memory barrier): the cost of a lost kick.
+ */
+#define VIRTIO_NET_RECHECK_NS 1000000LL
 /* Chains popped per kick before yielding to other work, as vhost's weight. */
 #define VIRTIO_NET_TX_BURST 256
 /* Mergeable rx buffers one frame may take (a 64 KiB GSO frame in 1.5 KiB buffers needs 44). */
@@ -66,6 +72,11 @@ struct virtio_net;
  * @rx_iov:		their writable iovecs, in order
  * @rx_iovcnt:		how many
  * @rx_lent:		chains lent to a sender that reads straight into them (rx_lend)
+ * @recheck:		looks at both rings once more after they went idle or an interrupt
+ *			was held back (virtio_net_recheck())
+ * @tx_call_held:	virtq_notify() said no after the last tx flush
+ * @rx_call_held:	the same for rx
+ * @kicks_recovered:	times the re-check found work no kick had announced
  * @rl:			rate limit of guest-caused log lines
  */
 struct virtio_net_queue {
@@ -86,6 +97,10 @@ struct virtio_net_queue {
 	struct iovec rx_iov[VIRTIO_NET_RX_MAX_IOV];
 	int rx_iovcnt;
 	unsigned int rx_lent;
+	struct loop_timer *recheck;
+	bool tx_call_held;
+	bool rx_call_held;
+	uint64_t kicks_recovered;
 	struct log_ratelimit rl;
 };
 
@@ -176,11 +191,38 @@ static void virtio_net_queue_broken(struct virtio_net_queue *q, struct virtq *vq
 	q->dev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 }
 
-static void virtio_net_notify(struct virtq *vq, struct vhost_user_vring *vr)
+/* Look at the rings again in a moment (once: an already armed re-check stays as it is). */
+static void virtio_net_recheck_arm(struct virtio_net_queue *q)
+{
+	if (!loop_timer_pending(q->recheck))
+		loop_timer_mod(q->recheck, loop_now_ns() + VIRTIO_NET_RECHECK_NS);
+}
+
+/* Interrupt the guest if it wants to hear about what was flushed; return whether it did. */
+static bool virtio_net_notify(struct virtio_net_queue *q, struct virtq *vq,
+			      struct vhost_user_vring *vr)
 {
 	/* The front end may replace the call fd at any time: take the current one. */
 	virtq_set_call_fd(vq, vr ? vr->call_fd : -1);
-	virtq_notify(vq);
+	if (virtq_notify(vq))
+		return true;
+	virtio_net_recheck_arm(q);
+	return false;
+}
+
+/*
+ * Read a kick; when the kick fd hung up (its writer is gone), stop watching it, or the loop
+ * would wake for it forever: the ring waits for the front end's next SET_VRING_KICK.
+ */
+static void virtio_net_kick_read(struct virtio_net_queue *q, struct virtq *vq,
+				 struct vhost_user_vring *vr)
+{
+	if (virtq_kick_clear(vq) == 0 || !vr || vr->kick_fd < 0)
+		return;
+	log_ratelimited_warn(&q->rl, "%s: kick fd of queue %u hung up: ignored until the front "
+			     "end sends another", q->dev->id, vq->index);
+	loop_set_fd_handler(q->dev->loop, vr->kick_fd, NULL, NULL, NULL, NULL);
+	virtq_set_kick_fd(vq, -1);
 }
 
 /* Transmit */
@@ -248,8 +290,12 @@ static void virtio_net_tx_run(struct virtio_net_queue *q)
 		}
 		if (r == 0) {
 			/* Empty: ask for kicks again, and catch what slipped in meanwhile. */
-			if (q->dev->poll || !virtq_enable_notify(vq))
+			if (q->dev->poll)
 				break;
+			if (!virtq_enable_notify(vq)) {
+				virtio_net_recheck_arm(q);
+				break;
+			}
 			virtq_disable_notify(vq);
 			continue;
 		}
@@ -263,7 +309,7 @@ static void virtio_net_tx_run(struct virtio_net_queue *q)
 	}
 	if (done) {
 		virtq_flush(vq);
-		virtio_net_notify(vq, q->tx_vr);
+		q->tx_call_held = !virtio_net_notify(q, vq, q->tx_vr);
 	}
 	if (more)
 		loop_bh_schedule(q->tx_bh);
@@ -278,7 +324,7 @@ static void virtio_net_tx_kick(void *opaque)
 {
 	struct virtio_net_queue *q = opaque;
 
-	virtq_kick_clear(&q->tx);
+	virtio_net_kick_read(q, &q->tx, q->tx_vr);
 	virtio_net_tx_run(q);
 }
 
@@ -290,7 +336,7 @@ static void virtio_net_rx_flush(struct virtio_net_queue *q)
 		return;
 	q->rx_pending = false;
 	virtq_flush(&q->rx);
-	virtio_net_notify(&q->rx, q->rx_vr);
+	q->rx_call_held = !virtio_net_notify(q, &q->rx, q->rx_vr);
 }
 
 static void virtio_net_rx_flush_bh(void *opaque)
@@ -321,6 +367,7 @@ static bool virtio_net_can_receive(struct net_client *nc)
 		virtq_disable_notify(&q->rx);
 		return true;
 	}
+	virtio_net_recheck_arm(q);
 	return false;
 }
 
@@ -368,6 +415,8 @@ static int virtio_net_rx_take(struct virtio_net_queue *q, size_t need)
 				virtq_disable_notify(vq);
 				continue;
 			}
+			if (!q->dev->poll)
+				virtio_net_recheck_arm(q);
 			virtio_net_rx_giveback(q, 0, n);
 			return 0;
 		}
@@ -510,10 +559,47 @@ static void virtio_net_rx_kick(void *opaque)
 {
 	struct virtio_net_queue *q = opaque;
 
-	virtq_kick_clear(&q->rx);
+	virtio_net_kick_read(q, &q->rx, q->rx_vr);
 	if (!q->dev->poll)
 		virtq_disable_notify(&q->rx);
 	net_flush_queued(&q->nc);
+}
+
+/*
+ * The second look at a queue pair that went idle: buffers no kick announced (tx to send, rx
+ * for held frames) are taken as a kick would, and an interrupt held back is reconsidered. A
+ * kick lost by the guest then costs VIRTIO_NET_RECHECK_NS, not the device.
+ */
+static void virtio_net_recheck(void *opaque)
+{
+	struct virtio_net_queue *q = opaque;
+	bool lost = false;
+
+	if (q->tx_vr && !q->tx_waiting && !q->dev->poll && !virtq_empty(&q->tx)) {
+		lost = true;
+		virtio_net_tx_run(q);
+	}
+	if (q->rx_vr && !q->dev->poll &&
+	    (q->nc.receive_disabled || net_queue_length(&q->nc)) && !virtq_empty(&q->rx)) {
+		lost = true;
+		virtq_disable_notify(&q->rx);
+		net_flush_queued(&q->nc);
+	}
+	if (lost) {
+		q->kicks_recovered++;
+		log_msg_ratelimited(&q->rl, LOG_LEVEL_DEBUG, "%s: queue pair %u had buffers no kick announced "
+				     "(%" PRIu64 " so far)", q->dev->id, q->pair, q->kicks_recovered);
+	}
+	if (q->tx_call_held && q->tx_vr) {
+		q->tx_call_held = false;
+		virtq_set_call_fd(&q->tx, q->tx_vr->call_fd);
+		virtq_notify_missed(&q->tx);
+	}
+	if (q->rx_call_held && q->rx_vr && !q->rx_pending) {
+		q->rx_call_held = false;
+		virtq_set_call_fd(&q->rx, q->rx_vr->call_fd);
+		virtq_notify_missed(&q->rx);
+	}
 }
 
 /* Poll mode: the loop thread looks at every ring of the device each round. */
@@ -559,6 +645,8 @@ static void virtio_net_queue_cleanup(struct net_client *nc)
 		virtio_net_device_free(dev);
 	loop_bh_free(q->tx_bh);
 	loop_bh_free(q->rx_flush_bh);
+	loop_timer_free(q->recheck);
+	q->recheck = NULL;
 	free(q->rx_elems);
 	q->tx_bh = q->rx_flush_bh = NULL;
 	q->rx_elems = NULL;
@@ -849,8 +937,9 @@ static struct virtio_net_queue *virtio_net_queue_new(struct virtio_net *dev, uns
 	dev->queues[pair] = q;
 	q->tx_bh = loop_bh_new(dev->loop, virtio_net_tx_bh, q);
 	q->rx_flush_bh = loop_bh_new(dev->loop, virtio_net_rx_flush_bh, q);
+	q->recheck = loop_timer_new(dev->loop, virtio_net_recheck, q);
 	q->rx_elems = calloc(VIRTIO_NET_RX_MAX_ELEMS, sizeof(*q->rx_elems));
-	if (!q->tx_bh || !q->rx_flush_bh || !q->rx_elems) {
+	if (!q->tx_bh || !q->rx_flush_bh || !q->recheck || !q->rx_elems) {
 		error_set(err, -ENOMEM, "out of memory");
 		return NULL;
 	}

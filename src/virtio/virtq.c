@@ -231,6 +231,7 @@ int virtq_start(struct virtq *vq, const struct virtq_params *p, struct error *er
 	vq->size = (uint16_t)p->num;
 	vq->pending = 0;
 	vq->signalled_valid = false;
+	vq->notified_valid = false;
 	vq->inflight = NULL;
 	vq->inflight_counter = 0;
 	vq->resubmit = NULL;
@@ -288,13 +289,18 @@ void virtq_set_call_fd(struct virtq *vq, int fd)
 	vq->call_fd = fd;
 }
 
-void virtq_kick_clear(struct virtq *vq)
+int virtq_kick_clear(struct virtq *vq)
 {
 	uint64_t v;
+	ssize_t n;
 
-	/* Nonblocking eventfd: EAGAIN just means nobody kicked. */
-	if (vq->kick_fd >= 0)
-		(void)!read(vq->kick_fd, &v, sizeof(v));
+	if (vq->kick_fd < 0)
+		return 0;
+	/* Nonblocking (checked when it came): EAGAIN just means nobody kicked. */
+	n = read(vq->kick_fd, &v, sizeof(v));
+	if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EINTR)))
+		return 0;
+	return -EPIPE;
 }
 
 int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
@@ -346,10 +352,30 @@ bool virtq_notify(struct virtq *vq)
 	need = vq->packed ? virtq_packed_need_notify(vq) : virtq_split_need_notify(vq);
 	if (!need)
 		return false;
-	/* A full counter (EAGAIN) already wakes the driver. */
+	/*
+	 * The fd is nonblocking (checked when it came): a full eventfd counter or pipe (EAGAIN)
+	 * has a notification pending already.
+	 */
 	if (write(vq->call_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 		return false;
+	vq->notified_idx = vq->published_idx;
+	vq->notified_wrap = vq->published_wrap;
+	vq->notified_valid = true;
 	return true;
+}
+
+bool virtq_notify_missed(struct virtq *vq)
+{
+	if (vq->broken || !vq->started || vq->call_fd < 0)
+		return false;
+	if (vq->notified_valid && vq->notified_idx == vq->published_idx &&
+	    vq->notified_wrap == vq->published_wrap)
+		return false;
+	/* Decide again as if nothing was considered since the last real notification. */
+	vq->signalled_idx = vq->notified_idx;
+	vq->signalled_wrap = vq->notified_wrap;
+	vq->signalled_valid = vq->notified_valid;
+	return virtq_notify(vq);
 }
 
 void virtq_disable_notify(struct virtq *vq)

@@ -176,6 +176,9 @@ struct virtq_params {
  * @signalled_idx:	used index when the driver was last considered for a notification
  * @signalled_wrap:	packed: wrap counter of @signalled_idx
  * @signalled_valid:	@signalled_idx means something (not right after start)
+ * @notified_idx:	published index when the call eventfd was last written
+ * @notified_wrap:	packed: its wrap counter
+ * @notified_valid:	the call eventfd was written since the queue started
  * @notify_enabled:	device asked the driver for kicks (virtq_enable_notify())
  * @inflight:		inflight region, or NULL
  * @inflight_counter:	next pop order number
@@ -221,6 +224,9 @@ struct virtq {
 	uint16_t signalled_idx;
 	bool signalled_wrap;
 	bool signalled_valid;
+	uint16_t notified_idx;
+	bool notified_wrap;
+	bool notified_valid;
 	bool notify_enabled;
 
 	struct inflight_split_region *inflight;
@@ -288,8 +294,10 @@ void virtq_set_call_fd(struct virtq *vq, int fd);
 /**
  * virtq_kick_clear() - read (and so reset) the kick eventfd; call it from its read handler
  * @vq: the queue
+ *
+ * Return: 0, or -EPIPE when the fd hung up (end of file or an error): stop watching it
  */
-void virtq_kick_clear(struct virtq *vq);
+int virtq_kick_clear(struct virtq *vq);
 
 /**
  * virtq_break() - mark the queue broken by the guest: no more pops or pushes until restarted
@@ -345,6 +353,19 @@ void virtq_flush(struct virtq *vq);
  * Return: true if the eventfd was signalled
  */
 bool virtq_notify(struct virtq *vq);
+
+/**
+ * virtq_notify_missed() - signal the call eventfd if the driver now asks for a notification
+ *			   about used buffers published since the eventfd was last written
+ * @vq: the queue
+ *
+ * For a notification lost because the driver's request (used_event, or its flags) and our
+ * used index crossed on their way between CPUs: a second look, some time after
+ * virtq_notify() said no, sees what the driver asked for.
+ *
+ * Return: true if the eventfd was signalled
+ */
+bool virtq_notify_missed(struct virtq *vq);
 
 /**
  * virtq_disable_notify() - tell the driver the device is polling: no kicks needed
