@@ -35,9 +35,11 @@
 #define VIRTIO_NET_MAX_PAIRS (VHOST_USER_MAX_VRINGS / 2)
 /*
  * How long after a ring went idle it is looked at once more, in case a kick or an interrupt
- * was lost on the way (a driver's missing memory barrier): the cost of a lost kick.
+ * was lost on the way (a driver's missing memory barrier): the cost of a lost kick. While
+ * it stays idle the looks come at doubling intervals up to the last one; then none.
  */
 #define VIRTIO_NET_RECHECK_NS 1000000LL
+#define VIRTIO_NET_RECHECK_MAX_NS 1000000000LL
 /* Chains popped per kick before yielding to other work, as vhost's weight. */
 #define VIRTIO_NET_TX_BURST 256
 /* Mergeable rx buffers one frame may take (a 64 KiB GSO frame in 1.5 KiB buffers needs 44). */
@@ -74,6 +76,7 @@ struct virtio_net;
  * @rx_lent:		chains lent to a sender that reads straight into them (rx_lend)
  * @recheck:		looks at both rings once more after they went idle or an interrupt
  *			was held back (virtio_net_recheck())
+ * @recheck_ns:		the interval it was last armed with
  * @tx_call_held:	virtq_notify() said no after the last tx flush
  * @rx_call_held:	the same for rx
  * @kicks_recovered:	times the re-check found work no kick had announced
@@ -98,6 +101,7 @@ struct virtio_net_queue {
 	int rx_iovcnt;
 	unsigned int rx_lent;
 	struct loop_timer *recheck;
+	int64_t recheck_ns;
 	bool tx_call_held;
 	bool rx_call_held;
 	uint64_t kicks_recovered;
@@ -191,11 +195,13 @@ static void virtio_net_queue_broken(struct virtio_net_queue *q, struct virtq *vq
 	q->dev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 }
 
-/* Look at the rings again in a moment (once: an already armed re-check stays as it is). */
+/* A ring just went idle: look at the rings again in a moment (a re-check due sooner stays). */
 static void virtio_net_recheck_arm(struct virtio_net_queue *q)
 {
-	if (!loop_timer_pending(q->recheck))
-		loop_timer_mod(q->recheck, loop_now_ns() + VIRTIO_NET_RECHECK_NS);
+	if (loop_timer_pending(q->recheck) && q->recheck_ns == VIRTIO_NET_RECHECK_NS)
+		return;
+	q->recheck_ns = VIRTIO_NET_RECHECK_NS;
+	loop_timer_mod(q->recheck, loop_now_ns() + q->recheck_ns);
 }
 
 /* Interrupt the guest if it wants to hear about what was flushed; return whether it did. */
@@ -566,14 +572,20 @@ static void virtio_net_rx_kick(void *opaque)
 }
 
 /*
- * The second look at a queue pair that went idle: buffers no kick announced (tx to send, rx
- * for held frames) are taken as a kick would, and an interrupt held back is reconsidered. A
- * kick lost by the guest then costs VIRTIO_NET_RECHECK_NS, not the device.
+ * Another look at a queue pair that went idle: buffers no kick announced (tx to send, rx for
+ * held frames) are taken as a kick would, and an interrupt held back is reconsidered. A kick
+ * lost by the guest then costs VIRTIO_NET_RECHECK_NS, not the device. Looks go on at
+ * doubling intervals while nothing happens, and stop after VIRTIO_NET_RECHECK_MAX_NS.
  */
 static void virtio_net_recheck(void *opaque)
 {
 	struct virtio_net_queue *q = opaque;
 	bool lost = false;
+
+	if (q->recheck_ns < VIRTIO_NET_RECHECK_MAX_NS) {
+		q->recheck_ns *= 2;
+		loop_timer_mod(q->recheck, loop_now_ns() + q->recheck_ns);
+	}
 
 	if (q->tx_vr && !q->tx_waiting && !q->dev->poll && !virtq_empty(&q->tx)) {
 		lost = true;
@@ -587,8 +599,10 @@ static void virtio_net_recheck(void *opaque)
 	}
 	if (lost) {
 		q->kicks_recovered++;
-		log_msg_ratelimited(&q->rl, LOG_LEVEL_DEBUG, "%s: queue pair %u had buffers no kick announced "
-				     "(%" PRIu64 " so far)", q->dev->id, q->pair, q->kicks_recovered);
+		log_msg_ratelimited(&q->rl, LOG_LEVEL_DEBUG,
+				    "%s: queue pair %u had buffers no kick announced (%" PRIu64
+				    " so far)",
+				    q->dev->id, q->pair, q->kicks_recovered);
 	}
 	if (q->tx_call_held && q->tx_vr) {
 		q->tx_call_held = false;
