@@ -77,6 +77,7 @@ struct virtio_net;
  * @recheck:		looks at both rings once more after they went idle or an interrupt
  *			was held back (virtio_net_recheck())
  * @recheck_ns:		the interval it was last armed with
+ * @rx_wants_kick:	rx found no buffers and asked the guest for a kick
  * @tx_call_held:	virtq_notify() said no after the last tx flush
  * @rx_call_held:	the same for rx
  * @kicks_recovered:	times the re-check found work no kick had announced
@@ -102,6 +103,7 @@ struct virtio_net_queue {
 	unsigned int rx_lent;
 	struct loop_timer *recheck;
 	int64_t recheck_ns;
+	bool rx_wants_kick;
 	bool tx_call_held;
 	bool rx_call_held;
 	uint64_t kicks_recovered;
@@ -373,6 +375,7 @@ static bool virtio_net_can_receive(struct net_client *nc)
 		virtq_disable_notify(&q->rx);
 		return true;
 	}
+	q->rx_wants_kick = true;
 	virtio_net_recheck_arm(q);
 	return false;
 }
@@ -421,8 +424,10 @@ static int virtio_net_rx_take(struct virtio_net_queue *q, size_t need)
 				virtq_disable_notify(vq);
 				continue;
 			}
-			if (!q->dev->poll)
+			if (!q->dev->poll) {
+				q->rx_wants_kick = true;
 				virtio_net_recheck_arm(q);
+			}
 			virtio_net_rx_giveback(q, 0, n);
 			return 0;
 		}
@@ -566,6 +571,7 @@ static void virtio_net_rx_kick(void *opaque)
 	struct virtio_net_queue *q = opaque;
 
 	virtio_net_kick_read(q, &q->rx, q->rx_vr);
+	q->rx_wants_kick = false;
 	if (!q->dev->poll)
 		virtq_disable_notify(&q->rx);
 	net_flush_queued(&q->nc);
@@ -591,9 +597,10 @@ static void virtio_net_recheck(void *opaque)
 		lost = true;
 		virtio_net_tx_run(q);
 	}
-	if (q->rx_vr && !q->dev->poll &&
-	    (q->nc.receive_disabled || net_queue_length(&q->nc)) && !virtq_empty(&q->rx)) {
+	if (q->rx_vr && q->rx_wants_kick && !virtq_empty(&q->rx)) {
+		/* What the kick would have done. */
 		lost = true;
+		q->rx_wants_kick = false;
 		virtq_disable_notify(&q->rx);
 		net_flush_queued(&q->nc);
 	}
