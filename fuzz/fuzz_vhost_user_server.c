@@ -4,17 +4,24 @@
  * a stream of messages sent over a real socket to a server on a real event loop, with a fake
  * device behind it that touches every ring and inflight byte it is handed.
  *
- * Input: records of [fd count (0-9; each fd is the same 64 KiB memfd)][12-byte header]
- * [payload, header's size bytes or what is left]. The stream is sent, the socket shut for
- * writing, and the loop run until the server drops the connection. Replies (and fds in them)
- * are drained. Every input must leave no fd behind and the server ready for the next one.
+ * Input: records of [fd byte][12-byte header][payload, header's size bytes or what is left].
+ * The fd byte's low nibble is the fd count (0-9), its high nibble what each fd is (enum
+ * fuzz_fd_kind: the 64 KiB guest memfd, an eventfd, pipe ends including a full one and one
+ * whose writer is gone, /dev/null, a directory, a socket); kind FUZZ_FD_SHRINK sends nothing
+ * but truncates the guest memfd to (count * 8 KiB) first, as a hostile front end shrinks memory
+ * vwire has mapped (the SIGBUS guard must then stop the device, not the process). The stream
+ * is sent, the socket shut for writing, and the loop run until the server drops the
+ * connection. Replies (and fds in them) are drained. Every input must leave no fd behind and
+ * the server ready for the next one.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -27,12 +34,27 @@
 #define FUZZ_MAX_FDS (VHOST_USER_MAX_FDS + 1)
 #define FUZZ_ROUNDS 2000
 
+/* What the fds of one record are (the fd byte's high nibble, modulo the count). */
+enum fuzz_fd_kind {
+	FUZZ_FD_MEMFD,
+	FUZZ_FD_EVENTFD,
+	FUZZ_FD_PIPE_READ,
+	FUZZ_FD_PIPE_WRITE_FULL,
+	FUZZ_FD_PIPE_READ_HUP,
+	FUZZ_FD_DEVNULL,
+	FUZZ_FD_DIRECTORY,
+	FUZZ_FD_SOCKET,
+	FUZZ_FD_SHRINK,
+	FUZZ_FD_KINDS,
+};
+
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct loop *fuzz_loop;
 static struct vhost_user_server *fuzz_server;
 static int fuzz_memfd = -1;
+static int fuzz_pipe[2] = { -1, -1 };
 static int fuzz_running;
 
 /* Read a byte at each end of a host range, so a wrong mapping faults here. */
@@ -152,7 +174,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	fuzz_loop = loop_new();
 	fuzz_server = fuzz_loop ? vhost_user_server_new(fuzz_loop, &cfg, NULL) : NULL;
 	fuzz_memfd = memfd_create("fuzz-guest", MFD_CLOEXEC);
-	if (!fuzz_server || fuzz_memfd < 0 || ftruncate(fuzz_memfd, FUZZ_MEMFD_SIZE) < 0)
+	if (!fuzz_server || fuzz_memfd < 0 || ftruncate(fuzz_memfd, FUZZ_MEMFD_SIZE) < 0 ||
+	    pipe2(fuzz_pipe, O_CLOEXEC) < 0)
 		abort();
 	return 0;
 }
@@ -201,7 +224,68 @@ static void fuzz_drain(int fd)
 	}
 }
 
-static void fuzz_send(int fd, const uint8_t *buf, size_t len, unsigned int nfds)
+/*
+ * One fd of @kind for a record: the guest memfd itself (not to be closed: returns -1 in
+ * *@own), or a new one the caller closes once sent.
+ */
+static int fuzz_make_fd(enum fuzz_fd_kind kind, int *own)
+{
+	int p[2], fd = -1;
+
+	*own = -1;
+	switch (kind) {
+	case FUZZ_FD_EVENTFD:
+		fd = eventfd(0, EFD_CLOEXEC);
+		break;
+	case FUZZ_FD_PIPE_READ:
+	case FUZZ_FD_PIPE_WRITE_FULL:
+	case FUZZ_FD_PIPE_READ_HUP:
+		if (pipe2(p, O_CLOEXEC) < 0)
+			abort();
+		if (kind == FUZZ_FD_PIPE_WRITE_FULL) {
+			/* One page, filled: a write on it would block. */
+			char page[4096] = { 0 };
+
+			fcntl(p[1], F_SETPIPE_SZ, 4096);
+			fcntl(p[1], F_SETFL, O_NONBLOCK);
+			while (write(p[1], page, sizeof(page)) > 0)
+				;
+			fcntl(p[1], F_SETFL, 0);
+			close(p[0]);
+			fd = p[1];
+		} else if (kind == FUZZ_FD_PIPE_READ_HUP) {
+			close(p[1]);
+			fd = p[0];
+		} else {
+			/* A reader whose writer lives on (in this process, for good): no HUP. */
+			close(p[0]);
+			close(p[1]);
+			fd = dup(fuzz_pipe[0]);
+		}
+		break;
+	case FUZZ_FD_DEVNULL:
+		fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		break;
+	case FUZZ_FD_DIRECTORY:
+		fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		break;
+	case FUZZ_FD_SOCKET:
+		if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, p) < 0)
+			abort();
+		close(p[1]);
+		fd = p[0];
+		break;
+	default:
+		return fuzz_memfd;
+	}
+	if (fd < 0)
+		abort();
+	*own = fd;
+	return fd;
+}
+
+static void fuzz_send(int fd, const uint8_t *buf, size_t len, unsigned int nfds,
+		      enum fuzz_fd_kind kind)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(int) * FUZZ_MAX_FDS)];
@@ -210,13 +294,14 @@ static void fuzz_send(int fd, const uint8_t *buf, size_t len, unsigned int nfds)
 	int fds[FUZZ_MAX_FDS];
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	int rounds = 0;
+	int rounds = 0, own = -1;
 
 	if (nfds) {
 		struct cmsghdr *c;
+		int one = fuzz_make_fd(kind, &own);
 
 		for (unsigned int i = 0; i < nfds; i++)
-			fds[i] = fuzz_memfd;
+			fds[i] = one;
 		memset(&u, 0, sizeof(u));
 		mh.msg_control = u.buf;
 		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
@@ -239,10 +324,12 @@ static void fuzz_send(int fd, const uint8_t *buf, size_t len, unsigned int nfds)
 			continue;
 		}
 		if (n < 0 && errno != EAGAIN)
-			return; /* the server hung up */
+			break; /* the server hung up */
 		loop_run_once(fuzz_loop, 0);
 		fuzz_drain(fd);
 	}
+	if (own >= 0)
+		close(own);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -255,17 +342,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	if (vhost_user_server_attach(fuzz_server, sv[0]) < 0)
 		abort();
+	/* A shrink in the last input leaves the memfd small. */
+	if (ftruncate(fuzz_memfd, FUZZ_MEMFD_SIZE) < 0)
+		abort();
 
 	while (pos + 1 + sizeof(struct vhost_user_header) <= size) {
 		struct vhost_user_header hdr;
-		unsigned int nfds = data[pos] % (FUZZ_MAX_FDS + 1);
+		unsigned int nfds = (data[pos] & 0xf) % (FUZZ_MAX_FDS + 1);
+		enum fuzz_fd_kind kind = (enum fuzz_fd_kind)((data[pos] >> 4) % FUZZ_FD_KINDS);
 		size_t len;
 
+		if (kind == FUZZ_FD_SHRINK) {
+			if (ftruncate(fuzz_memfd, (off_t)nfds * 8192) < 0)
+				abort();
+			pos++;
+			continue;
+		}
 		memcpy(&hdr, data + pos + 1, sizeof(hdr));
 		len = sizeof(hdr) + (hdr.size < size ? hdr.size : size);
 		if (len > size - pos - 1)
 			len = size - pos - 1;
-		fuzz_send(sv[1], data + pos + 1, len, nfds);
+		fuzz_send(sv[1], data + pos + 1, len, nfds, kind);
 		pos += 1 + len;
 		loop_run_once(fuzz_loop, 0);
 		fuzz_drain(sv[1]);

@@ -48,7 +48,6 @@ struct mem_guard_chunk {
 
 static struct mem_guard_chunk mem_guard_table;
 static struct sigaction mem_guard_old_action;
-static bool mem_guard_installed;
 
 /**
  * mem_guard_chain() - hand a SIGBUS that is not ours to whoever had it before
@@ -113,15 +112,19 @@ chain:
 }
 
 /**
- * mem_guard_install() - install the SIGBUS handler once per process
+ * mem_guard_install() - install the SIGBUS handler unless it is in place already
+ *
+ * Whoever replaced it since (a test harness, a library) becomes the handler chained to.
  *
  * Return: 0 or a negative errno
  */
 static int mem_guard_install(void)
 {
-	struct sigaction sa;
+	struct sigaction sa, cur;
 
-	if (mem_guard_installed)
+	if (sigaction(SIGBUS, NULL, &cur) < 0)
+		return -errno;
+	if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == mem_guard_sigbus)
 		return 0;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = mem_guard_sigbus;
@@ -129,7 +132,6 @@ static int mem_guard_install(void)
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGBUS, &sa, &mem_guard_old_action) < 0)
 		return -errno;
-	mem_guard_installed = true;
 	return 0;
 }
 

@@ -1142,6 +1142,76 @@ static void test_client_reconnect(void **state)
 	unlink(path);
 }
 
+/*
+ * Kick, call, err and log fds are checked for what they must be: a blocking pipe in the right
+ * direction is taken and made nonblocking (a full call fd then never blocks the loop); a file,
+ * a directory or a pipe end in the wrong direction ends the connection.
+ */
+static void test_event_fd_checks(void **state)
+{
+	struct {
+		uint32_t req;
+		int kind; /* 0 file, 1 directory, 2 read end as call, 3 write end as kick */
+	} bad[] = {
+		{ VHOST_USER_SET_VRING_CALL, 0 }, { VHOST_USER_SET_VRING_KICK, 1 },
+		{ VHOST_USER_SET_VRING_CALL, 2 }, { VHOST_USER_SET_VRING_KICK, 3 },
+		{ VHOST_USER_SET_VRING_ERR, 0 },  { VHOST_USER_SET_LOG_FD, 2 },
+	};
+	int fd, memfd, p[2], i, before = count_fds();
+	struct vhost_user_server *s = server_new(NULL, false, 0, NULL);
+	struct vhost_user_vring *vr;
+
+	assert_non_null(s);
+	fd = handshake(s, all_protocol, &memfd);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	assert_int_equal(fcntl(p[1], F_SETPIPE_SZ, 4096), 4096);
+	send_vring_fd(fd, VHOST_USER_SET_VRING_CALL, 0, p[1]);
+	pump();
+	vr = vhost_user_server_vring(s, 0);
+	assert_true(vr->call_fd >= 0);
+	assert_true(fcntl(vr->call_fd, F_GETFL) & O_NONBLOCK);
+	/* Far more than a page of notifications nobody reads: each returns at once. */
+	for (i = 0; i < 2000; i++)
+		assert_int_equal(vhost_user_vring_call(vr), 0);
+	close(p[0]);
+	close(p[1]);
+	close(fd);
+	close(memfd);
+	pump();
+
+	for (i = 0; i < (int)(sizeof(bad) / sizeof(bad[0])); i++) {
+		int bad_fd, other = -1;
+
+		fd = handshake(s, all_protocol, &memfd);
+		switch (bad[i].kind) {
+		case 0:
+			bad_fd = make_memfd(4096);
+			break;
+		case 1:
+			bad_fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			break;
+		default:
+			assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+			bad_fd = bad[i].kind == 2 ? p[0] : p[1];
+			other = bad[i].kind == 2 ? p[1] : p[0];
+			break;
+		}
+		assert_true(bad_fd >= 0);
+		if (bad[i].req == VHOST_USER_SET_LOG_FD)
+			send_msg(fd, bad[i].req, VHOST_USER_VERSION, NULL, 0, &bad_fd, 1);
+		else
+			send_vring_fd(fd, bad[i].req, 0, bad_fd);
+		assert_closed(fd);
+		close(bad_fd);
+		if (other >= 0)
+			close(other);
+		close(fd);
+		close(memfd);
+	}
+	vhost_user_server_free(s);
+	assert_int_equal(count_fds(), before);
+}
+
 static int group_setup(void **state)
 {
 	loop = loop_new();
@@ -1162,6 +1232,7 @@ int main(void)
 		cmocka_unit_test(test_ring_needs_memory),
 		cmocka_unit_test(test_config_inflight_log),
 		cmocka_unit_test(test_hostile),
+		cmocka_unit_test(test_event_fd_checks),
 		cmocka_unit_test(test_partial_message),
 		cmocka_unit_test(test_server_mode),
 		cmocka_unit_test(test_client_reconnect),

@@ -87,13 +87,18 @@ guest_boot() {
 	mkfifo "$dir/ctl.in" "$dir/ctl.out"
 	: >"$dir/serial.log"
 	_GUEST_DIR[$name]=$dir
+	# QEMU 7.2 under TCG drops a guest's memory barriers when maxcpus is 1 (it then thinks no
+	# other CPU can watch): the guest's avail->idx store and vwire's avail_event store cross and
+	# a kick is lost. maxcpus of 2 or more keeps the barriers; vwire survives a lost kick anyway
+	# (it re-checks idle rings), but a test should not depend on that to be quick.
+	local maxcpus=$((smp < 2 ? 2 : smp))
 	# Read-write opens never block and keep the FIFOs alive whatever QEMU does.
 	exec {fin}<>"$dir/ctl.in" {fout}<>"$dir/ctl.out"
 	_GUEST_IN[$name]=$fin
 	_GUEST_OUT[$name]=$fout
 	_GUEST_T0[$name]=$(date +%s%N)
 	${ns:+ip netns exec "$ns"} "$GUEST_QEMU" \
-		-name "vwire-$name" -accel tcg -machine pc -smp "$smp" -m "${mem}M" \
+		-name "vwire-$name" -accel tcg -machine pc -smp "$smp,maxcpus=$maxcpus" -m "${mem}M" \
 		-object "memory-backend-memfd,id=mem,size=${mem}M,share=on" -numa node,memdev=mem \
 		-nodefaults -no-user-config -display none -no-reboot \
 		-kernel "$GUEST_KERNEL" -initrd "$GUEST_INITRD" -append "$append" \
