@@ -10,6 +10,7 @@
  * kicks on A's tx and B's rx rings, as a driver that loses them would.
  *
  *   vu-frontend [-p VWIRE_PID] forward A_SOCK B_SOCK
+ *   vu-frontend [-p VWIRE_PID] -t SECONDS traffic A_SOCK B_SOCK
  *   vu-frontend [-p VWIRE_PID] skip-kick A_SOCK B_SOCK
  *   vu-frontend [-p VWIRE_PID] shrink-mem|shrink-inflight|block-call|hup-kick H_SOCK A_SOCK B_SOCK
  *
@@ -93,6 +94,7 @@ struct dev {
 };
 
 static pid_t vwire_pid;
+static int traffic_seconds = 10;
 
 static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt, ...)
 {
@@ -534,7 +536,8 @@ static void attack_hup_kick(struct dev *h)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: vu-frontend [-p PID] forward|skip-kick A_SOCK B_SOCK\n"
+	fprintf(stderr, "usage: vu-frontend [-p PID] [-t SECONDS] forward|skip-kick|traffic "
+			"A_SOCK B_SOCK\n"
 			"       vu-frontend [-p PID] shrink-mem|shrink-inflight|block-call|hup-kick "
 			"H_SOCK A_SOCK B_SOCK\n");
 	exit(2);
@@ -587,16 +590,32 @@ static void skip_kick(struct dev *a, struct dev *b)
 	check_forwarding(a, b, 5000, 10);
 }
 
+/* Frames from A to B, one after the other, for traffic_seconds (-t). */
+static void traffic(struct dev *a, struct dev *b)
+{
+	int64_t end = now_ms() + (int64_t)traffic_seconds * 1000;
+	uint32_t seq = 1;
+
+	while (now_ms() < end) {
+		check_forwarding(a, b, seq, 64);
+		seq += 64;
+	}
+	note("traffic: %u frames in %d s", seq - 1, traffic_seconds);
+}
+
 int main(int argc, char **argv)
 {
 	struct dev h, a, b;
 	const char *mode;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "p:")) != -1) {
-		if (opt != 'p')
+	while ((opt = getopt(argc, argv, "p:t:")) != -1) {
+		if (opt == 'p')
+			vwire_pid = (pid_t)atoi(optarg);
+		else if (opt == 't')
+			traffic_seconds = atoi(optarg);
+		else
 			usage();
-		vwire_pid = (pid_t)atoi(optarg);
 	}
 	argv += optind;
 	argc -= optind;
@@ -604,10 +623,12 @@ int main(int argc, char **argv)
 		usage();
 	mode = argv[0];
 
-	if (!strcmp(mode, "forward") || !strcmp(mode, "skip-kick")) {
+	if (!strcmp(mode, "forward") || !strcmp(mode, "skip-kick") || !strcmp(mode, "traffic")) {
 		open_pair(&a, &b, argv[1], argv[2]);
 		if (!strcmp(mode, "forward"))
 			check_forwarding(&a, &b, 1, 100);
+		else if (!strcmp(mode, "traffic"))
+			traffic(&a, &b);
 		else
 			skip_kick(&a, &b);
 		check_alive();
