@@ -131,6 +131,31 @@ static int virtq_split_inflight_start(struct virtq *vq, const struct virtq_param
 }
 
 /**
+ * virtq_split_check_base() - resume at the used index when the base cannot be right
+ * @vq: the queue, rings mapped, @last_avail_idx the front end's base, @used_idx from the ring
+ *
+ * A front end whose back end died cannot ask it for the ring's base: QEMU then sends the used
+ * index it finds in the ring, but DPDK's virtio-user (server mode, split rings) sends 0 while
+ * its rings carry on from where they were. A base more than a queue behind or ahead of the
+ * avail index would break the queue at the first pop; DPDK's own vhost library resumes at the
+ * used index then, and so does vwire, when the ring agrees with it. Chains that were in flight
+ * go again (a resent tx frame, a dropped rx frame), as with any back end restart.
+ */
+static void virtq_split_check_base(struct virtq *vq)
+{
+	uint16_t avail = le16toh(__atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE));
+
+	if ((uint16_t)(avail - vq->last_avail_idx) <= vq->size ||
+	    (uint16_t)(avail - vq->used_idx) > vq->size)
+		return;
+	log_ratelimited_warn(&vq->rl,
+			     "virtqueue %u: base %u is more than a queue from avail index %u: "
+			     "resuming at the used index %u",
+			     vq->index, vq->last_avail_idx, avail, vq->used_idx);
+	vq->last_avail_idx = vq->used_idx;
+}
+
+/**
  * virtq_split_start() - map a split ring's three parts and take its indices
  * @vq:		the queue, with size and features set
  * @p:		the front end's parameters
@@ -161,8 +186,9 @@ int virtq_split_start(struct virtq *vq, const struct virtq_params *p, struct err
 		return -EFAULT;
 
 	vq->last_avail_idx = (uint16_t)p->base;
-	vq->shadow_avail_idx = vq->last_avail_idx;
 	vq->used_idx = le16toh(__atomic_load_n(&vq->used->idx, __ATOMIC_RELAXED));
+	virtq_split_check_base(vq);
+	vq->shadow_avail_idx = vq->last_avail_idx;
 	if (p->inflight) {
 		ret = virtq_split_inflight_start(vq, p, err);
 		if (ret < 0)
