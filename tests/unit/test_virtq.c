@@ -827,6 +827,57 @@ static void test_split_bad_ring_memory(void **state)
 	virtq_stop(&good);
 }
 
+/*
+ * A front end whose back end died sends a base that cannot be right (DPDK's virtio-user sends
+ * 0): the queue resumes at the ring's used index when that one agrees with the avail index,
+ * and breaks at the first pop when neither does.
+ */
+static void test_split_base_resync(void **state)
+{
+	struct virtq_params p;
+	struct error err = { 0 };
+	struct virtq_elem elem;
+	struct virtq vq;
+	struct sdrv d;
+
+	sdrv_init(&d, RING_Q0, 8);
+	d.used->idx = 1000;
+	d.avail_idx = 1000;
+	sdrv_desc(&d, 4, BUFS, 64, 0, 0);
+	sdrv_publish(&d, 4);
+	sdrv_desc(&d, 6, BUFS + 0x1000, 64, 0, 0);
+	sdrv_publish(&d, 6);
+	virtq_init(&vq, &mem, 0);
+	p = sdrv_params(&d, 0);
+	p.base = 0;
+	assert_int_equal(virtq_start(&vq, &p, &err), 0);
+	assert_int_equal(virtq_get_base(&vq), 1000);
+	assert_int_equal(virtq_pop(&vq, &elem), 1);
+	assert_int_equal(elem.id, 4);
+	virtq_push(&vq, &elem, 0);
+	assert_int_equal(virtq_pop(&vq, &elem), 1);
+	assert_int_equal(elem.id, 6);
+	virtq_push(&vq, &elem, 0);
+	virtq_flush(&vq);
+	assert_int_equal(d.used->idx, 1002);
+	assert_false(vq.broken);
+	virtq_stop(&vq);
+
+	/* A base that agrees with the avail index is kept, whatever the used index says. */
+	p.base = 1001;
+	assert_int_equal(virtq_start(&vq, &p, &err), 0);
+	assert_int_equal(virtq_get_base(&vq), 1001);
+	virtq_stop(&vq);
+
+	/* Neither the base nor the used index within a queue of the avail index: broken. */
+	d.used->idx = 900;
+	p.base = 0;
+	assert_int_equal(virtq_start(&vq, &p, &err), 0);
+	assert_int_equal(virtq_pop(&vq, &elem), -EIO);
+	assert_true(vq.broken);
+	virtq_stop(&vq);
+}
+
 static void test_split_break_is_logged(void **state)
 {
 	struct virtq vq;
@@ -1412,6 +1463,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_split_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_bad_ring_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_break_is_logged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_base_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_inflight_resubmit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_inflight_half_published_batch, setup,
 						teardown),
