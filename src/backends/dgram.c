@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -51,9 +50,7 @@
  * @rx_next:	first one not yet handed on
  * @rx_blocked:	the peer queued a frame: wait for the sent_cb
  * @rx_bh:	hands on the rest of a batch after the sent_cb
- * @unlink_path: bound unix socket file to remove at cleanup
- * @unlink_dev:	its device
- * @unlink_ino:	its inode
+ * @owned:	the unix socket file it bound, removed at cleanup if still ours
  * @rl:		rate limit of the logs peers can cause
  */
 struct dgram_state {
@@ -72,9 +69,7 @@ struct dgram_state {
 	unsigned int rx_next;
 	bool rx_blocked;
 	struct loop_bh *rx_bh;
-	char *unlink_path;
-	dev_t unlink_dev;
-	ino_t unlink_ino;
+	struct unix_socket_owned owned;
 	struct log_ratelimit rl;
 };
 
@@ -225,7 +220,6 @@ static ssize_t dgram_receive_iov(struct net_client *nc, const struct iovec *iov,
 static void dgram_cleanup(struct net_client *nc)
 {
 	struct dgram_state *s = (struct dgram_state *)nc;
-	struct stat st;
 
 	loop_timer_free(s->reconnect);
 	s->reconnect = NULL;
@@ -238,11 +232,7 @@ static void dgram_cleanup(struct net_client *nc)
 	s->rx_bh = NULL;
 	free(s->bufs);
 	s->bufs = NULL;
-	if (s->unlink_path && stat(s->unlink_path, &st) == 0 && st.st_dev == s->unlink_dev &&
-	    st.st_ino == s->unlink_ino)
-		unlink(s->unlink_path);
-	free(s->unlink_path);
-	s->unlink_path = NULL;
+	unix_socket_unlink_owned(&s->owned);
 }
 
 static const struct net_client_ops dgram_ops = {
@@ -254,8 +244,6 @@ static const struct net_client_ops dgram_ops = {
 
 static int dgram_setup(struct dgram_state *s, const struct dgram_config *cfg)
 {
-	struct stat st;
-
 	s->bufs = malloc((size_t)DGRAM_BATCH * DGRAM_MAX_FRAME);
 	s->rx_bh = loop_bh_new(s->nc.loop, dgram_rx_bh, s);
 	if (!s->bufs || !s->rx_bh)
@@ -277,11 +265,6 @@ static int dgram_setup(struct dgram_state *s, const struct dgram_config *cfg)
 			return -ENOMEM;
 		dgram_reconnect(s);
 	}
-	if (cfg->unlink_path && stat(cfg->unlink_path, &st) == 0) {
-		s->unlink_path = strdup(cfg->unlink_path);
-		s->unlink_dev = st.st_dev;
-		s->unlink_ino = st.st_ino;
-	}
 	snprintf(s->nc.info_str, sizeof(s->nc.info_str), "%s", cfg->info);
 	dgram_update_handler(s);
 	return 0;
@@ -295,12 +278,16 @@ int dgram_net_new(struct loop *loop, const char *id, const struct dgram_config *
 
 	s = (struct dgram_state *)net_client_new(&dgram_ops, loop, NULL, cfg->model, id);
 	if (!s) {
+		struct unix_socket_owned owned = cfg->owned;
+
 		ret = -errno;
 		close(cfg->fd);
+		unix_socket_unlink_owned(&owned);
 		return error_set(err, ret, "cannot create netdev '%s': %s", id, strerror(-ret));
 	}
 	s->nc.is_netdev = true;
 	s->fd = cfg->fd;
+	s->owned = cfg->owned;
 	ret = dgram_setup(s, cfg);
 	if (ret < 0) {
 		net_client_free(&s->nc);
@@ -530,6 +517,7 @@ int net_init_dgram(const struct netdev_dgram_opts *o, const char *id, struct loo
 		snprintf(info, sizeof(info), "udp=%s/%s",
 			 netaddr_format_ip_port((struct sockaddr_in *)&local.ss, l, sizeof(l)),
 			 netaddr_format_ip_port((struct sockaddr_in *)&remote.ss, r, sizeof(r)));
+		fd = dgram_bind(local.ss.ss_family, &local, err);
 	} else {
 		ret = netaddr_unix(o->local.path, false, true, &local, err);
 		if (ret < 0) {
@@ -541,14 +529,10 @@ int net_init_dgram(const struct netdev_dgram_opts *o, const char *id, struct loo
 			error_prepend(err, "remote.path=%s: ", o->remote.path);
 			return ret;
 		}
-		/* As QEMU: a stale socket file of an earlier run is replaced. */
-		if (unlink(o->local.path) < 0 && errno != ENOENT)
-			return error_set(err, -errno, "local.path=%s: can't remove it: %s",
-					 o->local.path, strerror(errno));
 		snprintf(info, sizeof(info), "udp=%s:%s", o->local.path, o->remote.path);
-		cfg.unlink_path = o->local.path;
+		/* A stale socket file of an earlier run is replaced, a live one refused. */
+		fd = unix_socket_listen(o->local.path, SOCK_DGRAM, 0, &cfg.owned, err);
 	}
-	fd = dgram_bind(local.ss.ss_family, &local, err);
 	if (fd < 0)
 		return fd;
 	cfg.fd = fd;

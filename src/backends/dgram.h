@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "backends/netaddr.h"
+#include "core/unix-socket.h"
 
 struct error;
 struct loop;
@@ -21,7 +22,8 @@ struct loop;
  * @fd:		a bound datagram socket, taken over
  * @dest:	where frames are sent; NULL: send() on a socket that is already connected
  * @info:	its info_str
- * @unlink_path: the bound unix socket file to remove at cleanup (if still the same file)
+ * @owned:	the unix socket file @fd is bound to (unix_socket_listen()), taken over and
+ *		removed at cleanup while still the same file; or zeroed
  *
  * A unix @dest is also connect()ed to, and again every second, so that a full receiver
  * makes the socket unwritable (exact flow control) rather than failing every send; until it
@@ -32,7 +34,7 @@ struct dgram_config {
 	int fd;
 	const struct netaddr *dest;
 	const char *info;
-	const char *unlink_path;
+	struct unix_socket_owned owned;
 };
 
 /**

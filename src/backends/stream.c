@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -48,9 +47,7 @@
  * @failing:		client: the last attempt failed (logged once per series)
  * @reconnect_timer:	client: fires the next attempt
  * @reconnect_ns:	client: delay between attempts (0: none)
- * @unlink_path:	server: unix socket file to remove at cleanup
- * @unlink_dev:		its device, to remove only the file we made
- * @unlink_ino:		its inode
+ * @owned:		server: the unix socket file it bound, removed at cleanup if still ours
  * @rl:			rate limit of accept errors
  */
 struct stream_state {
@@ -66,9 +63,7 @@ struct stream_state {
 	bool failing;
 	struct loop_timer *reconnect_timer;
 	int64_t reconnect_ns;
-	char *unlink_path;
-	dev_t unlink_dev;
-	ino_t unlink_ino;
+	struct unix_socket_owned owned;
 	struct log_ratelimit rl;
 };
 
@@ -328,7 +323,6 @@ static bool stream_can_receive(struct net_client *nc)
 static void stream_cleanup(struct net_client *nc)
 {
 	struct stream_state *s = (struct stream_state *)nc;
-	struct stat st;
 
 	loop_timer_free(s->reconnect_timer);
 	s->reconnect_timer = NULL;
@@ -343,11 +337,7 @@ static void stream_cleanup(struct net_client *nc)
 		s->listen_fd = -1;
 	}
 	stream_framing_destroy(&s->link);
-	if (s->unlink_path && stat(s->unlink_path, &st) == 0 && st.st_dev == s->unlink_dev &&
-	    st.st_ino == s->unlink_ino)
-		unlink(s->unlink_path);
-	free(s->unlink_path);
-	s->unlink_path = NULL;
+	unix_socket_unlink_owned(&s->owned);
 }
 
 static const struct net_client_ops stream_ops = {
@@ -360,16 +350,12 @@ static const struct net_client_ops stream_ops = {
 
 static int stream_listen_one(const struct netaddr *a, bool v6only)
 {
-	const struct sockaddr_un *sun = (const struct sockaddr_un *)&a->ss;
 	int fd, one = 1, v6 = v6only, ret;
 
 	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (a->ss.ss_family == AF_UNIX) {
-		if (sun->sun_path[0] && unlink(sun->sun_path) < 0 && errno != ENOENT)
-			goto err;
-	} else {
+	if (a->ss.ss_family != AF_UNIX) {
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 		if (a->ss.ss_family == AF_INET6 &&
 		    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6, sizeof(v6)) < 0)
@@ -448,14 +434,7 @@ static void stream_describe_listen(struct stream_state *s)
 static int stream_setup_server(struct stream_state *s, const struct stream_config *cfg,
 			       struct error *err)
 {
-	struct stat st;
-
 	s->listen_fd = cfg->listen_fd;
-	if (cfg->unlink_path && stat(cfg->unlink_path, &st) == 0) {
-		s->unlink_path = strdup(cfg->unlink_path);
-		s->unlink_dev = st.st_dev;
-		s->unlink_ino = st.st_ino;
-	}
 	stream_describe_listen(s);
 	stream_watch_listen(s);
 	return 0;
@@ -515,13 +494,17 @@ int stream_net_new(struct loop *loop, const char *id, const struct stream_config
 
 	s = (struct stream_state *)net_client_new(&stream_ops, loop, NULL, cfg->model, id);
 	if (!s) {
+		struct unix_socket_owned owned = cfg->owned;
+
 		ret = -errno;
 		if (cfg->listen_fd >= 0)
 			close(cfg->listen_fd);
 		if (cfg->conn_fd >= 0)
 			close(cfg->conn_fd);
+		unix_socket_unlink_owned(&owned);
 		return error_set(err, ret, "cannot create netdev '%s': %s", id, strerror(-ret));
 	}
+	s->owned = cfg->owned;
 	s->nc.is_netdev = true;
 	s->socket_style = cfg->socket_style;
 	s->listen_fd = -1;
@@ -686,12 +669,15 @@ int net_init_stream(const struct netdev_stream_opts *o, const char *id, struct l
 	if (o->server) {
 		bool v6only = a->has_ipv6 && a->ipv6 && !(a->has_ipv4 && a->ipv4);
 
-		fd = stream_listen_open(&addrs, (unsigned int)a->to, v6only, err);
+		if (t == STREAM_UNIX && !a->abstract) {
+			fd = unix_socket_listen(a->path, SOCK_STREAM, STREAM_LISTEN_BACKLOG,
+						&cfg.owned, err);
+		} else {
+			fd = stream_listen_open(&addrs, (unsigned int)a->to, v6only, err);
+		}
 		if (fd < 0)
 			return fd;
 		cfg.listen_fd = fd;
-		if (t == STREAM_UNIX && !a->abstract)
-			cfg.unlink_path = a->path;
 	} else {
 		cfg.connect_to = &addrs;
 	}

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "backends/netaddr.h"
+#include "core/unix-socket.h"
 
 struct error;
 struct loop;
@@ -24,7 +25,8 @@ struct loop;
  * @connect_to:	client: the addresses to connect to, tried in order; or NULL
  * @reconnect_s: client: seconds between connection attempts after a failure (0: never)
  * @keep_alive:	client: set SO_KEEPALIVE on the connection
- * @unlink_path: server: the unix socket file to remove at cleanup (if still the same file)
+ * @owned:	server: the unix socket file @listen_fd is bound to (unix_socket_listen()),
+ *		taken over and removed at cleanup while still the same file; or zeroed
  *
  * Exactly one of @listen_fd, @conn_fd and @connect_to is given.
  */
@@ -36,12 +38,13 @@ struct stream_config {
 	const struct netaddr_list *connect_to;
 	uint64_t reconnect_s;
 	bool keep_alive;
-	const char *unlink_path;
+	struct unix_socket_owned owned;
 };
 
 /**
  * stream_listen_open() - a listening socket on the first of @addrs that binds
- * @addrs:	candidate addresses (a unix path is unlinked first, as QEMU does)
+ * @addrs:	candidate addresses (inet, or abstract unix: a unix path goes through
+ *		unix_socket_listen() instead)
  * @port_to:	inet: also try the ports after each address's own up to this one (0: none)
  * @v6only:	inet6: set IPV6_V6ONLY
  * @err:	what failed, naming the address

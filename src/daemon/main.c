@@ -27,6 +27,7 @@
 #include "config.h"
 #include "core/log.h"
 #include "core/netdev.h"
+#include "core/unix-socket.h"
 #include "daemon/qmp.h"
 #include "vwire/error.h"
 #include "vwire/loop.h"
@@ -172,7 +173,7 @@ static void daemon_usage(FILE *f)
 		"  -V, --version             the version\n"
 		"\n"
 		"Without arguments: user-mode networking behind a virtio-net device on the\n"
-		"vhost-user socket $XDG_RUNTIME_DIR/vwire.sock (or /tmp/vwire-UID.sock).\n");
+		"vhost-user socket $XDG_RUNTIME_DIR/vwire.sock (or /tmp/vwire-UID/vwire.sock).\n");
 }
 
 static int daemon_add_item(struct daemon_config *cfg, enum daemon_item_kind kind,
@@ -225,17 +226,6 @@ static int daemon_append_escaped(char *buf, size_t size, size_t *len, const char
 /* MTU of the built-in default: user mode's per-packet cost is what limits it. */
 #define DAEMON_DEFAULT_MTU 65520
 
-/* The default socket: $XDG_RUNTIME_DIR/vwire.sock, else /tmp/vwire-UID.sock. */
-static void daemon_default_socket(char *buf, size_t size)
-{
-	const char *dir = getenv("XDG_RUNTIME_DIR");
-
-	if (dir && *dir)
-		snprintf(buf, size, "%s/vwire.sock", dir);
-	else
-		snprintf(buf, size, "/tmp/vwire-%u.sock", (unsigned int)getuid());
-}
-
 /*
  * The built-in default when vwire runs without arguments: user-mode networking behind one
  * virtio-net device on the default vhost-user socket, with a large MTU for guests that take
@@ -245,9 +235,14 @@ static int daemon_default_config(struct daemon_config *cfg)
 {
 #if HAVE_SLIRP
 	char sock[PATH_MAX], dev[PATH_MAX + 128], user[64];
+	struct error err = { 0 };
 	int ret;
 
-	daemon_default_socket(sock, sizeof(sock));
+	ret = unix_socket_default_path(sock, sizeof(sock), &err);
+	if (ret < 0) {
+		daemon_error("built-in default: %s", err.msg);
+		return ret;
+	}
 	snprintf(user, sizeof(user), "user,id=user0,mtu=%d", DAEMON_DEFAULT_MTU);
 	snprintf(dev, sizeof(dev), "virtio-net,id=vnet0,netdev=user0,mtu=%d,socket=",
 		 DAEMON_DEFAULT_MTU);

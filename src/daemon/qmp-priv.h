@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "core/unix-socket.h"
+
 struct json_object;
 struct json_tokener;
 struct loop;
@@ -51,9 +53,7 @@ struct qmp_client {
  * struct qmp_server - a QMP endpoint
  * @loop:	event loop
  * @listen_fd:	listening socket, or -1
- * @path:	its path, removed at the end, or NULL
- * @sock_dev:	device of the socket file we bound (to remove only our own)
- * @sock_ino:	its inode
+ * @owned:	its socket file, removed at the end while still ours (path NULL: none)
  * @name:	-name, or NULL
  * @quit:	a client sent 'quit'
  * @clients:	connections
@@ -61,9 +61,7 @@ struct qmp_client {
 struct qmp_server {
 	struct loop *loop;
 	int listen_fd;
-	char *path;
-	dev_t sock_dev;
-	ino_t sock_ino;
+	struct unix_socket_owned owned;
 	char *name;
 	bool quit;
 	struct qmp_client *clients;

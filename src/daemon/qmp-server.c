@@ -15,9 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/time.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -366,70 +364,30 @@ static void qmp_server_accept(void *opaque)
 	fd = accept4(srv->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			log_ratelimited_warn(&rl, "qmp: accept on %s: %s", srv->path,
+			log_ratelimited_warn(&rl, "qmp: accept on %s: %s", srv->owned.path,
 					     strerror(errno));
 		return;
 	}
 	qmp_server_add_client(srv, fd);
 }
 
-/* Bind @path, replacing a stale socket but never a live one or another kind of file. */
+/* Listen on @path under the unix socket policy (core/unix-socket.h). */
 static int qmp_server_listen(struct qmp_server *srv, const char *path, struct error *err)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct stat st;
 	int fd, ret;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return error_set(err, -ENAMETOOLONG, "socket path is too long (at most %zu bytes)",
-				 sizeof(sa.sun_path) - 1);
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = unix_socket_listen(path, SOCK_STREAM, QMP_LISTEN_BACKLOG, &srv->owned, err);
 	if (fd < 0)
-		return error_set(err, -errno, "socket: %s", strerror(errno));
-	if (lstat(path, &st) == 0) {
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		bool live = probe >= 0 && S_ISSOCK(st.st_mode) &&
-			    connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-
-		if (probe >= 0)
-			close(probe);
-		if (!S_ISSOCK(st.st_mode)) {
-			ret = error_set(err, -EEXIST, "%s exists and is not a socket", path);
-			goto fail;
-		}
-		if (live) {
-			ret = error_set(err, -EADDRINUSE, "%s is in use by a running process", path);
-			goto fail;
-		}
-		unlink(path);
-	}
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		ret = error_set(err, -errno, "cannot bind %s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (listen(fd, QMP_LISTEN_BACKLOG) < 0 || stat(path, &st) < 0) {
-		ret = error_set(err, -errno, "cannot listen on %s: %s", path, strerror(errno));
-		unlink(path);
-		goto fail;
-	}
-	srv->sock_dev = st.st_dev;
-	srv->sock_ino = st.st_ino;
-	srv->path = strdup(path);
-	ret = srv->path ? loop_set_fd_handler(srv->loop, fd, NULL, qmp_server_accept, NULL, srv)
-			: -ENOMEM;
+		return fd;
+	ret = loop_set_fd_handler(srv->loop, fd, NULL, qmp_server_accept, NULL, srv);
 	if (ret < 0) {
 		error_set(err, ret, "cannot watch %s: %s", path, strerror(-ret));
-		unlink(path);
-		free(srv->path);
-		srv->path = NULL;
-		goto fail;
+		unix_socket_unlink_owned(&srv->owned);
+		close(fd);
+		return ret;
 	}
 	srv->listen_fd = fd;
 	return 0;
-fail:
-	close(fd);
-	return ret;
 }
 
 struct qmp_server *qmp_server_new(struct loop *loop, const char *path, struct error *err)
@@ -486,8 +444,6 @@ void qmp_server_emit_event(struct qmp_server *srv, const char *event, struct jso
 
 void qmp_server_free(struct qmp_server *srv)
 {
-	struct stat st;
-
 	if (!srv)
 		return;
 	while (srv->clients) {
@@ -501,11 +457,7 @@ void qmp_server_free(struct qmp_server *srv)
 		loop_set_fd_handler(srv->loop, srv->listen_fd, NULL, NULL, NULL, NULL);
 		close(srv->listen_fd);
 	}
-	/* Remove the path only while it is still our socket. */
-	if (srv->path && stat(srv->path, &st) == 0 && st.st_dev == srv->sock_dev &&
-	    st.st_ino == srv->sock_ino)
-		unlink(srv->path);
-	free(srv->path);
+	unix_socket_unlink_owned(&srv->owned);
 	free(srv->name);
 	free(srv);
 }

@@ -8,6 +8,7 @@
 #define VWIRE_VHOST_USER_SERVER_PRIV_H
 
 #include "core/log.h"
+#include "core/unix-socket.h"
 #include "vhost-user/server.h"
 #include "virtio/mem-guard.h"
 
@@ -21,6 +22,7 @@
  * @path:		socket path, or NULL
  * @name:		for log lines
  * @listen_fd:		listening socket (server mode), or -1
+ * @owned:		the socket file it bound, removed at the end if still ours
  * @conn_fd:		the front end's connection, or -1
  * @reconnect_timer:	client mode: next connection attempt
  * @rx:			message being received
@@ -46,6 +48,7 @@ struct vhost_user_server {
 	char *path;
 	char *name;
 	int listen_fd;
+	struct unix_socket_owned owned;
 	int conn_fd;
 	struct loop_timer *reconnect_timer;
 

@@ -15,7 +15,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -437,31 +436,17 @@ static int vhost_user_server_addr(const struct vhost_user_server *s, struct sock
 
 static int vhost_user_server_listen(struct vhost_user_server *s, struct error *err)
 {
-	struct sockaddr_un sun;
-	struct stat st;
 	int fd, ret;
 
-	if (vhost_user_server_addr(s, &sun) < 0)
-		return error_set(err, -ENAMETOOLONG, "vhost-user socket path '%s' is too long",
-				 s->path);
-	/* A socket left by an earlier run is replaced; any other file is not ours to remove. */
-	if (lstat(s->path, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode))
-			return error_set(err, -EEXIST, "'%s' exists and is not a socket", s->path);
-		unlink(s->path);
-	}
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return error_set(err, -errno, "vhost-user socket: %s", strerror(errno));
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 1) < 0) {
-		ret = -errno;
-		close(fd);
-		return error_set(err, ret, "cannot listen on '%s': %s", s->path, strerror(-ret));
+	fd = unix_socket_listen(s->path, SOCK_STREAM, 1, &s->owned, err);
+	if (fd < 0) {
+		error_prepend(err, "vhost-user: ");
+		return fd;
 	}
 	ret = loop_set_fd_handler(s->loop, fd, NULL, vhost_user_server_accept, NULL, s);
 	if (ret < 0) {
 		close(fd);
-		unlink(s->path);
+		unix_socket_unlink_owned(&s->owned);
 		return error_set(err, ret, "cannot watch '%s': %s", s->path, strerror(-ret));
 	}
 	s->listen_fd = fd;
@@ -619,8 +604,8 @@ void vhost_user_server_free(struct vhost_user_server *s)
 	if (s->listen_fd >= 0) {
 		loop_set_fd_handler(s->loop, s->listen_fd, NULL, NULL, NULL, NULL);
 		close(s->listen_fd);
-		unlink(s->path);
 	}
+	unix_socket_unlink_owned(&s->owned);
 	free(s->path);
 	free(s->name);
 	free(s);
