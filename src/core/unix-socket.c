@@ -59,8 +59,8 @@ static int unix_socket_clear(const char *path, const struct sockaddr_un *sun, in
 	if (lstat(path, &st) < 0)
 		return 0; /* absent (or unreachable: bind() says why) */
 	if (!S_ISSOCK(st.st_mode))
-		return error_set(err, -EEXIST, "%s exists and is not a socket: refusing to replace it",
-				 path);
+		return error_set(err, -EEXIST,
+				 "%s exists and is not a socket: refusing to replace it", path);
 	ret = unix_socket_probe(sun, type);
 	if (ret > 0)
 		return error_set(err, -EADDRINUSE, "%s is in use by another process", path);
@@ -158,12 +158,11 @@ int unix_socket_private_dir(const char *dir, struct error *err)
 	if (!S_ISDIR(st.st_mode))
 		return error_set(err, -ENOTDIR, "%s is not a directory: refusing to use it", dir);
 	if (st.st_uid != uid)
-		return error_set(err, -EPERM, "%s belongs to uid %u, not to uid %u: refusing to use it",
-				 dir, (unsigned int)st.st_uid, (unsigned int)uid);
-	if (st.st_mode & 077)
 		return error_set(err, -EPERM,
-				 "%s is open to other users (mode %04o, 0700 expected): refusing to "
-				 "use it",
+				 "%s belongs to uid %u, not to uid %u: refusing to use it", dir,
+				 (unsigned int)st.st_uid, (unsigned int)uid);
+	if (st.st_mode & 077)
+		return error_set(err, -EPERM, "%s is open to other users (mode %04o): refusing it",
 				 dir, (unsigned int)(st.st_mode & 07777));
 	return 0;
 }
