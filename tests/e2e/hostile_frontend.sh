@@ -9,7 +9,7 @@
 # After each: vwire still runs, A -> B still forwards, vwire uses (almost) no CPU while idle,
 # and at the end it exits cleanly with no sanitizer report. skip-kick: A posts tx frames and B
 # posts rx buffers without kicking, right when vwire asked for kicks again: every frame still
-# arrives (vwire's re-check of idle rings).
+# arrives (vwire's re-check of idle rings), with split and with packed rings.
 set -euo pipefail
 # shellcheck source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -30,11 +30,13 @@ for s in h a b; do
 	wait_for_socket "$sock/$s.sock" 10 || { cat "$vlog"; e2e_fail "vwire did not listen"; }
 done
 
-run() { # MODE [SOCKETS...]
+run() { # [-P] MODE [SOCKETS...]
+	local packed=()
+	[[ $1 != -P ]] || { packed=(-P); shift; }
 	local mode=$1
 	shift
-	e2e_log "$mode"
-	if ! timeout 120 "$FRONTEND" -p "$vpid" "$mode" "$@"; then
+	e2e_log "$mode ${packed[*]}"
+	if ! timeout 120 "$FRONTEND" -p "$vpid" "${packed[@]}" "$mode" "$@"; then
 		tail -30 "$vlog"
 		e2e_fail "$mode"
 	fi
@@ -42,6 +44,8 @@ run() { # MODE [SOCKETS...]
 
 run forward "$sock/a.sock" "$sock/b.sock"
 run skip-kick "$sock/a.sock" "$sock/b.sock"
+run -P forward "$sock/a.sock" "$sock/b.sock"
+run -P skip-kick "$sock/a.sock" "$sock/b.sock"
 for attack in shrink-mem shrink-inflight block-call hup-kick; do
 	run "$attack" "$sock/h.sock" "$sock/a.sock" "$sock/b.sock"
 done

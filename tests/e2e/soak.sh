@@ -2,7 +2,7 @@
 # soak.sh - many devices, restart storms and control-socket churn under the ASan+LSan daemon.
 #
 # One vwire serves SOAK_PAIRS pairs of virtio-net devices driven by tests/tools/vu-frontend
-# (each pair on a hub of its own), two devices that vwire connects to testpmd's virtio-user
+# (each pair on a hub of its own; odd pairs with packed rings), two devices that vwire connects to testpmd's virtio-user
 # ports (reconnect=1), and, when QEMU is there, a QEMU guest on a tap (QEMU reconnects):
 # 2 * SOAK_PAIRS + 3 devices (33 by default). Then:
 #   1. SOAK_RESTARTS rounds: traffic on every pair, QMP netdev_add/netdev_del and set_link
@@ -122,13 +122,19 @@ conn.close()
 EOF
 }
 
+# pair_ring I - vu-frontend's flag for pair I's rings: packed for odd pairs.
+pair_ring() {
+	((${1} % 2 == 0)) || echo -P
+}
+
 # traffic_all SECONDS - vu-frontend traffic on every pair in the background (pids in TRAFFIC).
 TRAFFIC=()
 traffic_all() {
 	local i
 	TRAFFIC=()
 	for ((i = 0; i < SOAK_PAIRS; i++)); do
-		spawn -o "$T/traffic.$i.log" "$FRONTEND" -t "$1" traffic "$T/a$i.sock" "$T/b$i.sock"
+		spawn -o "$T/traffic.$i.log" "$FRONTEND" $(pair_ring "$i") -t "$1" traffic \
+			"$T/a$i.sock" "$T/b$i.sock"
 		TRAFFIC+=("$SPAWN_PID")
 	done
 }
@@ -148,7 +154,9 @@ traffic_kill_all() {
 forward_all() {
 	local i
 	for ((i = 0; i < SOAK_PAIRS; i++)); do
-		timeout 60 "$FRONTEND" -p "$VW_PID" forward "$T/a$i.sock" "$T/b$i.sock" 2>"$T/fwd.log" ||
+		# shellcheck disable=SC2046 # the flag or nothing
+		timeout 60 "$FRONTEND" -p "$VW_PID" $(pair_ring "$i") forward "$T/a$i.sock" \
+			"$T/b$i.sock" 2>"$T/fwd.log" ||
 			{ cat "$T/fwd.log" >&2; tail -20 "$VW_LOG"; e2e_fail "pair $i does not forward"; }
 	done
 }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * vu-frontend.c - a small vhost-user front end for end-to-end tests: a virtio-net driver with
- * split rings in a memfd, which can also misbehave on purpose.
+ * split (or, with -P, packed) rings in a memfd, which can also misbehave on purpose.
  *
  * Two well-behaved devices A and B (on one hub of the vwire under test) carry numbered frames
  * from A's tx ring to B's rx ring; a third device H, when given, is attacked first: its front
@@ -9,9 +9,9 @@
  * or a kick fd that hangs up. Then A -> B must still forward. Mode skip-kick instead leaves out
  * kicks on A's tx and B's rx rings, as a driver that loses them would.
  *
- *   vu-frontend [-p VWIRE_PID] forward A_SOCK B_SOCK
- *   vu-frontend [-p VWIRE_PID] -t SECONDS traffic A_SOCK B_SOCK
- *   vu-frontend [-p VWIRE_PID] skip-kick A_SOCK B_SOCK
+ *   vu-frontend [-p VWIRE_PID] [-P] forward A_SOCK B_SOCK
+ *   vu-frontend [-p VWIRE_PID] [-P] -t SECONDS traffic A_SOCK B_SOCK
+ *   vu-frontend [-p VWIRE_PID] [-P] skip-kick A_SOCK B_SOCK
  *   vu-frontend [-p VWIRE_PID] shrink-mem|shrink-inflight|block-call|hup-kick H_SOCK A_SOCK B_SOCK
  *
  * Exit 0 when every check passed; 1 with a line on stderr naming the one that failed.
@@ -56,19 +56,27 @@
 #define WAIT_MS 5000
 
 /**
- * struct ring - the driver's side of one split ring
+ * struct ring - the driver's side of one ring, split or packed
+ * @packed:	packed layout: @pdesc and the wrap counters, not @desc, @avail and @used
  * @desc:	descriptor table
  * @avail:	available ring
  * @used:	used ring
- * @avail_idx:	next avail index to publish
+ * @pdesc:	packed descriptor ring
+ * @avail_wrap:	packed: wrap counter of the next descriptor made available
+ * @used_wrap:	packed: wrap counter of the next descriptor expected used
+ * @avail_idx:	buffers made available (slot and buffer id: modulo QSIZE)
  * @used_seen:	used entries consumed
  * @kick:	the kick eventfd (or pipe end)
  * @call:	the call eventfd
  */
 struct ring {
+	bool packed;
 	struct vring_desc *desc;
 	struct vring_avail *avail;
 	struct vring_used *used;
+	struct vring_packed_desc *pdesc;
+	bool avail_wrap;
+	bool used_wrap;
 	uint16_t avail_idx;
 	uint16_t used_seen;
 	int kick;
@@ -94,6 +102,7 @@ struct dev {
 };
 
 static pid_t vwire_pid;
+static bool use_packed;
 static int traffic_seconds = 10;
 
 static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt, ...)
@@ -211,9 +220,12 @@ static int connect_unix(const char *path)
 
 static void ring_init(struct dev *d, struct ring *r, uint32_t base)
 {
+	r->packed = use_packed;
 	r->desc = (struct vring_desc *)(d->mem + base);
 	r->avail = (struct vring_avail *)(d->mem + base + RING_AVAIL);
 	r->used = (struct vring_used *)(d->mem + base + RING_USED);
+	r->pdesc = (struct vring_packed_desc *)(d->mem + base);
+	r->avail_wrap = r->used_wrap = true;
 	r->kick = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	r->call = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (r->kick < 0 || r->call < 0)
@@ -228,7 +240,7 @@ static void ring_init(struct dev *d, struct ring *r, uint32_t base)
 static void dev_open(struct dev *d, const char *name, const char *path)
 {
 	struct vhost_user_memory mt = { .nregions = 1 };
-	uint64_t features, protocol = 0;
+	uint64_t features, protocol = 0, want = 1ULL << VIRTIO_F_VERSION_1;
 
 	memset(d, 0, sizeof(*d));
 	d->name = name;
@@ -245,14 +257,18 @@ static void dev_open(struct dev *d, const char *name, const char *path)
 	features = get_u64(d, VHOST_USER_GET_FEATURES);
 	if (!(features & (1ULL << VIRTIO_F_VERSION_1)))
 		fail("%s: VIRTIO_F_VERSION_1 not offered", name);
+	if (use_packed) {
+		if (!(features & (1ULL << VIRTIO_F_RING_PACKED)))
+			fail("%s: VIRTIO_F_RING_PACKED not offered", name);
+		want |= 1ULL << VIRTIO_F_RING_PACKED;
+	}
 	if (features & (1ULL << VHOST_USER_F_PROTOCOL_FEATURES)) {
 		protocol = get_u64(d, VHOST_USER_GET_PROTOCOL_FEATURES) &
 			   (1ULL << VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD);
-		send_u64(d, VHOST_USER_SET_FEATURES,
-			 (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VHOST_USER_F_PROTOCOL_FEATURES));
+		send_u64(d, VHOST_USER_SET_FEATURES, want | (1ULL << VHOST_USER_F_PROTOCOL_FEATURES));
 		send_u64(d, VHOST_USER_SET_PROTOCOL_FEATURES, protocol);
 	} else {
-		send_u64(d, VHOST_USER_SET_FEATURES, 1ULL << VIRTIO_F_VERSION_1);
+		send_u64(d, VHOST_USER_SET_FEATURES, want);
 	}
 	send_msg(d, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0, false);
 	mt.regions[0].guest_phys_addr = 0;
@@ -278,7 +294,8 @@ static void dev_start_ring(struct dev *d, uint32_t idx, int kick, int call)
 
 	send_state(d, VHOST_USER_SET_VRING_NUM, idx, QSIZE);
 	send_msg(d, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0, false);
-	send_state(d, VHOST_USER_SET_VRING_BASE, idx, 0);
+	/* Packed: slot 0 with wrap counter 1 (bit 15), the used side the same. */
+	send_state(d, VHOST_USER_SET_VRING_BASE, idx, use_packed ? 0x8000 : 0);
 	send_msg(d, VHOST_USER_SET_VRING_CALL, &u, sizeof(u), &call, 1, false);
 	send_msg(d, VHOST_USER_SET_VRING_KICK, &u, sizeof(u), &kick, 1, false);
 	send_state(d, VHOST_USER_SET_VRING_ENABLE, idx, 1);
@@ -296,6 +313,24 @@ static void kick(struct ring *r)
 static void post(struct ring *r, uint16_t i, uint64_t gpa, uint32_t len, bool writable,
 		 bool do_kick)
 {
+	if (r->packed) {
+		struct vring_packed_desc *pd = &r->pdesc[r->avail_idx % QSIZE];
+		uint16_t flags = (uint16_t)((writable ? VRING_DESC_F_WRITE : 0) |
+					    (r->avail_wrap ? 1u << VRING_PACKED_DESC_F_AVAIL : 0) |
+					    (r->avail_wrap ? 0 : 1u << VRING_PACKED_DESC_F_USED));
+
+		pd->addr = htole64(gpa);
+		pd->len = htole32(len);
+		pd->id = htole16(i);
+		/* The flags last: they make the descriptor available. */
+		__atomic_store_n(&pd->flags, htole16(flags), __ATOMIC_RELEASE);
+		if (++r->avail_idx % QSIZE == 0)
+			r->avail_wrap = !r->avail_wrap;
+		__atomic_thread_fence(__ATOMIC_SEQ_CST);
+		if (do_kick)
+			kick(r);
+		return;
+	}
 	r->desc[i].addr = htole64(gpa);
 	r->desc[i].len = htole32(len);
 	r->desc[i].flags = htole16(writable ? VRING_DESC_F_WRITE : 0);
@@ -307,17 +342,40 @@ static void post(struct ring *r, uint16_t i, uint64_t gpa, uint32_t len, bool wr
 		kick(r);
 }
 
-static uint16_t used_idx(const struct ring *r)
+/* Take the next used buffer if there is one: its id and the length the device wrote. */
+static bool take_used(struct ring *r, uint32_t *id, uint32_t *len)
 {
-	return le16toh(__atomic_load_n(&r->used->idx, __ATOMIC_ACQUIRE));
+	if (r->packed) {
+		struct vring_packed_desc *pd = &r->pdesc[r->used_seen % QSIZE];
+		uint16_t flags = le16toh(__atomic_load_n(&pd->flags, __ATOMIC_ACQUIRE));
+		bool avail = flags & (1u << VRING_PACKED_DESC_F_AVAIL);
+		bool used = flags & (1u << VRING_PACKED_DESC_F_USED);
+
+		if (avail != r->used_wrap || used != r->used_wrap)
+			return false;
+		*id = le16toh(pd->id);
+		*len = le32toh(pd->len);
+		if (++r->used_seen % QSIZE == 0)
+			r->used_wrap = !r->used_wrap;
+		return true;
+	}
+	if (r->used_seen == le16toh(__atomic_load_n(&r->used->idx, __ATOMIC_ACQUIRE)))
+		return false;
+	*id = le32toh(r->used->ring[r->used_seen % QSIZE].id);
+	*len = le32toh(r->used->ring[r->used_seen % QSIZE].len);
+	r->used_seen++;
+	return true;
 }
 
-/* Wait until the used index reaches @target; false after @ms. */
-static bool wait_used(const struct ring *r, uint16_t target, int ms)
+/* Take used buffers until @target were used in all; false after @ms. */
+static bool wait_used(struct ring *r, uint16_t target, int ms)
 {
 	int64_t end = now_ms() + ms;
+	uint32_t id, len;
 
-	while ((int16_t)(used_idx(r) - target) < 0) {
+	while (r->used_seen != target) {
+		if (take_used(r, &id, &len))
+			continue;
 		if (now_ms() > end)
 			return false;
 		usleep(50);
@@ -364,12 +422,11 @@ static bool recv_frame(struct dev *d, uint32_t seq, enum repost repost, int ms)
 	int64_t end = now_ms() + ms;
 
 	for (;;) {
-		while (d->rx.used_seen != used_idx(&d->rx)) {
-			struct vring_used_elem *u = &d->rx.used->ring[d->rx.used_seen % QSIZE];
-			uint32_t id = le32toh(u->id), len = le32toh(u->len), magic, got;
+		uint32_t id, len, magic, got;
+
+		while (take_used(&d->rx, &id, &len)) {
 			const uint8_t *eth;
 
-			d->rx.used_seen++;
 			if (id >= QSIZE)
 				fail("%s: used id %u out of range", d->name, id);
 			eth = d->mem + RX_BUFS + (size_t)id * BUF_SIZE + HDR_LEN;
@@ -536,7 +593,7 @@ static void attack_hup_kick(struct dev *h)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: vu-frontend [-p PID] [-t SECONDS] forward|skip-kick|traffic "
+	fprintf(stderr, "usage: vu-frontend [-p PID] [-P] [-t SECONDS] forward|skip-kick|traffic "
 			"A_SOCK B_SOCK\n"
 			"       vu-frontend [-p PID] shrink-mem|shrink-inflight|block-call|hup-kick "
 			"H_SOCK A_SOCK B_SOCK\n");
@@ -609,8 +666,10 @@ int main(int argc, char **argv)
 	const char *mode;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "p:t:")) != -1) {
-		if (opt == 'p')
+	while ((opt = getopt(argc, argv, "p:t:P")) != -1) {
+		if (opt == 'P')
+			use_packed = true;
+		else if (opt == 'p')
 			vwire_pid = (pid_t)atoi(optarg);
 		else if (opt == 't')
 			traffic_seconds = atoi(optarg);
