@@ -46,7 +46,7 @@ static const char *const seccomp_base[] = {
 	 * (resolv.conf, tftp); sockets and the pid file removed at exit; fd checks */
 	"open", "openat", "openat2", "stat", "fstat", "lstat", "newfstatat", "statx",
 	"access", "faccessat", "faccessat2", "readlink", "readlinkat", "unlink", "unlinkat",
-	"getdents64", "getcwd", "umask", "fstatfs", "statfs", "flock",
+	"getdents", "getdents64", "getcwd", "umask", "fstatfs", "statfs", "flock",
 	/* signals */
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait",
 	"sigaltstack", "restart_syscall",

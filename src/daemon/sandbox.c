@@ -282,6 +282,9 @@ void sandbox_needs_item(struct sandbox_needs *needs, const char *option, const c
 		needs->files |= strcmp(type, "filter-dump") != 0;
 	else
 		needs->files |= sandbox_netdev_needs_files(&o, type);
+	/* A down script runs at exit as the daemon's child, to take the tap down. */
+	if (type && !strcmp(type, "tap") && sandbox_script_given(opts_get(&o, "downscript")))
+		needs->net_admin = true;
 	opts_free(&o);
 }
 
@@ -391,14 +394,12 @@ int sandbox_apply(const struct sandbox_config *sb, const struct sandbox_needs *n
 			return ret;
 	}
 	*option = "-sandbox";
-#if !SANDBOX_SANITIZED
 	/* LeakSanitizer reads /proc/self/maps at exit: sanitized builds keep the file system. */
-	if (sb->filter.on && !needs->files && !sb->chroot_dir) {
+	if (!SANDBOX_SANITIZED && sb->filter.on && !needs->files && !sb->chroot_dir) {
 		ret = sandbox_empty_root(err);
 		if (ret < 0)
 			return ret;
 	}
-#endif
 	*option = sb->runas ? "-runas" : "-sandbox";
 	ret = sandbox_caps(sb, needs->net_admin, err);
 	if (ret < 0)

@@ -74,7 +74,8 @@ struct sandbox_config {
 
 /**
  * struct sandbox_needs - what the running daemon still needs, from its configuration
- * @net_admin:	CAP_NET_ADMIN: a QMP socket may still create taps and bridges
+ * @net_admin:	CAP_NET_ADMIN: a QMP socket may still create taps and bridges, or a tap's
+ *		down script runs at exit
  * @files:	something opens, connects to, runs or removes a path at run time (a QMP
  *		socket, a pid file, a vhost-user socket, a unix address, a script, user mode's
  *		resolv.conf/tftp/guestfwd): no empty mount namespace then
