@@ -117,6 +117,9 @@ struct daemon_state {
 /* Write end of the pipe to the waiting parent (-daemonize), or -1. */
 static int daemon_status_fd = -1;
 
+/* /dev/null for the detached daemon, opened before -chroot or the sandbox hide it; or -1. */
+static int daemon_null_fd = -1;
+
 static const char *const daemon_item_option[] = {
 	[DAEMON_ITEM_NETDEV] = "-netdev",
 	[DAEMON_ITEM_OBJECT] = "-object",
@@ -744,6 +747,7 @@ static void daemon_fork(void)
 	}
 	close(fds[0]);
 	daemon_status_fd = fds[1];
+	daemon_null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	setsid();
 	pid = fork();
 	if (pid < 0) {
@@ -762,11 +766,11 @@ static void daemon_fork(void)
 static void daemon_detach(void)
 {
 	const char status = DAEMON_STATUS_OK;
-	int null;
+	int null = daemon_null_fd;
 
 	if (daemon_status_fd < 0)
 		return;
-	null = open("/dev/null", O_RDWR);
+	daemon_null_fd = -1;
 	if (null >= 0) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);

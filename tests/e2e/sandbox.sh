@@ -90,6 +90,21 @@ expect qmp CapBnd "$CAP_NET_ADMIN_MASK"
 kill_pid "$pid"
 e2e_log "status: Seccomp 2, NoNewPrivs 1, no capabilities (CAP_NET_ADMIN with QMP), user nobody"
 
+# -daemonize: the detached daemon's stdio is /dev/null, opened before the root went away.
+hd=hd$E2E_SUFFIX
+"$VWIRE" -netdev "hubport,id=$hd,hubid=0" -daemonize -D "$E2E_TMP/daemon.log" ||
+	e2e_fail "-daemonize: vwire failed to start"
+pid=
+for p in /proc/[0-9]*; do
+	tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "hubport,id=$hd,hubid=0" && pid=${p#/proc/}
+done
+[[ -n $pid ]] || e2e_fail "-daemonize: no daemon"
+record_pid "$pid"
+expect daemonize Seccomp 2
+[[ $(readlink "/proc/$pid/fd/1") == /dev/null ]] ||
+	e2e_fail "-daemonize: stdout is $(readlink "/proc/$pid/fd/1"), not /dev/null"
+kill_pid "$pid"
+
 # (c) -runas nobody -chroot: taps made as root before the drop still forward.
 ta=$(e2e_ifname vwsA) tb=$(e2e_ifname vwsB)
 nsa=vwsA$E2E_SUFFIX nsb=vwsB$E2E_SUFFIX
