@@ -25,6 +25,8 @@
  * memfd for the inflight buffer), QMP's socket, libslirp, dump files, glibc's malloc and
  * stdio, the files QMP netdev_add opens (/dev/net/tun) and the sockets it removes at exit.
  */
+/* The lists are grouped by hand. */
+/* clang-format off */
 static const char *const seccomp_base[] = {
 	/* I/O */
 	"read", "write", "readv", "writev", "pread64", "pwrite64", "preadv", "pwritev",
@@ -100,6 +102,8 @@ static const char *const seccomp_sanitizer[] = {
 };
 #endif
 
+/* clang-format on */
+
 /* Names of system calls by number, resolved before the filter, for the SIGSYS handler. */
 static char *seccomp_names[SECCOMP_NAMES_MAX];
 static int seccomp_log_fd = -1;
@@ -126,14 +130,13 @@ static void seccomp_sigsys(int sig, siginfo_t *info, void *ucontext)
 		num[sizeof(num) - 1 - n++] = (char)('0' + v % 10);
 		v /= 10;
 	} while (v && n < sizeof(num) - 1);
-	seccomp_append(buf, sizeof(buf), &len,
-		       "vwire: -sandbox: forbidden system call ");
+	seccomp_append(buf, sizeof(buf), &len, "vwire: -sandbox: forbidden system call ");
 	memcpy(buf + len, num + sizeof(num) - n, n);
 	len += n;
 	seccomp_append(buf, sizeof(buf), &len, " (");
 	seccomp_append(buf, sizeof(buf), &len,
-		       nr >= 0 && nr < SECCOMP_NAMES_MAX && seccomp_names[nr] ? seccomp_names[nr] :
-										  "unknown");
+		       nr >= 0 && nr < SECCOMP_NAMES_MAX && seccomp_names[nr] ? seccomp_names[nr]
+									      : "unknown");
 	seccomp_append(buf, sizeof(buf), &len, "): terminating\n");
 	ignored = write(STDERR_FILENO, buf, len);
 	if (seccomp_log_fd >= 0 && seccomp_log_fd != STDERR_FILENO)
@@ -148,8 +151,7 @@ static void seccomp_sigsys(int sig, siginfo_t *info, void *ucontext)
 	_exit(128 + sig);
 }
 
-static int seccomp_allow(scmp_filter_ctx ctx, const char *const *names, size_t n,
-			 struct error *err)
+static int seccomp_allow(scmp_filter_ctx ctx, const char *const *names, size_t n, struct error *err)
 {
 	for (size_t i = 0; i < n; i++) {
 		int nr = seccomp_syscall_resolve_name(names[i]);

@@ -72,8 +72,8 @@ static int sandbox_parse_allow(struct opts *o, const char *key, bool *allow, boo
 		*allow = false;
 		*children = true;
 	} else {
-		return error_set(err, -EINVAL, "invalid argument for %s: '%s' (allow or deny%s)", key,
-				 v, children ? ", or children" : "");
+		return error_set(err, -EINVAL, "invalid argument for %s: '%s' (allow or deny%s)",
+				 key, v, children ? ", or children" : "");
 	}
 	return 0;
 }
@@ -310,8 +310,8 @@ static int sandbox_empty_root(struct error *err)
 		return error_set(err, -errno, "unshare(CLONE_NEWNS): %s", strerror(errno));
 	}
 	if (mount("", "/", "", MS_PRIVATE | MS_REC, NULL) < 0 ||
-	    mount("", SANDBOX_EMPTY_ROOT, "tmpfs",
-		  MS_NODEV | MS_NOEXEC | MS_NOSUID | MS_RDONLY, "nr_inodes=2,nr_blocks=0") < 0 ||
+	    mount("", SANDBOX_EMPTY_ROOT, "tmpfs", MS_NODEV | MS_NOEXEC | MS_NOSUID | MS_RDONLY,
+		  "nr_inodes=2,nr_blocks=0") < 0 ||
 	    chdir(SANDBOX_EMPTY_ROOT) < 0 || syscall(SYS_pivot_root, ".", ".") < 0 ||
 	    umount2(".", MNT_DETACH | UMOUNT_NOFOLLOW) < 0)
 		return error_set(err, -errno, "empty mount namespace: %s", strerror(errno));
