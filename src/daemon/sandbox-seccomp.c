@@ -45,10 +45,12 @@ static const char *const seccomp_base[] = {
 	"sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "getsockname",
 	"getpeername", "setsockopt", "getsockopt",
 	/* files: opened at run time by QMP netdev_add (/dev/net/tun, dump files) and user mode
-	 * (resolv.conf, tftp); sockets and the pid file removed at exit; fd checks */
+	 * (resolv.conf, tftp); sockets and the pid file removed at exit; fd checks; the private
+	 * directories of sockets (unix-socket.c) and of guestfwd (mkdtemp, rmdir at exit) */
 	"open", "openat", "openat2", "stat", "fstat", "lstat", "newfstatat", "statx",
 	"access", "faccessat", "faccessat2", "readlink", "readlinkat", "unlink", "unlinkat",
 	"getdents", "getdents64", "getcwd", "umask", "fstatfs", "statfs", "flock",
+	"mkdir", "mkdirat", "rmdir", "chmod", "fchmod", "fchmodat",
 	/* signals */
 	"rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "rt_sigpending", "rt_sigtimedwait",
 	"sigaltstack", "restart_syscall",
@@ -67,9 +69,8 @@ static const char *const seccomp_base[] = {
 static const char *const seccomp_spawn[] = {
 	"fork", "vfork", "clone", "clone3", "execve", "execveat", "wait4", "waitid", "kill",
 	"setsid", "setpgid", "getpgid", "getpgrp", "getsid", "chdir", "fchdir", "rename",
-	"renameat", "renameat2", "mkdir", "mkdirat", "rmdir", "chmod", "fchmod", "fchmodat",
-	"link", "linkat", "symlink", "symlinkat", "utimensat", "pidfd_open", "alarm",
-	"setitimer", "getitimer", "tgkill", "tkill",
+	"renameat", "renameat2", "link", "linkat", "symlink", "symlinkat", "utimensat",
+	"pidfd_open", "alarm", "setitimer", "getitimer", "tgkill", "tkill",
 };
 
 /* elevateprivileges=allow: harmless once the capabilities are gone, as helpers need them. */
