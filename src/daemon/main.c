@@ -29,6 +29,7 @@
 #include "core/netdev.h"
 #include "core/unix-socket.h"
 #include "daemon/qmp.h"
+#include "daemon/sandbox.h"
 #include "vwire/error.h"
 #include "vwire/loop.h"
 #include "vwire/net.h"
@@ -82,6 +83,7 @@ struct daemon_item {
  * @qmp:	-qmp option texts, for messages
  * @qmp_path:	their socket paths
  * @nqmp:	how many
+ * @sandbox:	-sandbox, -runas, -chroot
  */
 struct daemon_config {
 	struct daemon_item *items;
@@ -95,6 +97,7 @@ struct daemon_config {
 	const char *qmp[DAEMON_MAX_QMP];
 	char *qmp_path[DAEMON_MAX_QMP];
 	size_t nqmp;
+	struct sandbox_config sandbox;
 };
 
 /**
@@ -113,6 +116,9 @@ struct daemon_state {
 
 /* Write end of the pipe to the waiting parent (-daemonize), or -1. */
 static int daemon_status_fd = -1;
+
+/* /dev/null for the detached daemon, opened before -chroot or the sandbox hide it; or -1. */
+static int daemon_null_fd = -1;
 
 static const char *const daemon_item_option[] = {
 	[DAEMON_ITEM_NETDEV] = "-netdev",
@@ -168,6 +174,11 @@ static void daemon_usage(FILE *f)
 		"  -D FILE                   write the log to FILE\n"
 		"  -qmp unix:PATH,server=on,wait=off\n"
 		"                            QMP control socket (repeatable)\n"
+		"  -sandbox on|off[,obsolete=allow|deny][,elevateprivileges=allow|deny|children]\n"
+		"          [,spawn=allow|deny][,resourcecontrol=allow|deny]\n"
+		"                            seccomp allowlist (on by default)\n"
+		"  -runas USER[:GROUP]       drop to this user once everything is created\n"
+		"  -chroot DIR               chroot to DIR once everything is created\n"
 		"  -v, -d                    more verbose log (debug)\n"
 		"  -h, --help                this help\n"
 		"  -V, --version             the version\n"
@@ -207,6 +218,7 @@ static void daemon_config_free(struct daemon_config *cfg)
 		free(cfg->qmp_path[i]);
 	free(cfg->name);
 	free(cfg->process);
+	sandbox_config_free(&cfg->sandbox);
 }
 
 /* Append @s to @buf (of @size, holding @*len bytes) with every ',' doubled. */
@@ -644,7 +656,7 @@ static int daemon_parse_args(struct daemon_config *cfg, int argc, char **argv)
 		}
 		if (strcmp(opt, "-netdev") && strcmp(opt, "-object") && strcmp(opt, "-device") &&
 		    strcmp(opt, "-readconfig") && strcmp(opt, "-name") && strcmp(opt, "-pidfile") &&
-		    strcmp(opt, "-D") && strcmp(opt, "-qmp")) {
+		    strcmp(opt, "-D") && strcmp(opt, "-qmp") && !sandbox_is_option(opt)) {
 			daemon_error("%s: invalid option (see '" DAEMON_NAME " -h')", argv[i]);
 			return -EINVAL;
 		}
@@ -671,6 +683,12 @@ static int daemon_parse_args(struct daemon_config *cfg, int argc, char **argv)
 			ret = daemon_parse_name(cfg, arg);
 		} else if (!strcmp(opt, "-qmp")) {
 			ret = daemon_parse_qmp(cfg, arg);
+		} else if (sandbox_is_option(opt)) {
+			struct error err = { 0 };
+
+			ret = sandbox_parse_option(&cfg->sandbox, opt, arg, &err);
+			if (ret < 0 && ret != -ENOMEM)
+				daemon_error("%s %s: %s", opt, arg, err.msg);
 		} else if (!strcmp(opt, "-pidfile")) {
 			cfg->pidfile = arg;
 		} else {
@@ -729,6 +747,7 @@ static void daemon_fork(void)
 	}
 	close(fds[0]);
 	daemon_status_fd = fds[1];
+	daemon_null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	setsid();
 	pid = fork();
 	if (pid < 0) {
@@ -747,11 +766,11 @@ static void daemon_fork(void)
 static void daemon_detach(void)
 {
 	const char status = DAEMON_STATUS_OK;
-	int null;
+	int null = daemon_null_fd;
 
 	if (daemon_status_fd < 0)
 		return;
-	null = open("/dev/null", O_RDWR);
+	daemon_null_fd = -1;
 	if (null >= 0) {
 		dup2(null, STDIN_FILENO);
 		dup2(null, STDOUT_FILENO);
@@ -891,6 +910,30 @@ static void daemon_stop(const struct daemon_config *cfg, struct daemon_state *st
 	}
 }
 
+/*
+ * Give up what the running daemon does not need (sandbox.c): CAP_NET_ADMIN stays while QMP
+ * may create taps; files stay reachable while anything opens or removes a path.
+ */
+static int daemon_sandbox(const struct daemon_config *cfg, const struct daemon_state *st)
+{
+	struct sandbox_needs needs = {
+		.net_admin = cfg->nqmp > 0,
+		.files = cfg->nqmp > 0 || cfg->pidfile,
+		.log_fd = st->log ? fileno(st->log) : -1,
+	};
+	struct error err = { 0 };
+	const char *option;
+	int ret;
+
+	for (size_t i = 0; i < cfg->nitems; i++)
+		sandbox_needs_item(&needs, daemon_item_option[cfg->items[i].kind],
+				   cfg->items[i].text);
+	ret = sandbox_apply(&cfg->sandbox, &needs, &err, &option);
+	if (ret < 0)
+		daemon_error("%s: %s", option, err.msg);
+	return ret;
+}
+
 /* Set everything up; on failure print why, undo it all and return a negative errno. */
 static int daemon_start(const struct daemon_config *cfg, struct daemon_state *st)
 {
@@ -941,6 +984,9 @@ static int daemon_start(const struct daemon_config *cfg, struct daemon_state *st
 		}
 		qmp_server_set_name(st->qmp[i], cfg->name);
 	}
+	ret = daemon_sandbox(cfg, st);
+	if (ret < 0)
+		goto fail;
 	return 0;
 fail:
 	daemon_stop(cfg, st);
@@ -953,6 +999,7 @@ int main(int argc, char **argv)
 	struct daemon_state st = { .pidfile_fd = -1 };
 	int ret, sig;
 
+	sandbox_config_init(&cfg.sandbox);
 	/* A peer that goes away must not kill the daemon on write. */
 	signal(SIGPIPE, SIG_IGN);
 	ret = daemon_parse_args(&cfg, argc, argv);
