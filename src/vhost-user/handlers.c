@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "vhost-user/server-priv.h"
+#include "virtio/inflight.h"
 
 /* virtio feature bit of packed rings (it decides the inflight layout) */
 #define VHOST_USER_F_RING_PACKED 34
@@ -554,7 +555,7 @@ static int vhost_user_handle_inflight_check(struct vhost_user_server *s,
 		return vhost_user_server_bad(s, msg, "inflight queue count out of range");
 	if (!in->queue_size || in->queue_size > VHOST_USER_MAX_QUEUE_SIZE)
 		return vhost_user_server_bad(s, msg, "inflight queue size out of range");
-	*queue_bytes = vhost_user_inflight_queue_size(in->queue_size, vhost_user_handle_packed(s));
+	*queue_bytes = inflight_region_size(in->queue_size, vhost_user_handle_packed(s));
 	return 0;
 }
 
@@ -596,9 +597,9 @@ static void vhost_user_handle_init_inflight(uint8_t *p, unsigned int nq, size_t 
 
 	for (i = 0; i < nq; i++, p += queue_bytes) {
 		if (packed) {
-			struct vhost_user_inflight_packed *q = (void *)p;
+			struct inflight_packed_region *q = (void *)p;
 
-			q->version = VHOST_USER_INFLIGHT_VERSION;
+			q->version = INFLIGHT_VERSION;
 			q->desc_num = queue_size;
 			/* Ring wrap counters start at 1; every entry starts on the free list. */
 			q->used_wrap_counter = 1;
@@ -606,9 +607,9 @@ static void vhost_user_handle_init_inflight(uint8_t *p, unsigned int nq, size_t 
 			for (j = 0; j < queue_size; j++)
 				q->desc[j].next = (uint16_t)(j + 1);
 		} else {
-			struct vhost_user_inflight_split *q = (void *)p;
+			struct inflight_split_region *q = (void *)p;
 
-			q->version = VHOST_USER_INFLIGHT_VERSION;
+			q->version = INFLIGHT_VERSION;
 			q->desc_num = queue_size;
 		}
 	}

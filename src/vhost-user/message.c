@@ -118,19 +118,6 @@ const char *vhost_user_request_name(uint32_t request)
 	return vhost_user_requests[request].name;
 }
 
-size_t vhost_user_inflight_queue_size(uint16_t queue_size, bool packed)
-{
-	size_t size;
-
-	if (packed)
-		size = sizeof(struct vhost_user_inflight_packed) +
-		       (size_t)queue_size * sizeof(struct vhost_user_inflight_desc_packed);
-	else
-		size = sizeof(struct vhost_user_inflight_split) +
-		       (size_t)queue_size * sizeof(struct vhost_user_inflight_desc_split);
-	return (size + VHOST_USER_INFLIGHT_ALIGN - 1) & ~(size_t)(VHOST_USER_INFLIGHT_ALIGN - 1);
-}
-
 /**
  * vhost_user_msg_check_size() - the payload size rule of @d
  * @d:		the request's row

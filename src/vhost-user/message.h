@@ -121,11 +121,6 @@ enum vhost_user_request {
 /* Largest ring a front end may set up (virtio's limit on queue size) */
 #define VHOST_USER_MAX_QUEUE_SIZE 32768
 
-/* Inflight region alignment between queues, as front and back ends use it */
-#define VHOST_USER_INFLIGHT_ALIGN 64
-/* Inflight region layout version */
-#define VHOST_USER_INFLIGHT_VERSION 1
-
 /**
  * struct vhost_user_header - the fixed part of every message
  * @request:	enum vhost_user_request
@@ -338,106 +333,6 @@ struct vhost_user_msg {
 	struct vhost_user_header hdr;
 	union vhost_user_payload payload;
 };
-
-/*
- * Inflight I/O tracking layout (one queue region per ring, each VHOST_USER_INFLIGHT_ALIGN
- * aligned), for split and for packed rings.
- */
-
-/**
- * struct vhost_user_inflight_desc_split - one descriptor's state, split ring
- * @inflight:	set while the head descriptor is being processed
- * @padding:	zero
- * @next:	link in the last batch of used descriptors
- * @counter:	order in which heads were fetched
- */
-struct vhost_user_inflight_desc_split {
-	uint8_t inflight;
-	uint8_t padding[5];
-	uint16_t next;
-	uint64_t counter;
-};
-
-/**
- * struct vhost_user_inflight_split - a split ring's inflight region
- * @features:		zero
- * @version:		VHOST_USER_INFLIGHT_VERSION (0: not initialised)
- * @desc_num:		entries in @desc (the ring size)
- * @last_batch_head:	head of the last batch of used descriptors
- * @used_idx:		used ring idx at the last completed batch
- * @desc:		one per descriptor
- */
-struct vhost_user_inflight_split {
-	uint64_t features;
-	uint16_t version;
-	uint16_t desc_num;
-	uint16_t last_batch_head;
-	uint16_t used_idx;
-	struct vhost_user_inflight_desc_split desc[];
-};
-
-/**
- * struct vhost_user_inflight_desc_packed - one descriptor's state, packed ring
- * @inflight:	set while the head descriptor is being processed
- * @padding:	zero
- * @next:	next free entry
- * @last:	last entry of the descriptor chain (head only)
- * @num:	chain length (head only)
- * @counter:	order in which heads were fetched
- * @id:		buffer id
- * @flags:	descriptor flags
- * @len:	buffer length
- * @addr:	buffer address
- */
-struct vhost_user_inflight_desc_packed {
-	uint8_t inflight;
-	uint8_t padding;
-	uint16_t next;
-	uint16_t last;
-	uint16_t num;
-	uint64_t counter;
-	uint16_t id;
-	uint16_t flags;
-	uint32_t len;
-	uint64_t addr;
-};
-
-/**
- * struct vhost_user_inflight_packed - a packed ring's inflight region
- * @features:			zero
- * @version:			VHOST_USER_INFLIGHT_VERSION (0: not initialised)
- * @desc_num:			entries in @desc (the ring size)
- * @free_head:			head of the free entry list
- * @old_free_head:		its value at the last completed batch
- * @used_idx:			device ring index
- * @old_used_idx:		its value at the last completed batch
- * @used_wrap_counter:		device ring wrap counter
- * @old_used_wrap_counter:	its value at the last completed batch
- * @padding:			zero
- * @desc:			one per descriptor
- */
-struct vhost_user_inflight_packed {
-	uint64_t features;
-	uint16_t version;
-	uint16_t desc_num;
-	uint16_t free_head;
-	uint16_t old_free_head;
-	uint16_t used_idx;
-	uint16_t old_used_idx;
-	uint8_t used_wrap_counter;
-	uint8_t old_used_wrap_counter;
-	uint8_t padding[7];
-	struct vhost_user_inflight_desc_packed desc[];
-};
-
-/**
- * vhost_user_inflight_queue_size() - bytes of one ring's inflight region
- * @queue_size:	ring entries
- * @packed:	packed (true) or split ring layout
- *
- * Return: the size, a multiple of VHOST_USER_INFLIGHT_ALIGN
- */
-size_t vhost_user_inflight_queue_size(uint16_t queue_size, bool packed);
 
 /**
  * vhost_user_request_name() - the spec's name of a request, for log lines

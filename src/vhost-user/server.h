@@ -64,7 +64,7 @@ struct vhost_user_server;
  * @enabled:		SET_VRING_ENABLE state
  * @started:		the device runs the ring (queue_start() succeeded, no queue_stop() yet)
  * @inflight:		this ring's region of the inflight buffer (struct
- *			vhost_user_inflight_split or _packed), or NULL
+ *			inflight_split_region or _packed_region, virtio/inflight.h), or NULL
  * @inflight_size:	its length
  *
  * The device reads these; only the server writes them (except through queue_stop()'s return).

@@ -19,9 +19,6 @@
 /* The event index field that follows the avail and used rings (EVENT_IDX). */
 #define VIRTQ_SPLIT_EVENT 2
 
-/* The inflight region is shared with the front end: its layout is the vhost-user spec's. */
-_Static_assert(sizeof(struct inflight_split_desc) == 16, "DescStateSplit layout");
-_Static_assert(offsetof(struct inflight_split_region, desc) == 16, "QueueRegionSplit layout");
 _Static_assert(sizeof(struct vring_desc) == VIRTQ_DESC_SIZE, "split descriptor layout");
 
 static uint64_t virtq_split_used_entry_gpa(const struct virtq *vq, uint16_t slot)
@@ -87,11 +84,11 @@ static int virtq_split_inflight_start(struct virtq *vq, const struct virtq_param
 		r->last_batch_head = 0;
 		r->used_idx = used_idx;
 		virtq_compiler_barrier();
-		r->version = VIRTQ_INFLIGHT_VERSION;
+		r->version = INFLIGHT_VERSION;
 		vq->inflight = r;
 		return 0;
 	}
-	if (r->version != VIRTQ_INFLIGHT_VERSION || r->desc_num != vq->size)
+	if (r->version != INFLIGHT_VERSION || r->desc_num != vq->size)
 		return error_set(err, -EINVAL,
 				 "virtqueue %u: inflight region version %u for %u descriptors",
 				 vq->index, r->version, r->desc_num);

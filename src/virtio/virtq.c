@@ -422,11 +422,3 @@ void virtq_log_in_iov(const struct virtq *vq, const struct virtq_elem *elem, uin
 		len -= n;
 	}
 }
-
-size_t virtq_inflight_split_size(unsigned int num)
-{
-	size_t size = sizeof(struct inflight_split_region) +
-		      (size_t)num * sizeof(struct inflight_split_desc);
-
-	return (size + VIRTQ_INFLIGHT_ALIGN - 1) & ~(size_t)(VIRTQ_INFLIGHT_ALIGN - 1);
-}

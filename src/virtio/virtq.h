@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "virtio/guest-mem.h"
+#include "virtio/inflight.h"
 #include "vwire/error.h"
 
 struct vring_desc;
@@ -42,49 +43,11 @@ struct vring_packed_desc_event;
 /* Longest reason kept when a queue breaks. */
 #define VIRTQ_REASON_LEN 128
 
-/* Inflight regions are laid out queue after queue, each rounded up to this. */
-#define VIRTQ_INFLIGHT_ALIGN 64
-
 /* Packed rings' base (&virtq_params.base): bit 15 of each 16-bit half is a wrap counter. */
 #define VIRTQ_BASE_WRAP_BIT 0x8000U
 
 /* Base of a packed ring nobody used yet: both positions 0, both wrap counters 1. */
 #define VIRTQ_BASE_FRESH_PACKED 0x80008000U
-
-/* Version written in an inflight region the back end initialises. */
-#define VIRTQ_INFLIGHT_VERSION 1
-
-/**
- * struct inflight_split_desc - per-descriptor inflight state (vhost-user DescStateSplit)
- * @inflight:	1 while the chain headed here is popped and not yet used
- * @padding:	as the spec lays it out
- * @next:	link in the list of the last batch of used heads
- * @counter:	pop order, to resubmit in the order the driver made buffers available
- */
-struct inflight_split_desc {
-	uint8_t inflight;
-	uint8_t padding[5];
-	uint16_t next;
-	uint64_t counter;
-};
-
-/**
- * struct inflight_split_region - one split queue's inflight region (vhost-user QueueRegionSplit)
- * @features:		0 for now
- * @version:		VIRTQ_INFLIGHT_VERSION, 0 for a region nobody initialised yet
- * @desc_num:		entries in @desc, the queue size
- * @last_batch_head:	head of the list of the last batch of used heads
- * @used_idx:		used->idx once the last batch was fully recorded
- * @desc:		state per descriptor index
- */
-struct inflight_split_region {
-	uint64_t features;
-	uint16_t version;
-	uint16_t desc_num;
-	uint16_t last_batch_head;
-	uint16_t used_idx;
-	struct inflight_split_desc desc[];
-};
 
 /* Set in virtq_elem.flags when the element is a resubmitted inflight chain. */
 #define VIRTQ_ELEM_F_RESUBMITTED 1
@@ -401,15 +364,6 @@ bool virtq_empty(struct virtq *vq);
  * Call before virtq_push() for data written into the guest; no-op when logging is off.
  */
 void virtq_log_in_iov(const struct virtq *vq, const struct virtq_elem *elem, uint32_t len);
-
-/**
- * virtq_inflight_split_size() - bytes one split queue's inflight region takes in the shared
- *				 buffer (aligned so that the next queue's region follows it)
- * @num: queue size
- *
- * Return: the size
- */
-size_t virtq_inflight_split_size(unsigned int num);
 
 /**
  * virtq_elem_in_iov() - the writable iovecs of @elem

@@ -25,6 +25,7 @@
 #include <cmocka.h>
 
 #include "vhost-user/server.h"
+#include "virtio/inflight.h"
 #include "vwire/error.h"
 #include "vwire/loop.h"
 
@@ -692,21 +693,21 @@ static void test_config_inflight_log(void **state)
 	assert_true(rfd >= 0);
 	assert_int_equal(in.num_queues, 2);
 	assert_int_equal(in.queue_size, 256);
-	assert_int_equal(in.mmap_size, 2 * vhost_user_inflight_queue_size(256, false));
-	assert_int_equal(vhost_user_inflight_queue_size(256, false), 16 + 16 * 256 + 48);
-	assert_int_equal(vhost_user_inflight_queue_size(256, true), 32 + 32 * 256 + 32);
+	assert_int_equal(in.mmap_size, 2 * inflight_region_size(256, false));
+	assert_int_equal(inflight_region_size(256, false), 16 + 16 * 256 + 48);
+	assert_int_equal(inflight_region_size(256, true), 32 + 32 * 256 + 32);
 	p = mmap(NULL, in.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
 	assert_true(p != MAP_FAILED);
 	{
-		struct vhost_user_inflight_split *q =
-			(void *)(p + vhost_user_inflight_queue_size(256, false));
+		struct inflight_split_region *q =
+			(void *)(p + inflight_region_size(256, false));
 
-		assert_int_equal(q->version, VHOST_USER_INFLIGHT_VERSION);
+		assert_int_equal(q->version, INFLIGHT_VERSION);
 		assert_int_equal(q->desc_num, 256);
 		/* The server's view is the same memory. */
 		q->desc[3].inflight = 1;
 		assert_int_equal(
-			((struct vhost_user_inflight_split *)vhost_user_server_vring(s, 1)->inflight)
+			((struct inflight_split_region *)vhost_user_server_vring(s, 1)->inflight)
 				->desc[3]
 				.inflight,
 			1);
@@ -719,7 +720,7 @@ static void test_config_inflight_log(void **state)
 	send_msg(fd, VHOST_USER_SET_INFLIGHT_FD, VHOST_USER_VERSION | VHOST_USER_NEED_REPLY_MASK,
 		 &in, sizeof(in), &rfd, 1);
 	assert_int_equal(reply_u64(fd, VHOST_USER_SET_INFLIGHT_FD), 0);
-	assert_int_equal(((struct vhost_user_inflight_split *)vhost_user_server_vring(s, 1)->inflight)
+	assert_int_equal(((struct inflight_split_region *)vhost_user_server_vring(s, 1)->inflight)
 				 ->desc[3]
 				 .inflight,
 			 1);

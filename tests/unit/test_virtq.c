@@ -903,7 +903,7 @@ static void test_split_break_is_logged(void **state)
 
 static void test_split_inflight_resubmit(void **state)
 {
-	size_t size = virtq_inflight_split_size(8);
+	size_t size = inflight_region_size(8, false);
 	struct inflight_split_region *r = calloc(1, size);
 	struct virtq vq, vq2;
 	struct virtq_params p;
@@ -914,7 +914,7 @@ static void test_split_inflight_resubmit(void **state)
 
 	assert_non_null(r);
 	assert_true(size >= sizeof(*r) + 8 * sizeof(r->desc[0]));
-	assert_int_equal(size % VIRTQ_INFLIGHT_ALIGN, 0);
+	assert_int_equal(size % INFLIGHT_ALIGN, 0);
 
 	sdrv_init(&d, RING_Q0, 8);
 	virtq_init(&vq, &mem, 0);
@@ -922,7 +922,7 @@ static void test_split_inflight_resubmit(void **state)
 	p.inflight = r;
 	p.inflight_size = size;
 	assert_int_equal(virtq_start(&vq, &p, &err), 0);
-	assert_int_equal(r->version, VIRTQ_INFLIGHT_VERSION);
+	assert_int_equal(r->version, INFLIGHT_VERSION);
 	assert_int_equal(r->desc_num, 8);
 
 	for (i = 0; i < 3; i++) {
@@ -974,7 +974,7 @@ static void test_split_inflight_resubmit(void **state)
 
 static void test_split_inflight_half_published_batch(void **state)
 {
-	size_t size = virtq_inflight_split_size(8);
+	size_t size = inflight_region_size(8, false);
 	struct inflight_split_region *r = calloc(1, size);
 	struct virtq vq;
 	struct virtq_params p;
@@ -986,7 +986,7 @@ static void test_split_inflight_half_published_batch(void **state)
 	sdrv_init(&d, RING_Q0, 8);
 	/* The dead back end popped 6, 2, 0, 5 (counters 8 to 11), used 2 and 0 in one batch,
 	 * stored used->idx = 2 and died before clearing that batch's inflight bits. */
-	r->version = VIRTQ_INFLIGHT_VERSION;
+	r->version = INFLIGHT_VERSION;
 	r->desc_num = 8;
 	r->used_idx = 0;
 	r->desc[6] = (struct inflight_split_desc){ .inflight = 1, .counter = 8 };
