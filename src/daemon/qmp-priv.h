@@ -22,7 +22,7 @@ struct loop;
  * @srv:	its server
  * @fd:		the socket
  * @tok:	JSON tokener holding a partly received value
- * @pending:	bytes fed to @tok since the last complete value
+ * @pending:	bytes fed to @tok (or skipped) since the last complete value or line
  * @skipping:	after a parse error: input is dropped up to the next '{' or newline
  * @negotiated:	qmp_capabilities done
  * @dead:	the connection failed: free it when no callback of it is running

@@ -6,7 +6,9 @@
  * span reads, one read may hold several) and each complete value goes to qmp_dispatch()
  * (qmp.c). Replies and events are queued per client and written as the socket takes them;
  * reading pauses while a client leaves its replies unread. A parse error is answered and
- * the input skipped to the next '{' or newline; the connection stays.
+ * the input skipped to the next '{' or newline; the connection stays. A client that sends
+ * more than QMP_MAX_LINE bytes without finishing a value or a line is disconnected, and at
+ * most QMP_MAX_CLIENTS are served at once.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,14 +29,11 @@
 #include "vwire/loop.h"
 
 #define QMP_READ_SIZE 4096
-/* Bytes of one unfinished JSON value a client may send before it is called malformed. */
-#define QMP_MAX_INPUT (1 << 20)
 /* Reading pauses while this much output waits for a slow client... */
 #define QMP_OUT_PAUSE (64 << 10)
 /* ...and a client that lets more than this pile up (events) is dropped. */
 #define QMP_OUT_MAX (8 << 20)
 #define QMP_MAX_DEPTH 64
-#define QMP_MAX_CLIENTS 64
 #define QMP_LISTEN_BACKLOG 16
 
 static void qmp_client_flush(struct qmp_client *c);
@@ -229,6 +228,20 @@ static bool qmp_client_skip(struct qmp_client *c, const char **p, size_t *len)
 	return true;
 }
 
+/* Whether @c has now sent more than QMP_MAX_LINE bytes of one value or line; drop it if so. */
+static bool qmp_client_too_long(struct qmp_client *c, size_t more)
+{
+	static struct log_ratelimit rl;
+
+	c->pending += more;
+	if (c->pending <= QMP_MAX_LINE)
+		return false;
+	log_ratelimited_warn(&rl, "qmp: client fd %d sent more than %d bytes in one line; "
+				  "closing it", c->fd, QMP_MAX_LINE);
+	c->dead = true;
+	return true;
+}
+
 static void qmp_client_parse_error(struct qmp_client *c, const char *why)
 {
 	qmp_client_error(c, NULL, "GenericError", "JSON parse error, %s", why);
@@ -247,8 +260,14 @@ static void qmp_client_feed(struct qmp_client *c, const char *buf, size_t len)
 		enum json_tokener_error jerr;
 		size_t used;
 
-		if (c->skipping && !qmp_client_skip(c, &p, &len))
-			return;
+		if (c->skipping) {
+			const char *start = p;
+			bool found = qmp_client_skip(c, &p, &len);
+
+			if (qmp_client_too_long(c, (size_t)(p - start)) || !found)
+				return;
+			c->pending = 0;
+		}
 		if (!len)
 			return;
 		obj = json_tokener_parse_ex(c->tok, p, (int)len);
@@ -257,9 +276,7 @@ static void qmp_client_feed(struct qmp_client *c, const char *buf, size_t len)
 		if (used == 0 || used > len)
 			used = jerr == json_tokener_continue ? len : 1;
 		if (jerr == json_tokener_continue) {
-			c->pending += len;
-			if (c->pending > QMP_MAX_INPUT)
-				qmp_client_parse_error(c, "input too long");
+			qmp_client_too_long(c, len);
 			return;
 		}
 		if (jerr != json_tokener_success) {
@@ -303,6 +320,7 @@ static void qmp_client_read(void *opaque)
 
 int qmp_server_add_client(struct qmp_server *srv, int fd)
 {
+	static struct log_ratelimit rl;
 	struct json_object *greeting, *qmp;
 	struct qmp_client *c;
 	unsigned int count = 0;
@@ -311,7 +329,8 @@ int qmp_server_add_client(struct qmp_server *srv, int fd)
 	for (c = srv->clients; c; c = c->next)
 		count++;
 	if (count >= QMP_MAX_CLIENTS) {
-		log_warn("qmp: %u clients already; refusing another", count);
+		log_ratelimited_warn(&rl, "qmp: %u clients already (the most served at once); "
+					  "refusing another", count);
 		close(fd);
 		return -EMFILE;
 	}

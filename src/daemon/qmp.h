@@ -19,6 +19,12 @@ struct qmp_server;
 #define QMP_VERSION_MINOR 1
 #define QMP_VERSION_MICRO 0
 
+/* Most clients served at once; more connections are closed at once (logged). */
+#define QMP_MAX_CLIENTS 64
+
+/* Longest line (or unfinished JSON value) a client may send; longer ones end its connection. */
+#define QMP_MAX_LINE (1 << 20)
+
 /**
  * qmp_server_new() - create a QMP server
  * @loop:	event loop

@@ -3,7 +3,8 @@
  * test_qmp.c - the QMP server driven over socketpairs on the event loop: greeting,
  * capabilities negotiation, commands split across writes and sharing one, malformed input,
  * unknown commands and arguments, netdev_add/netdev_del, set_link and its effect on traffic,
- * query-netdevs counters and 'info network' in QEMU's format.
+ * query-netdevs counters and 'info network' in QEMU's format; the limits on line length and
+ * on clients served at once.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -549,6 +550,106 @@ static void test_slow_reader(void **state)
 	close(c.fd);
 }
 
+/* Send @len bytes of @fill after @prefix, running the loop while the socket is full; stop
+ * early if the server closes the connection. Return true if it did. */
+static bool send_long(struct conn *c, const char *prefix, char fill, size_t len)
+{
+	char chunk[4096];
+	size_t sent = 0;
+
+	memset(chunk, fill, sizeof(chunk));
+	conn_send(c, prefix);
+	for (int idle = 0; sent < len && idle < WAIT_ROUNDS;) {
+		size_t want = len - sent < sizeof(chunk) ? len - sent : sizeof(chunk);
+		ssize_t n = send(c->fd, chunk, want, MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EPIPE)
+			return true;
+		if (n > 0) {
+			sent += (size_t)n;
+			idle = 0;
+		} else {
+			idle++;
+		}
+		loop_run_once(loop, n > 0 ? 0 : 10);
+	}
+	for (int i = 0; i < WAIT_ROUNDS; i++)
+		loop_run_once(loop, 0);
+	return false;
+}
+
+/* True if the server closed the connection: everything it sent, then EOF. */
+static bool conn_closed(struct conn *c)
+{
+	for (int i = 0; i < WAIT_ROUNDS; i++) {
+		ssize_t n = recv(c->fd, c->buf, sizeof(c->buf), MSG_DONTWAIT);
+
+		if (n == 0)
+			return true;
+		if (n < 0 && errno != EAGAIN)
+			return true;
+		loop_run_once(loop, 10);
+	}
+	return false;
+}
+
+/* An unfinished value, or junk without a newline, longer than QMP_MAX_LINE ends the
+ * connection; one just below it does not. */
+static void test_line_too_long(void **state)
+{
+	struct conn a, b, ok;
+
+	conn_open(&ok);
+	conn_negotiate(&ok);
+	/* A long but legal request (QMP_MAX_LINE / 2 bytes of blanks inside it) is answered. */
+	send_long(&ok, "{\"execute\": \"query-status\"", ' ', QMP_MAX_LINE / 2);
+	conn_send(&ok, "}\n");
+	expect_ok(&ok);
+
+	conn_open(&a);
+	conn_negotiate(&a);
+	send_long(&a, "{\"execute\": \"", 'a', QMP_MAX_LINE + 1);
+	assert_true(conn_closed(&a));
+	close(a.fd);
+
+	conn_open(&b);
+	conn_negotiate(&b);
+	/* A parse error, then junk with neither '{' nor a newline. */
+	send_long(&b, "]", 'x', QMP_MAX_LINE + 1);
+	assert_true(conn_closed(&b));
+	close(b.fd);
+
+	/* Others are served on. */
+	json_object_put(run(&ok, "query-status", NULL));
+	close(ok.fd);
+}
+
+/* QMP_MAX_CLIENTS are served; one more is closed at once; after one leaves, a new one is
+ * served again. */
+static void test_max_clients(void **state)
+{
+	static struct conn c[QMP_MAX_CLIENTS + 1];
+	int sv[2];
+
+	for (int i = 0; i < QMP_MAX_CLIENTS; i++)
+		conn_open(&c[i]);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	memset(&c[QMP_MAX_CLIENTS], 0, sizeof(c[QMP_MAX_CLIENTS]));
+	c[QMP_MAX_CLIENTS].fd = sv[1];
+	assert_int_equal(qmp_server_add_client(srv, sv[0]), -EMFILE);
+	assert_true(conn_closed(&c[QMP_MAX_CLIENTS]));
+	close(sv[1]);
+
+	close(c[0].fd);
+	for (int i = 0; i < WAIT_ROUNDS / 10; i++)
+		loop_run_once(loop, 1);
+	conn_open(&c[0]);
+	conn_negotiate(&c[0]);
+	conn_negotiate(&c[QMP_MAX_CLIENTS - 1]);
+	for (int i = 0; i < QMP_MAX_CLIENTS; i++)
+		close(c[i].fd);
+}
+
 static void test_quit(void **state)
 {
 	struct json_object *o, *data = json_object_new_object();
@@ -604,6 +705,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_query_netdevs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_info_network, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slow_reader, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_line_too_long, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_query_commands, setup, teardown),
 	};
