@@ -15,6 +15,13 @@
 /* A handler's soft failure: the request is refused (nack), the connection stays */
 #define VHOST_USER_NACK 1
 
+/*
+ * Most messages handled per wake-up of the connection: the rest wait for the next loop round,
+ * so a front end that floods the socket cannot starve the rings and the other connections.
+ * Reception needs no other bound: one message is gathered at a time, into a fixed buffer.
+ */
+#define VHOST_USER_SERVER_MSGS_PER_READ 64
+
 /**
  * struct vhost_user_server - a vhost-user socket and the state of its front end
  * @loop:		event loop

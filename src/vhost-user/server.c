@@ -8,6 +8,9 @@
  * message: a ring that may run is started through ops->queue_start(), one that may not is
  * stopped through ops->queue_stop(). A malformed or hostile message logs a reason and ends
  * that connection only; the server then listens (server mode) or reconnects (client mode).
+ * Nothing is queued in user space: one message is received at a time, at most
+ * VHOST_USER_SERVER_MSGS_PER_READ per loop round, and a reply the socket cannot take at once
+ * (a front end that does not read them) ends the connection.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -320,14 +323,23 @@ static void vhost_user_server_drop(struct vhost_user_server *s, bool notify);
 static void vhost_user_server_read(void *opaque)
 {
 	struct vhost_user_server *s = opaque;
+	unsigned int handled = 0;
 	int ret;
 
 	for (;;) {
+		if (handled == VHOST_USER_SERVER_MSGS_PER_READ) {
+			/* Not a fault: the socket stays readable, the loop comes back next round. */
+			log_debug("vhost-user %s: %d messages handled, yielding", s->name,
+				  VHOST_USER_SERVER_MSGS_PER_READ);
+			return;
+		}
 		ret = vhost_user_server_recv(s);
 		if (ret == 0)
 			return;
-		if (ret > 0)
+		if (ret > 0) {
 			ret = vhost_user_server_process(s);
+			handled++;
+		}
 		if (ret < 0) {
 			vhost_user_server_drop(s, true);
 			return;

@@ -24,6 +24,7 @@
 
 #include "vhost-user/message.h"
 #include "virtio/guest-mem.h"
+#include "virtio/inflight.h"
 
 struct error;
 struct loop;
@@ -31,6 +32,14 @@ struct vhost_user_server;
 
 /* Most rings one device may have (16 queue pairs) */
 #define VHOST_USER_MAX_VRINGS 32
+
+/*
+ * Largest inflight buffer (and largest offset into its fd) SET_INFLIGHT_FD may name: every
+ * ring at the largest size in the larger (packed) layout, about 32 MiB. GET_INFLIGHT_FD
+ * stays below it by the range checks on its ring count and size.
+ */
+#define VHOST_USER_INFLIGHT_MAX_SIZE                                                               \
+	((uint64_t)VHOST_USER_MAX_VRINGS * inflight_region_size(VHOST_USER_MAX_QUEUE_SIZE, true))
 
 /* Protocol features the server implements; a device offers a subset (cfg.protocol_features) */
 #define VHOST_USER_SERVER_PROTOCOL_FEATURES                                                        \

@@ -85,7 +85,7 @@ static int guest_mem_map_size(int fd, uint64_t end, size_t *map_size)
 int guest_mem_add_region(struct guest_mem *m, int fd, uint64_t guest_phys_addr, uint64_t size,
 			 uint64_t user_addr, uint64_t mmap_offset)
 {
-	uint64_t gpa_last, uva_last, off_last;
+	uint64_t gpa_last, uva_last, off_last, total;
 	struct guest_mem_region *r;
 	size_t map_size;
 	unsigned int i, pos;
@@ -107,6 +107,11 @@ int guest_mem_add_region(struct guest_mem *m, int fd, uint64_t guest_phys_addr, 
 	}
 	if (m->nregions >= GUEST_MEM_MAX_REGIONS)
 		return -ENOSPC;
+	total = size;
+	for (i = 0; i < m->nregions; i++)
+		total += m->regions[i].size;
+	if (size > GUEST_MEM_MAX_TOTAL_SIZE || total > GUEST_MEM_MAX_TOTAL_SIZE)
+		return -EFBIG;
 
 	ret = guest_mem_map_size(fd, off_last + 1, &map_size);
 	if (ret < 0)

@@ -21,6 +21,14 @@ struct mem_guard;
 /* The most regions a front end may map (VHOST_USER_GET_MAX_MEM_SLOTS answers this). */
 #define GUEST_MEM_MAX_REGIONS 32
 
+/*
+ * Most bytes all regions of one guest may span together (16 TiB). Mappings cost address space,
+ * not memory, and a regular file's regions are already held to the file's size; this bounds
+ * what one front end can make the daemon map from fds of other kinds (or sparse files), so
+ * that several guests still fit in a 47-bit address space.
+ */
+#define GUEST_MEM_MAX_TOTAL_SIZE (1ULL << 44)
+
 /* Dirty log granularity, as the vhost-user spec fixes it. */
 #define GUEST_MEM_LOG_PAGE 4096
 
@@ -74,8 +82,9 @@ struct guest_mem {
  * @user_addr:		front-end virtual start
  * @mmap_offset:	offset in @fd
  *
- * Return: 0, -EINVAL (zero size, overflow, overlaps another region), -ENOSPC (too many
- *	   regions), or the mmap error
+ * Return: 0, -EINVAL (zero size, overflow, overlaps another region), -ENOSPC (already
+ *	   GUEST_MEM_MAX_REGIONS regions), -EFBIG (the regions would span more than
+ *	   GUEST_MEM_MAX_TOTAL_SIZE), or the mmap error
  */
 int guest_mem_add_region(struct guest_mem *m, int fd, uint64_t guest_phys_addr, uint64_t size,
 			 uint64_t user_addr, uint64_t mmap_offset);

@@ -143,9 +143,21 @@ static void test_reject_wraps_and_sizes(void **state)
 	/* larger than the file: would fault when touched */
 	assert_int_equal(guest_mem_add_region(&m, fd, 0, 8 * PAGE, 0, 0), -EINVAL);
 	assert_int_equal(guest_mem_add_region(&m, fd, 0, 2 * PAGE, 0, 3 * PAGE), -EINVAL);
-	/* giant */
-	assert_int_equal(guest_mem_add_region(&m, fd, 0, 1ULL << 62, 0, 0), -EINVAL);
+	/* giant: past the limit on all regions together, whatever the fd */
+	assert_int_equal(guest_mem_add_region(&m, fd, 0, 1ULL << 62, 0, 0), -EFBIG);
+	assert_int_equal(guest_mem_add_region(&m, fd, 0, GUEST_MEM_MAX_TOTAL_SIZE + 1, 0, 0),
+			 -EFBIG);
 	assert_int_equal(m.nregions, 0);
+	/* The limit counts the regions already there. */
+	assert_int_equal(guest_mem_add_region(&m, fd, 0, PAGE, 0, 0), 0);
+	assert_int_equal(guest_mem_add_region(&m, fd, PAGE, GUEST_MEM_MAX_TOTAL_SIZE - PAGE + 1,
+					      PAGE, 0),
+			 -EFBIG);
+	/* Just within it, the file's size is what refuses it. */
+	assert_int_equal(guest_mem_add_region(&m, fd, PAGE, GUEST_MEM_MAX_TOTAL_SIZE - PAGE,
+					      PAGE, 0),
+			 -EINVAL);
+	assert_int_equal(guest_mem_remove_region(&m, 0, PAGE), 0);
 
 	/* A region ending exactly at the top of the address space is fine. */
 	assert_int_equal(guest_mem_add_region(&m, fd, UINT64_MAX - PAGE + 1, PAGE,

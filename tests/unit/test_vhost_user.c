@@ -4,8 +4,9 @@
  * a full handshake (features, memory table from a memfd, ring set-up, start and stop through
  * a fake device), REPLY_ACK, config, inflight and dirty log; then hostile messages (wrong
  * sizes, missing or extra fds, bad ring indexes, overlapping or giant regions, unknown
- * requests), each of which must end that connection only, leak no fd, and leave the server
- * ready for the next front end; finally server mode and client-mode reconnection.
+ * requests, too many regions, an inflight buffer over the limit), each of which must end that
+ * connection only, leak no fd, and leave the server ready for the next front end; a flood of
+ * messages; finally server mode and client-mode reconnection.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -24,7 +25,7 @@
 
 #include <cmocka.h>
 
-#include "vhost-user/server.h"
+#include "vhost-user/server-priv.h"
 #include "virtio/inflight.h"
 #include "vwire/error.h"
 #include "vwire/loop.h"
@@ -42,6 +43,7 @@ struct fake_dev {
 	struct vhost_user_server *s;
 	uint64_t acked;
 	int set_features_calls;
+	unsigned int get_features_calls;
 	unsigned int starts[NVRINGS];
 	unsigned int stops[NVRINGS];
 	uint32_t start_base[NVRINGS];
@@ -61,6 +63,7 @@ static struct fake_dev dev;
 
 static uint64_t fake_get_features(void *opaque)
 {
+	dev.get_features_calls++;
 	return DEV_FEATURES;
 }
 
@@ -783,6 +786,8 @@ enum hostile_kind {
 	HOSTILE_UNSUPPORTED,
 	HOSTILE_INFLIGHT_QUEUES,
 	HOSTILE_LOG_TOO_BIG,
+	HOSTILE_TOO_MANY_REGIONS,
+	HOSTILE_INFLIGHT_TOO_BIG,
 	HOSTILE_COUNT,
 };
 
@@ -927,6 +932,36 @@ static void send_hostile(int fd, enum hostile_kind k, int memfd)
 		send_msg(fd, VHOST_USER_SET_LOG_BASE, VHOST_USER_VERSION, &lg, sizeof(lg), fds, 1);
 		break;
 	}
+	case HOSTILE_TOO_MANY_REGIONS: {
+		/* One region is mapped already: the last of these is one too many. */
+		for (i = 0; i < GUEST_MEM_MAX_REGIONS; i++) {
+			struct vhost_user_memory_single one = {
+				.region = { 0x10000000 + i * PAGE, PAGE, 0x10000000 + i * PAGE, 0 },
+			};
+
+			if (i == 0)
+				send_u64(fd, VHOST_USER_SET_PROTOCOL_FEATURES, VHOST_USER_VERSION,
+					 all_protocol);
+			send_msg(fd, VHOST_USER_ADD_MEM_REG, VHOST_USER_VERSION, &one,
+				 sizeof(one), &memfd, 1);
+			pump();
+			assert_true(i == GUEST_MEM_MAX_REGIONS - 1 ||
+				    vhost_user_server_mem(dev.s)->nregions == (unsigned int)i + 2);
+		}
+		break;
+	}
+	case HOSTILE_INFLIGHT_TOO_BIG: {
+		/* A real fd that holds the whole (sparse) buffer: only the limit refuses it. */
+		struct vhost_user_inflight in = { .mmap_size = VHOST_USER_INFLIGHT_MAX_SIZE + PAGE,
+						  .num_queues = 1, .queue_size = 16 };
+		int big = make_memfd((size_t)in.mmap_size);
+
+		send_u64(fd, VHOST_USER_SET_PROTOCOL_FEATURES, VHOST_USER_VERSION, all_protocol);
+		send_msg(fd, VHOST_USER_SET_INFLIGHT_FD, VHOST_USER_VERSION, &in, sizeof(in), &big,
+			 1);
+		close(big);
+		break;
+	}
 	default:
 		break;
 	}
@@ -979,6 +1014,42 @@ static void test_hostile(void **state)
 		pump();
 	}
 	close(memfd);
+	vhost_user_server_free(s);
+}
+
+/* A flood of messages is handled VHOST_USER_SERVER_MSGS_PER_READ per loop round, none lost;
+ * a front end that never reads its replies is disconnected once the socket is full. */
+static void test_message_flood(void **state)
+{
+	struct vhost_user_server *s = server_new(NULL, false, 0, NULL);
+	const unsigned int n = 3 * VHOST_USER_SERVER_MSGS_PER_READ + 5;
+	struct vhost_user_header h = { VHOST_USER_GET_FEATURES, VHOST_USER_VERSION, 0 };
+	struct vhost_user_header burst[3 * VHOST_USER_SERVER_MSGS_PER_READ + 5];
+	unsigned int i, sent = 0;
+	int fd = attach_front_end(s);
+
+	for (i = 0; i < n; i++)
+		burst[i] = h;
+	send_raw(fd, burst, sizeof(burst), NULL, 0);
+	dev.get_features_calls = 0;
+	loop_run_once(loop, 100);
+	assert_int_equal(dev.get_features_calls, VHOST_USER_SERVER_MSGS_PER_READ);
+	for (i = 0; i < n; i++)
+		assert_int_equal(reply_u64(fd, VHOST_USER_GET_FEATURES),
+				 DEV_FEATURES | (1ULL << VHOST_USER_F_PROTOCOL_FEATURES));
+	assert_int_equal(dev.get_features_calls, n);
+	assert_no_reply(fd);
+
+	/* Now never read: the replies fill the socket and the server lets go. */
+	for (i = 0; i < 1000000 && vhost_user_server_connected(s); i++) {
+		if (send(fd, &h, sizeof(h), MSG_DONTWAIT | MSG_NOSIGNAL) == sizeof(h))
+			sent++;
+		else
+			loop_run_once(loop, 1);
+	}
+	assert_false(vhost_user_server_connected(s));
+	assert_true(sent > n);
+	close(fd);
 	vhost_user_server_free(s);
 }
 
@@ -1235,6 +1306,7 @@ int main(void)
 		cmocka_unit_test(test_hostile),
 		cmocka_unit_test(test_event_fd_checks),
 		cmocka_unit_test(test_partial_message),
+		cmocka_unit_test(test_message_flood),
 		cmocka_unit_test(test_server_mode),
 		cmocka_unit_test(test_client_reconnect),
 	};
