@@ -236,8 +236,10 @@ static bool qmp_client_too_long(struct qmp_client *c, size_t more)
 	c->pending += more;
 	if (c->pending <= QMP_MAX_LINE)
 		return false;
-	log_ratelimited_warn(&rl, "qmp: client fd %d sent more than %d bytes in one line; "
-				  "closing it", c->fd, QMP_MAX_LINE);
+	log_ratelimited_warn(&rl,
+			     "qmp: client fd %d sent more than %d bytes in one line; "
+			     "closing it",
+			     c->fd, QMP_MAX_LINE);
 	c->dead = true;
 	return true;
 }
@@ -329,8 +331,10 @@ int qmp_server_add_client(struct qmp_server *srv, int fd)
 	for (c = srv->clients; c; c = c->next)
 		count++;
 	if (count >= QMP_MAX_CLIENTS) {
-		log_ratelimited_warn(&rl, "qmp: %u clients already (the most served at once); "
-					  "refusing another", count);
+		log_ratelimited_warn(&rl,
+				     "qmp: %u clients already (the most served at once); "
+				     "refusing another",
+				     count);
 		close(fd);
 		return -EMFILE;
 	}

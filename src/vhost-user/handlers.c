@@ -231,10 +231,12 @@ static int vhost_user_handle_map_region(struct vhost_user_server *s,
 				       r->userspace_addr, r->mmap_offset);
 
 	if (ret == -ENOSPC)
-		return vhost_user_server_bad(s, msg, "more than GUEST_MEM_MAX_REGIONS (32) regions");
+		return vhost_user_server_bad(s, msg,
+					     "more than GUEST_MEM_MAX_REGIONS (32) regions");
 	if (ret == -EFBIG)
-		return vhost_user_server_bad(s, msg, "regions span more than "
-						     "GUEST_MEM_MAX_TOTAL_SIZE (16 TiB)");
+		return vhost_user_server_bad(s, msg,
+					     "regions span more than "
+					     "GUEST_MEM_MAX_TOTAL_SIZE (16 TiB)");
 	if (ret < 0) {
 		log_ratelimited_warn(&s->rl,
 				     "vhost-user %s: region gpa 0x%llx size 0x%llx uva 0x%llx "
@@ -680,8 +682,9 @@ static int vhost_user_handle_set_inflight_fd(struct vhost_user_server *s,
 		return ret;
 	if (in->mmap_size > VHOST_USER_INFLIGHT_MAX_SIZE ||
 	    in->mmap_offset > VHOST_USER_INFLIGHT_MAX_SIZE)
-		return vhost_user_server_bad(s, msg, "inflight buffer larger than "
-						     "VHOST_USER_INFLIGHT_MAX_SIZE");
+		return vhost_user_server_bad(s, msg,
+					     "inflight buffer larger than "
+					     "VHOST_USER_INFLIGHT_MAX_SIZE");
 	if (in->mmap_size < (uint64_t)queue_bytes * in->num_queues ||
 	    in->mmap_offset > UINT64_MAX - in->mmap_size)
 		return vhost_user_server_bad(s, msg, "inflight buffer too small or wraps");

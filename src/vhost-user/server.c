@@ -328,7 +328,8 @@ static void vhost_user_server_read(void *opaque)
 
 	for (;;) {
 		if (handled == VHOST_USER_SERVER_MSGS_PER_READ) {
-			/* Not a fault: the socket stays readable, the loop comes back next round. */
+			/* Not a fault: the socket stays readable, the loop comes back next round.
+			 */
 			log_debug("vhost-user %s: %d messages handled, yielding", s->name,
 				  VHOST_USER_SERVER_MSGS_PER_READ);
 			return;

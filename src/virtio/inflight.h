@@ -121,9 +121,9 @@ _Static_assert(offsetof(struct inflight_packed_region, desc) == 32, "QueueRegion
 static inline size_t inflight_region_size(unsigned int num, bool packed)
 {
 	size_t size = packed ? sizeof(struct inflight_packed_region) +
-				       (size_t)num * sizeof(struct inflight_packed_desc)
+				   (size_t)num * sizeof(struct inflight_packed_desc)
 			     : sizeof(struct inflight_split_region) +
-				       (size_t)num * sizeof(struct inflight_split_desc);
+				   (size_t)num * sizeof(struct inflight_split_desc);
 
 	return (size + INFLIGHT_ALIGN - 1) & ~(size_t)(INFLIGHT_ALIGN - 1);
 }

@@ -150,13 +150,12 @@ static void test_reject_wraps_and_sizes(void **state)
 	assert_int_equal(m.nregions, 0);
 	/* The limit counts the regions already there. */
 	assert_int_equal(guest_mem_add_region(&m, fd, 0, PAGE, 0, 0), 0);
-	assert_int_equal(guest_mem_add_region(&m, fd, PAGE, GUEST_MEM_MAX_TOTAL_SIZE - PAGE + 1,
-					      PAGE, 0),
-			 -EFBIG);
+	assert_int_equal(
+	    guest_mem_add_region(&m, fd, PAGE, GUEST_MEM_MAX_TOTAL_SIZE - PAGE + 1, PAGE, 0),
+	    -EFBIG);
 	/* Just within it, the file's size is what refuses it. */
-	assert_int_equal(guest_mem_add_region(&m, fd, PAGE, GUEST_MEM_MAX_TOTAL_SIZE - PAGE,
-					      PAGE, 0),
-			 -EINVAL);
+	assert_int_equal(
+	    guest_mem_add_region(&m, fd, PAGE, GUEST_MEM_MAX_TOTAL_SIZE - PAGE, PAGE, 0), -EINVAL);
 	assert_int_equal(guest_mem_remove_region(&m, 0, PAGE), 0);
 
 	/* A region ending exactly at the top of the address space is fine. */

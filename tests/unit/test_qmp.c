@@ -693,22 +693,22 @@ static void test_query_commands(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_greeting, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_negotiation_required, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_split_command, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_two_commands_one_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_command_and_args, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_two_clients, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_netdev_add_del, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_set_link, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_query_netdevs, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_info_network, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_slow_reader, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_line_too_long, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_quit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_query_commands, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_greeting, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_negotiation_required, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_split_command, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_commands_one_write, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_command_and_args, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_two_clients, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_netdev_add_del, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_set_link, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_query_netdevs, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_info_network, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_reader, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_line_too_long, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_max_clients, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_quit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_query_commands, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

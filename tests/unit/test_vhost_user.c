@@ -702,18 +702,17 @@ static void test_config_inflight_log(void **state)
 	p = mmap(NULL, in.mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, rfd, 0);
 	assert_true(p != MAP_FAILED);
 	{
-		struct inflight_split_region *q =
-			(void *)(p + inflight_region_size(256, false));
+		struct inflight_split_region *q = (void *)(p + inflight_region_size(256, false));
 
 		assert_int_equal(q->version, INFLIGHT_VERSION);
 		assert_int_equal(q->desc_num, 256);
 		/* The server's view is the same memory. */
 		q->desc[3].inflight = 1;
 		assert_int_equal(
-			((struct inflight_split_region *)vhost_user_server_vring(s, 1)->inflight)
-				->desc[3]
-				.inflight,
-			1);
+		    ((struct inflight_split_region *)vhost_user_server_vring(s, 1)->inflight)
+			->desc[3]
+			.inflight,
+		    1);
 		assert_null(vhost_user_server_vring(s, 2)->inflight);
 	}
 	/* Sealed: the front end cannot shrink it under the back end. */
@@ -724,8 +723,8 @@ static void test_config_inflight_log(void **state)
 		 &in, sizeof(in), &rfd, 1);
 	assert_int_equal(reply_u64(fd, VHOST_USER_SET_INFLIGHT_FD), 0);
 	assert_int_equal(((struct inflight_split_region *)vhost_user_server_vring(s, 1)->inflight)
-				 ->desc[3]
-				 .inflight,
+			     ->desc[3]
+			     .inflight,
 			 1);
 	close(rfd);
 
@@ -936,14 +935,14 @@ static void send_hostile(int fd, enum hostile_kind k, int memfd)
 		/* One region is mapped already: the last of these is one too many. */
 		for (i = 0; i < GUEST_MEM_MAX_REGIONS; i++) {
 			struct vhost_user_memory_single one = {
-				.region = { 0x10000000 + i * PAGE, PAGE, 0x10000000 + i * PAGE, 0 },
+			    .region = {0x10000000 + i * PAGE, PAGE, 0x10000000 + i * PAGE, 0},
 			};
 
 			if (i == 0)
 				send_u64(fd, VHOST_USER_SET_PROTOCOL_FEATURES, VHOST_USER_VERSION,
 					 all_protocol);
-			send_msg(fd, VHOST_USER_ADD_MEM_REG, VHOST_USER_VERSION, &one,
-				 sizeof(one), &memfd, 1);
+			send_msg(fd, VHOST_USER_ADD_MEM_REG, VHOST_USER_VERSION, &one, sizeof(one),
+				 &memfd, 1);
 			pump();
 			assert_true(i == GUEST_MEM_MAX_REGIONS - 1 ||
 				    vhost_user_server_mem(dev.s)->nregions == (unsigned int)i + 2);
@@ -952,8 +951,9 @@ static void send_hostile(int fd, enum hostile_kind k, int memfd)
 	}
 	case HOSTILE_INFLIGHT_TOO_BIG: {
 		/* A real fd that holds the whole (sparse) buffer: only the limit refuses it. */
-		struct vhost_user_inflight in = { .mmap_size = VHOST_USER_INFLIGHT_MAX_SIZE + PAGE,
-						  .num_queues = 1, .queue_size = 16 };
+		struct vhost_user_inflight in = {.mmap_size = VHOST_USER_INFLIGHT_MAX_SIZE + PAGE,
+						 .num_queues = 1,
+						 .queue_size = 16};
 		int big = make_memfd((size_t)in.mmap_size);
 
 		send_u64(fd, VHOST_USER_SET_PROTOCOL_FEATURES, VHOST_USER_VERSION, all_protocol);
@@ -1023,7 +1023,7 @@ static void test_message_flood(void **state)
 {
 	struct vhost_user_server *s = server_new(NULL, false, 0, NULL);
 	const unsigned int n = 3 * VHOST_USER_SERVER_MSGS_PER_READ + 5;
-	struct vhost_user_header h = { VHOST_USER_GET_FEATURES, VHOST_USER_VERSION, 0 };
+	struct vhost_user_header h = {VHOST_USER_GET_FEATURES, VHOST_USER_VERSION, 0};
 	struct vhost_user_header burst[3 * VHOST_USER_SERVER_MSGS_PER_READ + 5];
 	unsigned int i, sent = 0;
 	int fd = attach_front_end(s);
