@@ -206,10 +206,10 @@ static void test_removed_in_same_round(void **state)
 	pipe_open(&b, 2);
 	pair[0] = &a;
 	pair[1] = &b;
-	assert_int_equal(
-	    loop_set_fd_handler(loop, a.fd[0], NULL, pipe_read_remove_other, NULL, &a), 0);
-	assert_int_equal(
-	    loop_set_fd_handler(loop, b.fd[0], NULL, pipe_read_remove_other, NULL, &b), 0);
+	assert_int_equal(loop_set_fd_handler(loop, a.fd[0], NULL, pipe_read_remove_other, NULL, &a),
+			 0);
+	assert_int_equal(loop_set_fd_handler(loop, b.fd[0], NULL, pipe_read_remove_other, NULL, &b),
+			 0);
 	assert_int_equal(write(a.fd[1], "x", 1), 1);
 	assert_int_equal(write(b.fd[1], "x", 1), 1);
 	/* Both are ready before the wait, so both events come back from one epoll_wait(). */
@@ -348,8 +348,7 @@ static void test_bottom_halves(void **state)
 	assert_int_equal(calls[2], 1);
 	/* Scheduled from an fd handler: runs after it, in the same round. */
 	pipe_open(&p, 4);
-	assert_int_equal(loop_set_fd_handler(loop, p.fd[0], NULL, pipe_read_schedule, NULL, &p),
-			 0);
+	assert_int_equal(loop_set_fd_handler(loop, p.fd[0], NULL, pipe_read_schedule, NULL, &p), 0);
 	assert_int_equal(write(p.fd[1], "x", 1), 1);
 	norder = 0;
 	assert_int_equal(loop_run_once(loop, 1000), 3);
@@ -480,16 +479,16 @@ static void test_signal_quit(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_fd_read, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_can_read_gate, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_fd_write, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_removed_in_same_round, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_timers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bottom_halves, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_bh_threadsafe, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_pollers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_run_quit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_signal_quit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fd_read, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_can_read_gate, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_fd_write, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_removed_in_same_round, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_timers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bottom_halves, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bh_threadsafe, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pollers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_run_quit, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_signal_quit, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
