@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "vhost-user/message.h"
 
 #define QSIZE 256
@@ -150,21 +151,8 @@ static int send_msg(struct dev *d, uint32_t req, const void *payload, uint32_t s
 {
 	struct vhost_user_header hdr = { req, VHOST_USER_VERSION, size };
 	struct iovec iov[2] = { { &hdr, sizeof(hdr) }, { (void *)payload, size } };
-	char cbuf[CMSG_SPACE(sizeof(int) * 8)];
-	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
-	struct cmsghdr *c;
 
-	if (nfds) {
-		memset(cbuf, 0, sizeof(cbuf));
-		mh.msg_control = cbuf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-	}
-	if (sendmsg(d->sock, &mh, MSG_NOSIGNAL) == (ssize_t)(sizeof(hdr) + size))
+	if (fdpass_send(d->sock, iov, size ? 2 : 1, fds, nfds) == (ssize_t)(sizeof(hdr) + size))
 		return 0;
 	if (may_fail)
 		return -1;

@@ -25,6 +25,7 @@
 
 #include <cmocka.h>
 
+#include "fdpass.h"
 #include "vhost-user/server-priv.h"
 #include "virtio/inflight.h"
 #include "vwire/error.h"
@@ -225,26 +226,9 @@ static int attach_front_end(struct vhost_user_server *s)
 
 static void send_raw(int fd, const void *buf, size_t len, const int *fds, int nfds)
 {
-	union {
-		char buf[CMSG_SPACE(sizeof(int) * 16)];
-		struct cmsghdr align;
-	} u;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-	if (nfds) {
-		struct cmsghdr *c;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * (size_t)nfds);
-	}
-	assert_int_equal(sendmsg(fd, &mh, MSG_NOSIGNAL), (ssize_t)len);
+	assert_int_equal(fdpass_send(fd, &iov, 1, fds, nfds), (ssize_t)len);
 }
 
 static void send_msg(int fd, uint32_t req, uint32_t flags, const void *payload, uint32_t size,

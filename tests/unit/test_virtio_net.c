@@ -29,6 +29,7 @@
 #include <cmocka.h>
 
 #include "core/netdev.h"
+#include "fdpass.h"
 #include "vhost-user/message.h"
 #include "vwire/error.h"
 #include "vwire/loop.h"
@@ -120,26 +121,10 @@ static void pump_n(int rounds)
 static void vu_send(uint32_t req, const void *payload, uint32_t size, int fd)
 {
 	struct vhost_user_header h = {req, VHOST_USER_VERSION, size};
-	union {
-		char buf[CMSG_SPACE(sizeof(int))];
-		struct cmsghdr align;
-	} u;
 	struct iovec iov[2] = {{&h, sizeof(h)}, {(void *)payload, size}};
-	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = size ? 2 : 1};
 
-	if (fd >= 0) {
-		struct cmsghdr *c;
-
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = sizeof(u.buf);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	assert_int_equal(sendmsg(fe, &mh, MSG_NOSIGNAL), (ssize_t)(sizeof(h) + size));
+	assert_int_equal(fdpass_send(fe, iov, size ? 2 : 1, &fd, fd >= 0 ? 1 : 0),
+			 (ssize_t)(sizeof(h) + size));
 }
 
 static uint64_t vu_get_u64(uint32_t req)
