@@ -597,6 +597,55 @@ static void test_split_notify_event_idx(void **state)
 	close(call);
 }
 
+/*
+ * An interrupt lost to a stale read: the driver asked (used_event) after vwire looked, so
+ * virtq_notify() said no; virtq_notify_missed() looks again and signals, once; with nothing
+ * new since the last real notification, or a driver that asks for nothing, it stays quiet.
+ */
+static void test_split_notify_missed(void **state)
+{
+	struct virtq vq;
+	struct sdrv d;
+	int call = eventfd(0, EFD_NONBLOCK);
+
+	split_start(&vq, &d, RING_Q0, 8, 1ULL << VIRTIO_RING_F_EVENT_IDX);
+	virtq_set_call_fd(&vq, call);
+	push_one(&vq, &d, 0);
+	assert_true(virtq_notify(&vq));
+	assert_true(call_fired(call));
+	assert_false(virtq_notify_missed(&vq)); /* nothing published since */
+
+	/* The driver's request for "after index 5" is what vwire reads: no interrupt. */
+	*sdrv_used_event(&d) = 5;
+	push_one(&vq, &d, 1); /* used idx 2 */
+	assert_false(virtq_notify(&vq));
+	push_one(&vq, &d, 2); /* used idx 3 */
+	assert_false(virtq_notify(&vq));
+	assert_false(virtq_notify_missed(&vq)); /* still asks for after 5 */
+	assert_false(call_fired(call));
+
+	/* Its real request (after index 1) arrives late: the second look signals, once. */
+	*sdrv_used_event(&d) = 1;
+	assert_true(virtq_notify_missed(&vq));
+	assert_true(call_fired(call));
+	assert_false(virtq_notify_missed(&vq));
+	assert_false(call_fired(call));
+
+	/* Without EVENT_IDX, the flags decide: NO_INTERRUPT keeps it quiet. */
+	virtq_stop(&vq);
+	split_start(&vq, &d, RING_Q0, 8, 0);
+	virtq_set_call_fd(&vq, call);
+	d.avail->flags = VRING_AVAIL_F_NO_INTERRUPT;
+	push_one(&vq, &d, 0);
+	assert_false(virtq_notify(&vq));
+	assert_false(virtq_notify_missed(&vq));
+	d.avail->flags = 0;
+	assert_true(virtq_notify_missed(&vq));
+	assert_true(call_fired(call));
+	virtq_stop(&vq);
+	close(call);
+}
+
 /* ---- split: hostile rings ------------------------------------------------------------------ */
 
 struct hostile_case {
@@ -1460,6 +1509,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_split_zero_length_and_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_notify_flags, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_notify_event_idx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_notify_missed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_bad_ring_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_break_is_logged, setup, teardown),
