@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # testpmd.sh - packet rate of vwire as a vhost-user switch, against DPDK's own vhost PMD in the
-# same role, in one run. DPDK's testpmd with two virtio-user ports (io forwarding, tx_first)
+# same role, and against Open vSwitch with DPDK (two dpdkvhostuser ports, port-to-port flows)
+# when Debian's openvswitch-switch-dpdk is installed, in one run. DPDK's testpmd with two virtio-user ports (io forwarding, tx_first)
 # sends every packet it receives on one port out of the other; the switch joins the two
 # vhost-user sockets back to back, so packets circle testpmd -> switch -> testpmd. The switch is
-# vwire (two virtio-net devices on one hub; kick mode, then poll=on) or a second testpmd with
-# two net_vhost ports in io forwarding. Each side has one core: testpmd's virtio-user side
+# vwire (two virtio-net devices on one hub; kick mode, then poll=on), a second testpmd with
+# two net_vhost ports in io forwarding, or ovs-vswitchd-dpdk with its PMD thread on core 1 (its
+# own database, run directory and sockets in a scratch directory; stopped after each run). Each side has one core: testpmd's virtio-user side
 # runs on core 0, the switch on core 1 (vwire is single-threaded; the vhost testpmd's
 # forwarding and main lcores are both on core 1). Measured for SECS seconds after WARM seconds
 # of warm-up: packets per second received by testpmd (both ports), and the switch's CPU time
@@ -12,7 +14,12 @@
 # a markdown table of the median and the best of RUNS interleaved runs, with the ratios
 # vwire/DPDK (on a machine shared with other work the best run is the least disturbed one).
 #   sudo bench/testpmd.sh        (VWIRE=path/to/vwire RUNS=3 SECS=5 WARM=3 SIZES="64 1500"
-#                                 BURSTS=4: bursts of 32 packets per port tx_first injects)
+#                                 BURSTS=4: bursts of 32 packets per port tx_first injects;
+#                                 SWITCHES="dpdk ovs vwire vwire-poll": which switches, dpdk
+#                                 first; ovs is left out when it is not installed;
+#                                 VWIRE_BASE=path/to/other/vwire adds vwire-base and
+#                                 vwire-base-poll: another build, e.g. main, for a change's
+#                                 before and after in the same interleaved run)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,6 +29,12 @@ SECS=${SECS:-5}
 WARM=${WARM:-3}
 SIZES=${SIZES:-64 1500}
 BURSTS=${BURSTS:-4}
+OVS_VSWITCHD=${OVS_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
+if [[ -z ${SWITCHES:-} ]]; then
+	SWITCHES="dpdk vwire vwire-poll"
+	[[ -x $OVS_VSWITCHD ]] && SWITCHES="dpdk ovs vwire vwire-poll"
+	[[ -z ${VWIRE_BASE:-} ]] || SWITCHES+=" vwire-base vwire-base-poll"
+fi
 MEM=512
 sfx=$$
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vwire-bench-testpmd.XXXXXX")
@@ -29,6 +42,7 @@ hp=/sys/kernel/mm/hugepages/hugepages-2048kB
 hp_added=0 huge_dir= huge_mounted=0
 sw_pid= tp_pid=
 s0=$tmp/s0.sock s1=$tmp/s1.sock
+ovs=$tmp/ovs
 
 skip() { echo "SKIP: $*" >&2; exit 77; }
 die() { echo "FAIL: $*" >&2; exit 1; }
@@ -48,9 +62,21 @@ stop_pid() {
 	kill -KILL "$1" 2>/dev/null || true
 	wait "$1" 2>/dev/null || true
 }
+# stop_ovs - ask ovs-vswitchd and ovsdb-server of this run to exit (then kill what is left).
+stop_ovs() {
+	[[ -d $ovs ]] || return 0
+	local p
+	ovs-appctl -t "$ovs/ovs-vswitchd.ctl" exit >/dev/null 2>&1
+	ovs-appctl -t "$ovs/ovsdb-server.ctl" exit >/dev/null 2>&1
+	for p in "$ovs"/*.pid; do
+		[[ -f $p ]] && stop_pid "$(cat "$p")"
+	done
+	rm -rf "$ovs" "$huge_dir"/ovs*"$sfx"map_* /var/run/dpdk/ovs*"$sfx"
+}
 cleanup() {
 	set +e
 	exec 3>&-
+	stop_ovs
 	stop_pid "$tp_pid"
 	stop_pid "$sw_pid"
 	[[ -n $huge_dir ]] && rm -rf "$huge_dir"/vwb*"$sfx"map_*
@@ -96,14 +122,48 @@ wait_line() { # file regex what
 }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# start_switch vwire|vwire-poll|dpdk: the switch on core 1, listening on $s0 and $s1.
+# start_ovs - Open vSwitch with DPDK, its PMD thread on core 1, as the issue that set the anchor
+# measured it: two dpdkvhostuser ports (OVS is the socket server), port-to-port flows. Sets
+# sw_pid to ovs-vswitchd and s0/s1 to its sockets.
+start_ovs() {
+	local vsctl=(ovs-vsctl --db="unix:$ovs/db.sock")
+	mkdir -p "$ovs"
+	export OVS_RUNDIR=$ovs OVS_LOGDIR=$ovs OVS_DBDIR=$ovs
+	ovsdb-tool create "$ovs/conf.db" /usr/share/openvswitch/vswitch.ovsschema
+	ovsdb-server "$ovs/conf.db" --remote="punix:$ovs/db.sock" --pidfile="$ovs/ovsdb-server.pid" \
+		--unixctl="$ovs/ovsdb-server.ctl" --detach --log-file="$ovs/ovsdb-server.log" \
+		2>>"$ovs/start.log"
+	"${vsctl[@]}" --no-wait init
+	"${vsctl[@]}" --no-wait set Open_vSwitch . other_config:dpdk-init=true \
+		other_config:dpdk-socket-mem="$MEM" other_config:dpdk-socket-limit="$MEM" \
+		other_config:pmd-cpu-mask=0x2 \
+		other_config:dpdk-extra="--no-pci --single-file-segments --huge-dir=$huge_dir --file-prefix=ovs$sfx"
+	taskset -c 1 "$OVS_VSWITCHD" "unix:$ovs/db.sock" --pidfile="$ovs/ovs-vswitchd.pid" \
+		--unixctl="$ovs/ovs-vswitchd.ctl" --detach --log-file="$ovs/ovs-vswitchd.log" \
+		2>>"$ovs/start.log"
+	"${vsctl[@]}" add-br br0 -- set bridge br0 datapath_type=netdev
+	"${vsctl[@]}" add-port br0 vhu0 -- set Interface vhu0 type=dpdkvhostuser ofport_request=1
+	"${vsctl[@]}" add-port br0 vhu1 -- set Interface vhu1 type=dpdkvhostuser ofport_request=2
+	ovs-ofctl del-flows br0
+	ovs-ofctl add-flow br0 in_port=1,actions=output:2
+	ovs-ofctl add-flow br0 in_port=2,actions=output:1
+	sw_pid=$(cat "$ovs/ovs-vswitchd.pid")
+	s0=$ovs/vhu0 s1=$ovs/vhu1
+}
+
+# start_switch vwire|vwire-poll|dpdk|ovs: the switch on core 1, listening on $s0 and $s1.
 start_switch() {
+	s0=$tmp/s0.sock s1=$tmp/s1.sock
 	rm -f "$s0" "$s1"
 	case $1 in
-	vwire | vwire-poll)
-		local poll=
-		[[ $1 == vwire-poll ]] && poll=,poll=on
-		taskset -c 1 "$VWIRE" -netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0 \
+	ovs)
+		start_ovs
+		;;
+	vwire | vwire-poll | vwire-base | vwire-base-poll)
+		local poll= bin=$VWIRE
+		[[ $1 == *-poll ]] && poll=,poll=on
+		[[ $1 == vwire-base* ]] && bin=$VWIRE_BASE
+		taskset -c 1 "$bin" -netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0 \
 			-device "virtio-net,id=v0,netdev=h0,socket=$s0$poll" \
 			-device "virtio-net,id=v1,netdev=h1,socket=$s1$poll" \
 			-D "$tmp/vwire.log" >"$tmp/switch.out" 2>&1 &
@@ -117,7 +177,7 @@ start_switch() {
 			>"$tmp/switch.out" 2>&1 &
 		;;
 	esac
-	sw_pid=$!
+	[[ $1 == ovs ]] || sw_pid=$!
 	wait_file "$s0" "$1 socket $s0"
 	wait_file "$s1" "$1 socket $s1"
 }
@@ -154,7 +214,11 @@ measure() {
 	done
 	stop_pid "$tp_pid"
 	tp_pid=
-	stop_pid "$sw_pid"
+	if [[ $sw == ovs ]]; then
+		stop_ovs
+	else
+		stop_pid "$sw_pid"
+	fi
 	sw_pid=
 	grep -q "broken" "$tmp/vwire.log" 2>/dev/null && die "$sw: a queue broke"
 	awk -v ticks=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" '
@@ -174,7 +238,7 @@ measure() {
 load0=$(cut -d' ' -f1 /proc/loadavg)
 for ((r = 1; r <= RUNS; r++)); do
 	for size in $SIZES; do
-		for sw in dpdk vwire vwire-poll; do
+		for sw in $SWITCHES; do
 			echo "run $r/$RUNS: $size bytes, $sw" >&2
 			res=$(measure "$sw" "$size")
 			echo "  $res" >&2
@@ -184,7 +248,7 @@ for ((r = 1; r <= RUNS; r++)); do
 done
 load1=$(cut -d' ' -f1 /proc/loadavg)
 
-python3 - "$tmp/results" "$RUNS" "$SECS" "$BURSTS" "$load0" "$load1" <<'EOF'
+python3 - "$tmp/results" "$RUNS" "$SECS" "$BURSTS" "$load0" "$load1" "$SWITCHES" <<'EOF'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -193,19 +257,28 @@ for line in open(sys.argv[1]):
 runs, secs, bursts = sys.argv[2], sys.argv[3], int(sys.argv[4])
 print(f"{runs} runs of {secs} s each; {bursts * 32} packets circling per direction; "
       f"load average {sys.argv[5]} before, {sys.argv[6]} after\n")
+switches = sys.argv[7].split()
+with_ovs = "ovs" in switches
 print("| frame | switch on core 1 | Mpps median | Mpps best | switch CPU ns/packet (median) "
-      "| vwire/DPDK median | vwire/DPDK best |")
-print("|---:|---|---:|---:|---:|---:|---:|")
+      "| /DPDK median | /DPDK best |" + (" /OVS-DPDK median |" if with_ovs else ""))
+print("|---:|---|---:|---:|---:|---:|---:|" + ("---:|" if with_ovs else ""))
 names = {"dpdk": "DPDK vhost PMD (testpmd io, polls)", "vwire": "vwire, kick mode",
-         "vwire-poll": "vwire, poll=on"}
+         "vwire-poll": "vwire, poll=on", "ovs": "Open vSwitch with DPDK, port to port",
+         "vwire-base": "VWIRE_BASE, kick mode", "vwire-base-poll": "VWIRE_BASE, poll=on"}
 for size in sorted({k[0] for k in rows}):
     dpdk = [r[0] for r in rows[(size, "dpdk")]]
-    for sw in ("dpdk", "vwire", "vwire-poll"):
+    ovs = [r[0] for r in rows.get((size, "ovs"), [])]
+    for sw in switches:
         pps = [r[0] for r in rows[(size, sw)]]
         med, best = statistics.median(pps), max(pps)
         ns = statistics.median(r[1] / r[2] * 1e9 if r[2] else float("nan")
                                for r in rows[(size, sw)])
+        def ratio(a, b):
+            return f"{a / b:.2f}" if b else "n/a"
         ratios = " | |" if sw == "dpdk" else \
-            f" {med / statistics.median(dpdk):.2f} | {best / max(dpdk):.2f} |"
+            f" {ratio(med, statistics.median(dpdk))} | {ratio(best, max(dpdk))} |"
+        if with_ovs:
+            ratios += " |" if sw in ("dpdk", "ovs") else \
+                f" {ratio(med, statistics.median(ovs))} |"
         print(f"| {size} B | {names[sw]} | {med / 1e6:.3f} | {best / 1e6:.3f} | {ns:.0f} |{ratios}")
 EOF
