@@ -7,6 +7,12 @@
  * calls net_send_iov(); the packet is delivered to the peer's receive_iov at once when the
  * peer can receive, otherwise it waits in the peer's incoming queue and the sender gets 0:
  * it stops producing until its sent_cb fires, after the receiver called net_flush_queued().
+ *
+ * Packets also travel in bursts: net_send_burst() hands the peer's receive_burst a run of
+ * struct net_pkt, and the peer takes a prefix. A sender that owns its packets (a guest's
+ * chains) keeps what was not taken and is called back when the peer has room again; for any
+ * other sender the rest is copied into the peer's queue. net_send_room() says how many the
+ * peer takes now, asked once per burst instead of can_receive per packet.
  */
 #ifndef VWIRE_NET_H
 #define VWIRE_NET_H
@@ -37,6 +43,26 @@ struct net_filter;
 /* Default bound of a client's incoming queue, in packets. */
 #define NET_QUEUE_DEFAULT_LEN 256
 
+/* Most packets in one burst: what a receive_burst is ever handed at once. */
+#define NET_BURST_MAX 64
+
+/* net_send_room() of a peer that limits nothing (or drops everything). */
+#define NET_ROOM_UNLIMITED UINT32_MAX
+
+/**
+ * struct net_pkt - one packet of a burst; the sender fills it once
+ * @iov:	its pieces (the sender's memory, valid during the call)
+ * @iovcnt:	how many
+ * @flags:	NET_FLAG_*
+ * @len:	total bytes of @iov
+ */
+struct net_pkt {
+	const struct iovec *iov;
+	int iovcnt;
+	unsigned int flags;
+	size_t len;
+};
+
 /**
  * typedef net_sent_cb - completion of a packet that was queued
  * @sender:	the client that sent it
@@ -64,6 +90,16 @@ typedef void net_sent_cb(struct net_client *sender, ssize_t ret);
  *			Return the iovec count, or 0 when it cannot lend now (the sender then
  *			uses the ordinary path). Every successful lend is followed by one rx_commit.
  * @rx_commit:		@len bytes were written into the lent buffers (0: none, take them back)
+ * @receive_burst:	optional: take packets @pkts[0 .. @n) in order (@n <= NET_BURST_MAX);
+ *			return how many were taken (consumed, or dropped after
+ *			net_rx_dropped()). Fewer than @n means "no more now", as receive_iov
+ *			returning 0: the rest is held and the receiver calls net_flush_queued()
+ *			when it can take more. Without it the core calls receive_iov per packet.
+ * @rx_room:		optional: how many packets receive_burst would take now, at least
+ *			(0: none; the receiver then calls net_flush_queued() once it has room);
+ *			without it, can_receive decides between 0 and NET_ROOM_UNLIMITED
+ * @peer_flushed:	optional: the peer drained its incoming queue in net_flush_queued() and
+ *			may take packets again (a hub retries what its other ports hold back)
  */
 struct net_client_ops {
 	const char *type;
@@ -78,6 +114,10 @@ struct net_client_ops {
 	int (*rx_lend)(struct net_client *nc, struct iovec *iov, int max_iov, size_t max_len,
 		       unsigned int flags);
 	void (*rx_commit)(struct net_client *nc, size_t len, unsigned int flags);
+	unsigned int (*receive_burst)(struct net_client *nc, const struct net_pkt *pkts,
+				      unsigned int n);
+	unsigned int (*rx_room)(struct net_client *nc);
+	void (*peer_flushed)(struct net_client *nc);
 };
 
 /**
@@ -115,6 +155,8 @@ struct net_stats {
  * @queues:		number of queues of that netdev (1 for most clients)
  * @stats:		counters
  * @filters:		observers/filters attached to this client (filter-dump)
+ * @burst_dropped:	packets the receive_burst running now dropped (net_rx_dropped())
+ * @burst_dropped_bytes: their bytes
  * @next:		next client in the global list
  */
 struct net_client {
@@ -133,6 +175,8 @@ struct net_client {
 	unsigned int queues;
 	struct net_stats stats;
 	struct net_filter *filters;
+	unsigned int burst_dropped;
+	size_t burst_dropped_bytes;
 	struct net_client *next;
 };
 
@@ -257,6 +301,51 @@ struct net_client *net_first(void);
  */
 ssize_t net_send_iov(struct net_client *sender, const struct iovec *iov, int iovcnt,
 		     unsigned int flags, net_sent_cb *sent_cb);
+
+/**
+ * net_send_burst() - send packets from @sender to its peer, in order
+ * @sender:	the sending client
+ * @pkts:	the packets
+ * @n:		how many
+ * @sent_cb:	NULL: the sender cannot keep packets; what the peer cannot take now is copied
+ *		into its queue (dropped when that is full), and the call returns @n.
+ *		Otherwise the sender keeps what is not taken: the call returns fewer than @n,
+ *		and @sent_cb (with 0) fires once the peer may take more; send the rest then.
+ *
+ * Packets to a peer that is gone or whose link is down are dropped (and count as taken).
+ *
+ * Return: how many of @pkts the sender is done with, a prefix
+ */
+unsigned int net_send_burst(struct net_client *sender, const struct net_pkt *pkts,
+			    unsigned int n, net_sent_cb *sent_cb);
+
+/**
+ * net_send_room() - how many packets @sender's peer takes now
+ * @sender: the sending client
+ *
+ * Asked once per burst by a sender that owns its packets, to take no more than that from
+ * its source. The answer is a hint (a frame may need more room than a small one).
+ *
+ * Return: a count; 0 when the peer takes nothing now (net_send_wait()); NET_ROOM_UNLIMITED
+ *	   when nothing limits (no peer, link down: such packets are dropped)
+ */
+unsigned int net_send_room(struct net_client *sender);
+
+/**
+ * net_send_wait() - net_send_room() said 0: call @sent_cb (with 0) when the peer may take more
+ * @sender:	the sending client
+ * @sent_cb:	its completion
+ *
+ * Return: 0, or -ENOMEM (nothing will call back: send, and what cannot go is dropped)
+ */
+int net_send_wait(struct net_client *sender, net_sent_cb *sent_cb);
+
+/**
+ * net_rx_dropped() - a receive_burst took @pkt but dropped it: count it as dropped
+ * @nc:		the receiver
+ * @pkt:	the packet
+ */
+void net_rx_dropped(struct net_client *nc, const struct net_pkt *pkt);
 
 /**
  * net_send() - net_send_iov() for one flat buffer, no flags, no callback

@@ -9,6 +9,8 @@
  * sends a frame with a known unicast destination only there; it never sends a frame back
  * out of the port it came in on. Frames with vnet headers cross the hub whole when every
  * other port's peer takes vnet headers (so GSO frames pass between two vnet_hdr taps).
+ * A burst crosses whole: a hub hands it to every other port at once, a switch sorts it into
+ * one sub-burst per destination port, and the room of the ports is asked once per burst.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -210,50 +212,156 @@ static int hub_mac_table_init(struct hub *hub)
 /* The hub port client */
 
 /* The frame's Ethernet header, after the vnet header if there is one; false if too short. */
-static bool hub_eth_addrs(const struct iovec *iov, int iovcnt, unsigned int flags, uint8_t *dst,
-			  uint8_t *src)
+static bool hub_eth_addrs(const struct net_pkt *pkt, uint8_t *dst, uint8_t *src)
 {
 	uint8_t eth[2 * ETH_ALEN];
-	size_t off = (flags & NET_FLAG_VNET_HDR) ? NET_VNET_HDR_LEN : 0;
+	size_t off = (pkt->flags & NET_FLAG_VNET_HDR) ? NET_VNET_HDR_LEN : 0;
 
-	if (net_iov_to_buf(iov, iovcnt, off, eth, sizeof(eth)) != sizeof(eth))
+	if (pkt->iov[0].iov_len >= off + sizeof(eth)) {
+		memcpy(eth, (const uint8_t *)pkt->iov[0].iov_base + off, sizeof(eth));
+	} else if (net_iov_to_buf(pkt->iov, pkt->iovcnt, off, eth, sizeof(eth)) != sizeof(eth)) {
 		return false;
+	}
 	memcpy(dst, eth, ETH_ALEN);
 	memcpy(src, eth + ETH_ALEN, ETH_ALEN);
 	return true;
 }
 
+/**
+ * struct hub_switch_memo - what the previous packet of a burst looked up
+ * @src:	its source MAC, learnt on the source port (valid when @have_src)
+ * @dst:	its destination MAC (valid when @have_dst)
+ * @out:	where @dst goes (NULL: flood)
+ *
+ * Packets of one burst mostly share both addresses: each is learnt and looked up once.
+ */
+struct hub_switch_memo {
+	bool have_src;
+	bool have_dst;
+	uint8_t src[ETH_ALEN];
+	uint8_t dst[ETH_ALEN];
+	struct hub_port *out;
+};
+
+/* Where a switch sends @pkt: a port, NULL to flood, or @src itself to drop it. */
+static struct hub_port *hub_switch_dest(struct hub *hub, struct hub_port *src,
+					const struct net_pkt *pkt, int64_t now,
+					struct hub_switch_memo *memo)
+{
+	uint8_t dst_mac[ETH_ALEN], src_mac[ETH_ALEN];
+	int idx;
+
+	if (!hub_eth_addrs(pkt, dst_mac, src_mac))
+		return src; /* a runt: nothing to switch */
+	if (!(src_mac[0] & 1) && !(memo->have_src && !memcmp(memo->src, src_mac, ETH_ALEN))) {
+		hub_mac_learn(hub, src_mac, src, now);
+		memcpy(memo->src, src_mac, ETH_ALEN);
+		memo->have_src = true;
+		memo->have_dst = false; /* learning may have moved the destination */
+	}
+	if (dst_mac[0] & 1)
+		return NULL;
+	if (memo->have_dst && !memcmp(memo->dst, dst_mac, ETH_ALEN))
+		return memo->out;
+	idx = hub_mac_lookup(hub, dst_mac, now);
+	memcpy(memo->dst, dst_mac, ETH_ALEN);
+	memo->have_dst = true;
+	memo->out = idx >= 0 ? hub->entries[idx].port : NULL;
+	return memo->out;
+}
+
+/* Send the packets of @pkts whose destination is @port or everyone (NULL) out of @port. */
+static void hub_send_sub_burst(struct hub_port *port, const struct net_pkt *pkts,
+			       struct hub_port *const *dest, unsigned int n)
+{
+	struct net_pkt sub[NET_BURST_MAX];
+	unsigned int m = 0;
+
+	for (unsigned int i = 0; i < n; i++)
+		if (dest[i] == port || !dest[i])
+			sub[m++] = pkts[i];
+	if (m)
+		net_send_burst(&port->nc, sub, m, NULL);
+}
+
+/*
+ * Send @pkts (at most NET_BURST_MAX) on from @src: a hub hands the whole burst to every other
+ * port; a switch sorts it by destination into one sub-burst per port, floods in every one.
+ * What a port's peer cannot take now waits in that peer's queue.
+ */
+static void hub_forward(struct hub_port *src, const struct net_pkt *pkts, unsigned int n)
+{
+	struct hub *hub = src->hub;
+	struct hub_port *dest[NET_BURST_MAX];
+	struct hub_switch_memo memo = { 0 };
+	bool flood = false;
+	int64_t now;
+
+	if (!hub->config.learning) {
+		for (struct hub_port *p = hub->ports; p; p = p->next)
+			if (p != src)
+				net_send_burst(&p->nc, pkts, n, NULL);
+		return;
+	}
+	now = loop_now_ns();
+	for (unsigned int i = 0; i < n; i++) {
+		dest[i] = hub_switch_dest(hub, src, &pkts[i], now, &memo);
+		flood |= !dest[i];
+	}
+	if (flood) {
+		for (struct hub_port *p = hub->ports; p; p = p->next)
+			if (p != src)
+				hub_send_sub_burst(p, pkts, dest, n);
+		return;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		unsigned int j;
+
+		if (dest[i] == src)
+			continue;
+		for (j = 0; j < i && dest[j] != dest[i]; j++)
+			;
+		if (j == i) /* the first packet for this port */
+			hub_send_sub_burst(dest[i], pkts, dest, n);
+	}
+}
+
 static ssize_t hub_port_receive_iov(struct net_client *nc, const struct iovec *iov, int iovcnt,
 				    unsigned int flags)
 {
+	struct net_pkt pkt = { iov, iovcnt, flags, net_iov_size(iov, iovcnt) };
+
+	hub_forward((struct hub_port *)nc, &pkt, 1);
+	return (ssize_t)pkt.len;
+}
+
+/* As many packets as the roomiest other port takes: one slow port holds back no other. */
+static unsigned int hub_port_rx_room(struct net_client *nc)
+{
 	struct hub_port *src = (struct hub_port *)nc;
-	struct hub *hub = src->hub;
-	ssize_t len = (ssize_t)net_iov_size(iov, iovcnt);
-	uint8_t dst_mac[ETH_ALEN], src_mac[ETH_ALEN];
+	unsigned int room = 0;
 
-	if (hub->config.learning) {
-		int64_t now = loop_now_ns();
-		int idx;
+	for (struct hub_port *p = src->hub->ports; p; p = p->next) {
+		if (p != src) {
+			unsigned int r = net_send_room(&p->nc);
 
-		if (!hub_eth_addrs(iov, iovcnt, flags, dst_mac, src_mac))
-			return len; /* a runt: nothing to switch */
-		if (!(src_mac[0] & 1))
-			hub_mac_learn(hub, src_mac, src, now);
-		if (!(dst_mac[0] & 1)) {
-			idx = hub_mac_lookup(hub, dst_mac, now);
-			if (idx >= 0) {
-				struct hub_port *out = hub->entries[idx].port;
-
-				if (out != src)
-					net_send_iov(&out->nc, iov, iovcnt, flags, NULL);
-				return len;
-			}
+			if (r > room)
+				room = r;
 		}
 	}
-	for (struct hub_port *p = hub->ports; p; p = p->next)
-		if (p != src)
-			net_send_iov(&p->nc, iov, iovcnt, flags, NULL);
-	return len;
+	return room;
+}
+
+static unsigned int hub_port_receive_burst(struct net_client *nc, const struct net_pkt *pkts,
+					   unsigned int n)
+{
+	unsigned int room = hub_port_rx_room(nc);
+
+	if (n > room)
+		n = room;
+	if (n)
+		hub_forward((struct hub_port *)nc, pkts, n);
+	return n;
 }
 
 static bool hub_port_can_receive(struct net_client *nc)
@@ -314,27 +422,16 @@ static void hub_port_cleanup(struct net_client *nc)
 		hub_free(hub);
 }
 
-static const struct net_client_ops hub_port_ops = {
-	.type = "hubport",
-	.size = sizeof(struct hub_port),
-	.receive_iov = hub_port_receive_iov,
-	.can_receive = hub_port_can_receive,
-	.cleanup = hub_port_cleanup,
-	.accepts_vnet_hdr = hub_port_accepts_vnet_hdr,
-};
-
-bool hub_port_hub_is_switch(const struct net_client *port)
-{
-	return port->ops == &hub_port_ops && ((const struct hub_port *)port)->hub->config.learning;
-}
-
-void hub_port_flush_others(struct net_client *port)
+/*
+ * @port's peer drained its queue (as QEMU's net_hub_flush()): a port receives only while
+ * another port can send, so what arrived while that peer could not take it waits in the
+ * other ports' incoming queues, and their senders wait for it.
+ */
+static void hub_port_flush_others(struct net_client *port)
 {
 	struct hub_port *dst = (struct hub_port *)port;
 	struct hub *hub;
 
-	if (port->ops != &hub_port_ops)
-		return;
 	hub = dst->hub;
 	/* A delivery below may flush again (its receiver drained): one walk at a time. */
 	if (hub->flushing)
@@ -344,6 +441,23 @@ void hub_port_flush_others(struct net_client *port)
 		if (p != dst && net_queue_length(&p->nc) && hub_port_can_receive(&p->nc))
 			net_flush_queued(&p->nc);
 	hub->flushing = false;
+}
+
+static const struct net_client_ops hub_port_ops = {
+	.type = "hubport",
+	.size = sizeof(struct hub_port),
+	.receive_iov = hub_port_receive_iov,
+	.can_receive = hub_port_can_receive,
+	.cleanup = hub_port_cleanup,
+	.accepts_vnet_hdr = hub_port_accepts_vnet_hdr,
+	.receive_burst = hub_port_receive_burst,
+	.rx_room = hub_port_rx_room,
+	.peer_flushed = hub_port_flush_others,
+};
+
+bool hub_port_hub_is_switch(const struct net_client *port)
+{
+	return port->ops == &hub_port_ops && ((const struct hub_port *)port)->hub->config.learning;
 }
 
 static struct hub *hub_new(int id, const struct hub_config *config)

@@ -51,17 +51,6 @@ struct net_client *hub_port_new(struct loop *loop, int hubid, const char *name,
 bool hub_port_hub_is_switch(const struct net_client *port);
 
 /**
- * hub_port_flush_others() - retry the packets the hub's other ports hold back
- * @port:	a hub port whose peer can take packets again
- *
- * A port receives only while another port can send; what arrived while @port's peer could
- * not take it waits in the other ports' incoming queues, and their senders wait for its
- * delivery. net_flush_queued() of @port's peer calls this (as QEMU's net_hub_flush()). Any
- * other client is ignored.
- */
-void hub_port_flush_others(struct net_client *port);
-
-/**
  * hub_mac_count() - MAC addresses a switch currently remembers
  * @hubid: hub number
  *

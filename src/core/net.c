@@ -8,13 +8,18 @@
  * receive_disabled (hold until net_flush_queued()). A packet carrying a vnet header is
  * never handed to a client that does not accept one: its offloads are finished in software
  * (offload.c) and the header is stripped.
+ *
+ * net_send_burst(sender) hands a run of packets to the peer's receive_burst in one call
+ * (receive_iov per packet for a peer without one), under the same rules: older queued
+ * packets go first, what the peer did not take stays with a sender that can keep it (a
+ * waiter in the peer's queue calls it back) or is copied into the queue.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/hub.h"
 #include "core/offload.h"
 #include "core/queue.h"
 #include "vwire/net.h"
@@ -130,6 +135,99 @@ static ssize_t net_deliver(struct net_client *sender, unsigned int flags, const 
 		return ret ? (ssize_t)size : 0;
 	}
 	return net_deliver_raw(nc, iov, iovcnt, flags);
+}
+
+/* Pieces a stripped frame may have on the burst path; frames in more take the per-packet path. */
+#define NET_PLAIN_IOV 4
+
+/* Hand @pkts to @nc as they are: its receive_burst, or receive_iov per packet. */
+static unsigned int net_deliver_burst_raw(struct net_client *nc, const struct net_pkt *pkts,
+					  unsigned int n)
+{
+	unsigned int taken, i;
+	uint64_t bytes = 0;
+
+	if (nc->filters || !nc->ops->receive_burst) {
+		for (i = 0; i < n; i++) {
+			if (i && nc->ops->can_receive && !nc->ops->can_receive(nc))
+				break;
+			if (net_deliver_raw(nc, pkts[i].iov, pkts[i].iovcnt, pkts[i].flags) == 0)
+				break;
+		}
+		return i;
+	}
+	nc->burst_dropped = 0;
+	nc->burst_dropped_bytes = 0;
+	taken = nc->ops->receive_burst(nc, pkts, n);
+	for (i = 0; i < taken; i++)
+		bytes += pkts[i].len;
+	nc->stats.rx_packets += taken - nc->burst_dropped;
+	nc->stats.rx_bytes += bytes - nc->burst_dropped_bytes;
+	if (taken < n)
+		nc->receive_disabled = true;
+	return taken;
+}
+
+/*
+ * @nc takes no vnet headers: strip the headers that ask for nothing (the frames are passed
+ * on in runs, uncopied) and finish the offloads of the others one packet at a time.
+ */
+static unsigned int net_deliver_burst_plain(struct net_client *nc, const struct net_pkt *pkts,
+					    unsigned int n)
+{
+	struct net_pkt plain[NET_BURST_MAX];
+	struct iovec iov[NET_BURST_MAX * NET_PLAIN_IOV];
+	unsigned int done = 0;
+
+	while (done < n) {
+		unsigned int m = 0, taken;
+		ssize_t ret;
+
+		for (; done + m < n; m++) {
+			const struct net_pkt *p = &pkts[done + m];
+			int k;
+
+			plain[m] = *p;
+			if (!(p->flags & NET_FLAG_VNET_HDR))
+				continue;
+			k = offload_plain_iov(p->iov, p->iovcnt, iov + m * NET_PLAIN_IOV,
+					      NET_PLAIN_IOV);
+			if (k <= 0)
+				break;
+			plain[m].iov = iov + m * NET_PLAIN_IOV;
+			plain[m].iovcnt = k;
+			plain[m].flags &= ~NET_FLAG_VNET_HDR;
+			plain[m].len -= NET_VNET_HDR_LEN;
+		}
+		if (m) {
+			taken = net_deliver_burst_raw(nc, plain, m);
+			done += taken;
+			if (taken < m)
+				return done;
+			continue;
+		}
+		ret = net_deliver(NULL, pkts[done].flags, pkts[done].iov, pkts[done].iovcnt, nc);
+		if (ret == 0)
+			return done;
+		done++;
+	}
+	return done;
+}
+
+/* Deliver @pkts to @nc now, as far as it takes them; return how many it took. */
+static unsigned int net_deliver_burst(struct net_client *nc, const struct net_pkt *pkts,
+				      unsigned int n)
+{
+	if (nc->link_down)
+		return n;
+	if (nc->receive_disabled)
+		return 0;
+	if (!net_accepts_vnet_hdr(nc)) {
+		for (unsigned int i = 0; i < n; i++)
+			if (pkts[i].flags & NET_FLAG_VNET_HDR)
+				return net_deliver_burst_plain(nc, pkts, n);
+	}
+	return net_deliver_burst_raw(nc, pkts, n);
 }
 
 static bool net_name_taken(const char *name)
@@ -356,6 +454,94 @@ ssize_t net_send(struct net_client *sender, const void *buf, size_t len)
 	return net_send_iov(sender, &iov, 1, 0, NULL);
 }
 
+/* The sender runs tx filters: one packet at a time, each seen by them once. */
+static unsigned int net_send_burst_filtered(struct net_client *sender, const struct net_pkt *pkts,
+					    unsigned int n, net_sent_cb *sent_cb)
+{
+	struct net_client *peer = sender->peer;
+
+	for (unsigned int i = 0; i < n; i++) {
+		if (sent_cb && (!net_can_receive(peer) || net_queue_length(peer))) {
+			if (net_queue_add_waiter(peer->incoming_queue, sender, sent_cb) == 0)
+				return i;
+		}
+		net_send_iov(sender, pkts[i].iov, pkts[i].iovcnt, pkts[i].flags, NULL);
+	}
+	return n;
+}
+
+unsigned int net_send_burst(struct net_client *sender, const struct net_pkt *pkts,
+			    unsigned int n, net_sent_cb *sent_cb)
+{
+	struct net_client *peer = sender->peer;
+	struct net_queue *q;
+	unsigned int taken = 0, i;
+	bool can_deliver;
+
+	if (!n)
+		return 0;
+	if (!peer || sender->link_down || peer->link_down) {
+		sender->stats.tx_dropped += n;
+		return n;
+	}
+	if (sender->filters)
+		return net_send_burst_filtered(sender, pkts, n, sent_cb);
+	q = peer->incoming_queue;
+	can_deliver = !peer->receive_disabled &&
+		      (peer->ops->receive_burst || !peer->ops->can_receive ||
+		       peer->ops->can_receive(peer));
+	if (net_queue_can_pass(q, can_deliver)) {
+		net_queue_set_delivering(q, true);
+		taken = net_deliver_burst(peer, pkts, n);
+		net_queue_set_delivering(q, false);
+	}
+	for (i = 0; i < taken; i++)
+		sender->stats.tx_bytes += pkts[i].len;
+	sender->stats.tx_packets += taken;
+	if (taken == n)
+		return n;
+	if (sent_cb && net_queue_add_waiter(q, sender, sent_cb) == 0)
+		return taken;
+	for (i = taken; i < n; i++) {
+		if (!net_queue_hold(q, sender, &pkts[i], NULL)) {
+			peer->stats.rx_dropped++;
+			continue;
+		}
+		sender->stats.tx_packets++;
+		sender->stats.tx_bytes += pkts[i].len;
+	}
+	return n;
+}
+
+unsigned int net_send_room(struct net_client *sender)
+{
+	struct net_client *peer = sender->peer;
+
+	if (!peer || sender->link_down || peer->link_down)
+		return NET_ROOM_UNLIMITED;
+	if (peer->receive_disabled)
+		return 0;
+	if (peer->ops->rx_room)
+		return peer->ops->rx_room(peer);
+	if (peer->ops->can_receive && !peer->ops->can_receive(peer))
+		return 0;
+	return NET_ROOM_UNLIMITED;
+}
+
+int net_send_wait(struct net_client *sender, net_sent_cb *sent_cb)
+{
+	if (!sender->peer)
+		return 0;
+	return net_queue_add_waiter(sender->peer->incoming_queue, sender, sent_cb);
+}
+
+void net_rx_dropped(struct net_client *nc, const struct net_pkt *pkt)
+{
+	nc->stats.rx_dropped++;
+	nc->burst_dropped++;
+	nc->burst_dropped_bytes += pkt->len;
+}
+
 int net_rx_lend(struct net_client *sender, struct iovec *iov, int max_iov, size_t max_len,
 		unsigned int flags)
 {
@@ -385,9 +571,9 @@ bool net_flush_queued(struct net_client *nc)
 	nc->receive_disabled = false;
 	if (!net_queue_flush(nc->incoming_queue))
 		return false;
-	/* What the hub's other ports held back while nc could not take it may come in now. */
-	if (nc->peer && nc->peer->hubid >= 0)
-		hub_port_flush_others(nc->peer);
+	/* A hub retries what its other ports held back while nc could not take it. */
+	if (nc->peer && nc->peer->ops->peer_flushed)
+		nc->peer->ops->peer_flushed(nc->peer);
 	return net_queue_len(nc->incoming_queue) == 0;
 }
 
@@ -414,7 +600,7 @@ void net_set_link(struct net_client *nc, bool up)
 	if (!nc->peer)
 		return;
 	/* A front end follows its back end's link; a hub port or back end peer keeps its own. */
-	if (!nc->peer->is_netdev && nc->peer->hubid < 0)
+	if (!nc->peer->is_netdev)
 		nc->peer->link_down = !up;
 	if (nc->peer->ops->link_status_changed)
 		nc->peer->ops->link_status_changed(nc->peer);

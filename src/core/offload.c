@@ -661,6 +661,31 @@ static ssize_t offload_deliver_emit(void *opaque, const struct iovec *iov, int i
 static uint8_t offload_scratch[NET_MAX_PACKET];
 static bool offload_scratch_busy;
 
+int offload_plain_iov(const struct iovec *iov, int iovcnt, struct iovec *out, int max)
+{
+	struct virtio_net_hdr_v1 hdr;
+	size_t skip = NET_VNET_HDR_LEN;
+	int n = 0;
+
+	if (net_iov_to_buf(iov, iovcnt, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
+		return -EINVAL;
+	if (hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE || (hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return 0;
+	for (int i = 0; i < iovcnt; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		if (n == max)
+			return -ENOBUFS;
+		out[n].iov_base = (uint8_t *)iov[i].iov_base + skip;
+		out[n].iov_len = iov[i].iov_len - skip;
+		skip = 0;
+		n++;
+	}
+	return n ? n : -EINVAL;
+}
+
 ssize_t offload_deliver_plain(struct net_client *nc, const struct iovec *iov, int iovcnt,
 			      unsigned int flags, offload_deliver_fn *deliver)
 {
@@ -668,29 +693,17 @@ ssize_t offload_deliver_plain(struct net_client *nc, const struct iovec *iov, in
 	struct offload_ctx ctx = { nc, flags, deliver, 0 };
 	struct iovec rest[OFFLOAD_MAX_IOV];
 	struct virtio_net_hdr_v1 hdr;
-	size_t skip = NET_VNET_HDR_LEN, len;
+	size_t len;
 	const uint8_t *frame;
-	int n = 0, ret;
+	int n, ret;
 
 	if (net_iov_to_buf(iov, iovcnt, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
 		return -EINVAL;
 	len = net_iov_size(iov, iovcnt) - sizeof(hdr);
 	if (!len)
 		return -EINVAL;
-	for (int i = 0; i < iovcnt && n <= OFFLOAD_MAX_IOV; i++) {
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
-			continue;
-		}
-		if (n < OFFLOAD_MAX_IOV) {
-			rest[n].iov_base = (uint8_t *)iov[i].iov_base + skip;
-			rest[n].iov_len = iov[i].iov_len - skip;
-		}
-		skip = 0;
-		n++;
-	}
-	if (hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE &&
-	    !(hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && n <= OFFLOAD_MAX_IOV)
+	n = offload_plain_iov(iov, iovcnt, rest, OFFLOAD_MAX_IOV);
+	if (n > 0)
 		return deliver(nc, rest, n, flags);
 	if (len > sizeof(offload_scratch))
 		return -EMSGSIZE;

@@ -75,6 +75,18 @@ int offload_segment(const uint8_t *frame, size_t len, const struct virtio_net_hd
 		    offload_emit_fn *emit, void *opaque);
 
 /**
+ * offload_plain_iov() - the frame after a vnet header that asks for nothing, without copying
+ * @iov:	the packet, beginning with struct virtio_net_hdr_v1
+ * @iovcnt:	pieces
+ * @out:	the frame's pieces (pointing into @iov's buffers)
+ * @max:	room in @out
+ *
+ * Return: pieces in @out; 0 when the header asks for a checksum or segmentation (use
+ *	   offload_deliver_plain()); -EINVAL (no frame after the header), -ENOBUFS (@max too small)
+ */
+int offload_plain_iov(const struct iovec *iov, int iovcnt, struct iovec *out, int max);
+
+/**
  * offload_deliver_plain() - strip the vnet header of a packet, finish its checksum and
  *			     segment a GSO frame, delivering each resulting frame with @deliver
  * @nc:		the receiver

@@ -6,7 +6,9 @@
  * otherwise the packet is copied into a held buffer and appended, and the sender is told 0.
  * net_queue_flush() delivers in order until the receiver refuses one, firing each sent_cb.
  * The queue is bounded: a full queue drops. Held buffers are recycled through a free list,
- * so a busy queue allocates nothing per packet once warm.
+ * so a busy queue allocates nothing per packet once warm. A sender of bursts that keeps the
+ * packets the owner did not take leaves a waiter instead (no data, never dropped): when the
+ * flush reaches it, its sent_cb fires and it sends them again.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -20,6 +22,7 @@
 struct net_packet {
 	struct net_packet *next;
 	struct net_client *sender;
+	bool waiter;
 	unsigned int flags;
 	net_sent_cb *sent_cb;
 	size_t size;
@@ -33,6 +36,7 @@ struct net_queue {
 	struct net_packet *head;
 	struct net_packet **tail;
 	unsigned int len;
+	unsigned int nwaiters;
 	unsigned int limit;
 	bool delivering;
 	struct net_packet *free_list;
@@ -98,6 +102,7 @@ static bool net_queue_append(struct net_queue *q, struct net_client *sender, uns
 		return false;
 	p->next = NULL;
 	p->sender = sender;
+	p->waiter = false;
 	p->flags = flags;
 	p->sent_cb = sent_cb;
 	p->size = net_iov_to_buf(iov, iovcnt, 0, p->data, size);
@@ -153,15 +158,21 @@ bool net_queue_flush(struct net_queue *q)
 	while (q->head) {
 		struct net_packet *p = q->head;
 		struct iovec iov = { .iov_base = p->data, .iov_len = p->size };
-		ssize_t ret = net_queue_deliver(q, p->sender, p->flags, &iov, 1);
+		ssize_t ret = 0;
 
-		if (ret == 0)
-			return false;
+		if (!p->waiter) {
+			ret = net_queue_deliver(q, p->sender, p->flags, &iov, 1);
+			if (ret == 0)
+				return false;
+		}
 		/* Unlink before the callback: it may send again into this queue. */
 		q->head = p->next;
 		if (!q->head)
 			q->tail = &q->head;
-		q->len--;
+		if (p->waiter)
+			q->nwaiters--;
+		else
+			q->len--;
 		if (p->sent_cb)
 			p->sent_cb(p->sender, ret);
 		net_queue_put_buf(q, p);
@@ -181,7 +192,10 @@ void net_queue_purge(struct net_queue *q, struct net_client *from)
 			continue;
 		}
 		*pp = p->next;
-		q->len--;
+		if (p->waiter)
+			q->nwaiters--;
+		else
+			q->len--;
 		if (p->sent_cb)
 			p->sent_cb(p->sender, 0);
 		net_queue_put_buf(q, p);
@@ -193,7 +207,47 @@ void net_queue_purge(struct net_queue *q, struct net_client *from)
 
 unsigned int net_queue_len(const struct net_queue *q)
 {
-	return q->len;
+	return q->len + q->nwaiters;
+}
+
+bool net_queue_can_pass(struct net_queue *q, bool can_deliver)
+{
+	if (q->head && can_deliver && !q->delivering)
+		net_queue_flush(q);
+	return can_deliver && !q->delivering && !q->head;
+}
+
+void net_queue_set_delivering(struct net_queue *q, bool on)
+{
+	q->delivering = on;
+}
+
+bool net_queue_hold(struct net_queue *q, struct net_client *sender, const struct net_pkt *pkt,
+		    net_sent_cb *sent_cb)
+{
+	return net_queue_append(q, sender, pkt->flags, pkt->iov, pkt->iovcnt, sent_cb);
+}
+
+int net_queue_add_waiter(struct net_queue *q, struct net_client *sender, net_sent_cb *sent_cb)
+{
+	struct net_packet *p;
+
+	for (p = q->head; p; p = p->next)
+		if (p->waiter && p->sender == sender)
+			return 0;
+	p = net_queue_get_buf(q, 0);
+	if (!p)
+		return -ENOMEM;
+	p->next = NULL;
+	p->sender = sender;
+	p->waiter = true;
+	p->flags = 0;
+	p->sent_cb = sent_cb;
+	p->size = 0;
+	*q->tail = p;
+	q->tail = &p->next;
+	q->nwaiters++;
+	return 0;
 }
 
 void net_queue_set_limit(struct net_queue *q, unsigned int limit)

@@ -73,7 +73,49 @@ bool net_queue_flush(struct net_queue *q);
 void net_queue_purge(struct net_queue *q, struct net_client *from);
 
 /**
- * net_queue_len() - packets waiting
+ * net_queue_can_pass() - whether a packet may go to the owner now, ahead of nothing
+ * @q:		the receiver's queue
+ * @can_deliver: the receiver can receive now
+ *
+ * Older packets go first: they are flushed when the receiver can take them.
+ *
+ * Return: true when nothing waits, no delivery runs and @can_deliver
+ */
+bool net_queue_can_pass(struct net_queue *q, bool can_deliver);
+
+/**
+ * net_queue_set_delivering() - a burst is being delivered to the owner (sends meanwhile queue)
+ * @q:	the queue
+ * @on:	true while it runs
+ */
+void net_queue_set_delivering(struct net_queue *q, bool on);
+
+/**
+ * net_queue_hold() - append a copy of @pkt (the owner could not take it)
+ * @q:		the queue
+ * @sender:	who sent it
+ * @pkt:	the packet
+ * @sent_cb:	completion, or NULL
+ *
+ * Return: true, or false when it was dropped (queue full, no memory)
+ */
+bool net_queue_hold(struct net_queue *q, struct net_client *sender, const struct net_pkt *pkt,
+		    net_sent_cb *sent_cb);
+
+/**
+ * net_queue_add_waiter() - call @sent_cb (with 0) when a flush reaches this point of the queue
+ * @q:		the queue
+ * @sender:	the sender that keeps packets the owner did not take
+ * @sent_cb:	its completion
+ *
+ * One waiter per sender: a second call while one waits adds nothing.
+ *
+ * Return: 0 or -ENOMEM
+ */
+int net_queue_add_waiter(struct net_queue *q, struct net_client *sender, net_sent_cb *sent_cb);
+
+/**
+ * net_queue_len() - packets (and senders) waiting
  * @q: the queue
  *
  * Return: count
