@@ -3,13 +3,15 @@
  * virtio-net.c - the virtio-net device, served to a hypervisor over vhost-user.
  *
  * Each queue pair is a net client peered with one queue of the back end. Transmit: a kick
- * (or the poll loop) pops a batch of the guest's tx chains and hands each chain's iovecs,
- * vnet header first, straight to net_send_iov (no copy); the batch is pushed and flushed
- * once, with at most one interrupt. When the peer holds a packet back, popping stops until
- * its sent_cb. Receive: receive_iov writes the header and frame straight into the buffers
- * the guest posted (several with mergeable rx buffers, num_buffers set in the first), and
- * a bottom half publishes the used ring and interrupts once per round. Without buffers the
- * core holds the packet and the guest's next rx kick flushes it.
+ * (or the poll loop) asks the peer's room, pops up to that many of the guest's tx chains at
+ * once and hands them, vnet header first, to net_send_burst as one burst of iovecs straight
+ * on guest memory (no copy). Chains the peer did not take go back to the ring, and popping
+ * waits for the sent_cb; the rest are pushed and published once, with at most one
+ * interrupt. Receive: receive_burst writes each header and frame straight into the buffers
+ * the guest posted (several with mergeable rx buffers, num_buffers set in the first) and
+ * publishes the used ring and decides the interrupt once per burst (receive_iov and rx_lend
+ * once per loop round, from a bottom half). rx_room counts the posted buffers. Without
+ * buffers the core holds the packets and the guest's next rx kick flushes them.
  */
 #include <endian.h>
 #include <errno.h>
@@ -69,7 +71,9 @@ struct virtio_net;
  * @rx_pending:		rx entries pushed but not flushed
  * @rx_starved:		poll mode: can_receive said no for want of buffers; the poller calls
  *			net_flush_queued() once the guest posts some (what a kick does otherwise)
- * @tx_elem:		the chain being transmitted
+ * @tx_elems:		the chains of the burst being transmitted (NET_BURST_MAX)
+ * @tx_pkts:		their packets
+ * @tx_pkt_elem:	which of @tx_elems each of @tx_pkts is
  * @rx_elems:		chains one received frame is being written into
  * @rx_iov:		their writable iovecs, in order
  * @rx_iovcnt:		how many
@@ -96,7 +100,9 @@ struct virtio_net_queue {
 	struct loop_bh *rx_flush_bh;
 	bool rx_pending;
 	bool rx_starved;
-	struct virtq_elem tx_elem;
+	struct virtq_elem *tx_elems;
+	struct net_pkt tx_pkts[NET_BURST_MAX];
+	uint8_t tx_pkt_elem[NET_BURST_MAX];
 	struct virtq_elem *rx_elems;
 	struct iovec rx_iov[VIRTIO_NET_RX_MAX_IOV];
 	int rx_iovcnt;
@@ -161,6 +167,12 @@ static size_t virtio_net_iov_copy(const struct iovec *dst, int dcnt, size_t doff
 	int di = 0, si = 0;
 	size_t done = 0;
 
+	/* Both sides in one piece: the common case of a small frame. */
+	if (dcnt > 0 && scnt > 0 && dst[0].iov_len >= doff + len && src[0].iov_len >= soff + len) {
+		memcpy((uint8_t *)dst[0].iov_base + doff, (const uint8_t *)src[0].iov_base + soff,
+		       len);
+		return len;
+	}
 	while (di < dcnt && doff >= dst[di].iov_len)
 		doff -= dst[di++].iov_len;
 	while (si < scnt && soff >= src[si].iov_len)
@@ -245,19 +257,18 @@ static void virtio_net_tx_complete(struct net_client *nc, ssize_t ret)
 	loop_bh_schedule(q->tx_bh);
 }
 
-/* Send one chain. Return false when the peer held it back (stop popping). */
-static bool virtio_net_tx_one(struct virtio_net_queue *q, struct virtq_elem *elem)
+/* Whether a tx chain may go out: a virtio-net header, and no offloads the driver did not get. */
+static bool virtio_net_tx_check(struct virtio_net_queue *q, struct virtq_elem *elem,
+				uint64_t acked)
 {
 	struct virtio_net_hdr_v1 hdr;
-	uint64_t acked = virtio_net_acked(q->dev);
-	ssize_t ret;
 
 	if (elem->out_len < VIRTIO_NET_HDR_LEN ||
 	    net_iov_to_buf(elem->iov, elem->out_num, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
 		log_ratelimited_warn(&q->rl, "%s: tx chain of %u bytes has no virtio-net header",
 				     q->dev->id, elem->out_len);
 		q->nc.stats.tx_dropped++;
-		return true;
+		return false;
 	}
 	/* Offloads the driver did not negotiate are refused, not passed on to the host. */
 	if (((hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(acked & (1ULL << VIRTIO_NET_F_CSUM))) ||
@@ -267,16 +278,46 @@ static bool virtio_net_tx_one(struct virtio_net_queue *q, struct virtq_elem *ele
 		log_ratelimited_warn(&q->rl, "%s: tx frame asks for offloads not negotiated",
 				     q->dev->id);
 		q->nc.stats.tx_dropped++;
-		return true;
+		return false;
 	}
-	ret = net_send_iov(&q->nc, elem->iov, elem->out_num, NET_FLAG_VNET_HDR,
-			   virtio_net_tx_complete);
-	return ret != 0;
+	return true;
+}
+
+/*
+ * Send the @popped chains of q->tx_elems as one burst. Chains the peer did not take go back
+ * to the ring (q->tx_waiting is then set); return how many chains are done with.
+ */
+static unsigned int virtio_net_tx_burst(struct virtio_net_queue *q, unsigned int popped,
+					uint64_t acked)
+{
+	unsigned int npkts = 0, sent, keep = popped;
+
+	for (unsigned int i = 0; i < popped; i++) {
+		struct virtq_elem *elem = &q->tx_elems[i];
+
+		if (!virtio_net_tx_check(q, elem, acked))
+			continue;
+		q->tx_pkts[npkts] = (struct net_pkt){ elem->iov, elem->out_num, NET_FLAG_VNET_HDR,
+						      elem->out_len };
+		q->tx_pkt_elem[npkts++] = (uint8_t)i;
+	}
+	sent = net_send_burst(&q->nc, q->tx_pkts, npkts, virtio_net_tx_complete);
+	if (sent < npkts) {
+		keep = q->tx_pkt_elem[sent];
+		q->tx_waiting = true;
+		/* The queue takes chains back in the reverse order they were popped. */
+		for (unsigned int i = popped; i-- > keep;)
+			virtq_unpop(&q->tx, &q->tx_elems[i]);
+	}
+	for (unsigned int i = 0; i < keep; i++)
+		virtq_push(&q->tx, &q->tx_elems[i], 0);
+	return keep;
 }
 
 static void virtio_net_tx_run(struct virtio_net_queue *q)
 {
 	struct virtq *vq = &q->tx;
+	uint64_t acked = virtio_net_acked(q->dev);
 	unsigned int done = 0;
 	bool more = false;
 
@@ -284,19 +325,28 @@ static void virtio_net_tx_run(struct virtio_net_queue *q)
 		return;
 	if (!q->dev->poll)
 		virtq_disable_notify(vq);
-	for (;;) {
-		int r;
+	while (!q->tx_waiting) {
+		unsigned int room, popped;
 
 		if (done >= VIRTIO_NET_TX_BURST) {
 			more = true;
 			break;
 		}
-		r = virtq_pop(vq, &q->tx_elem);
-		if (r < 0) {
+		room = net_send_room(&q->nc);
+		if (!room && net_send_wait(&q->nc, virtio_net_tx_complete) == 0) {
+			q->tx_waiting = true;
+			break;
+		}
+		if (room > NET_BURST_MAX)
+			room = NET_BURST_MAX;
+		if (room > VIRTIO_NET_TX_BURST - done)
+			room = VIRTIO_NET_TX_BURST - done;
+		popped = virtq_pop_burst(vq, q->tx_elems, room ? room : 1);
+		if (vq->broken) {
 			virtio_net_queue_broken(q, vq);
 			break;
 		}
-		if (r == 0) {
+		if (!popped) {
 			/* Empty: ask for kicks again, and catch what slipped in meanwhile. */
 			if (q->dev->poll)
 				break;
@@ -307,13 +357,7 @@ static void virtio_net_tx_run(struct virtio_net_queue *q)
 			virtq_disable_notify(vq);
 			continue;
 		}
-		/* The core copies a packet it holds back, so the chain can go back at once. */
-		if (!virtio_net_tx_one(q, &q->tx_elem))
-			q->tx_waiting = true;
-		virtq_push(vq, &q->tx_elem, 0);
-		done++;
-		if (q->tx_waiting)
-			break;
+		done += virtio_net_tx_burst(q, popped, acked);
 	}
 	if (done) {
 		virtq_flush(vq);
@@ -357,20 +401,17 @@ static bool virtio_net_rx_ready(struct virtio_net_queue *q)
 	return q->rx_vr && !q->rx.broken && !(q->dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
-static bool virtio_net_can_receive(struct net_client *nc)
+/*
+ * The guest posted no rx buffers: have it kick when it posts some (poll mode: the poller
+ * looks), and look once more to close the race. Return true if buffers came meanwhile.
+ */
+static bool virtio_net_rx_wait_buffers(struct virtio_net_queue *q)
 {
-	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
-
-	if (!virtio_net_rx_ready(q))
-		return false;
-	if (!virtq_empty(&q->rx))
-		return true;
 	if (q->dev->poll) {
 		/* A sender (or a hub port) now holds packets back for us: wake it later. */
 		q->rx_starved = true;
 		return false;
 	}
-	/* No buffers: have the guest kick when it posts some; look again to close the race. */
 	if (virtq_enable_notify(&q->rx)) {
 		virtq_disable_notify(&q->rx);
 		return true;
@@ -378,6 +419,29 @@ static bool virtio_net_can_receive(struct net_client *nc)
 	q->rx_wants_kick = true;
 	virtio_net_recheck_arm(q);
 	return false;
+}
+
+static bool virtio_net_can_receive(struct net_client *nc)
+{
+	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
+
+	if (!virtio_net_rx_ready(q))
+		return false;
+	return !virtq_empty(&q->rx) || virtio_net_rx_wait_buffers(q);
+}
+
+/* Chains the guest posted: a frame takes one (a large one several, with mergeable buffers). */
+static unsigned int virtio_net_rx_room(struct net_client *nc)
+{
+	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
+	unsigned int n;
+
+	if (!virtio_net_rx_ready(q))
+		return 0;
+	n = virtq_avail_count(&q->rx, NET_BURST_MAX);
+	if (n)
+		return n;
+	return virtio_net_rx_wait_buffers(q) ? virtq_avail_count(&q->rx, NET_BURST_MAX) : 0;
 }
 
 static void virtio_net_rx_giveback(struct virtio_net_queue *q, unsigned int from, unsigned int n)
@@ -450,8 +514,8 @@ static int virtio_net_rx_take(struct virtio_net_queue *q, size_t need)
 
 /*
  * @len bytes (header included) were written into the @n chains taken: push the chains that
- * hold them, give the others back, record how many in num_buffers, and publish at the end of
- * the round.
+ * hold them, give the others back and record how many in num_buffers. The caller publishes
+ * them (virtio_net_rx_flush()), now or at the end of the round.
  */
 static void virtio_net_rx_complete(struct virtio_net_queue *q, unsigned int n, size_t len)
 {
@@ -483,21 +547,17 @@ static void virtio_net_rx_complete(struct virtio_net_queue *q, unsigned int n, s
 		virtq_push(vq, elem, take);
 	}
 	q->rx_pending = true;
-	loop_bh_schedule(q->rx_flush_bh);
 }
 
-static ssize_t virtio_net_receive_iov(struct net_client *nc, const struct iovec *iov, int iovcnt,
-				      unsigned int flags)
+/* Write one frame into the guest's buffers; return as receive_iov (nothing published yet). */
+static ssize_t virtio_net_rx_one(struct virtio_net_queue *q, const struct iovec *iov, int iovcnt,
+				 unsigned int flags, size_t size)
 {
-	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
-	size_t size = net_iov_size(iov, iovcnt);
 	struct virtio_net_hdr_v1 hdr = { 0 };
 	struct iovec hdr_iov = { &hdr, sizeof(hdr) };
 	size_t data_off = 0, frame_len;
 	int n;
 
-	if (!virtio_net_rx_ready(q))
-		return 0;
 	if (flags & NET_FLAG_VNET_HDR) {
 		if (net_iov_to_buf(iov, iovcnt, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
 			return -EINVAL;
@@ -515,6 +575,42 @@ static ssize_t virtio_net_receive_iov(struct net_client *nc, const struct iovec 
 			    frame_len);
 	virtio_net_rx_complete(q, (unsigned int)n, VIRTIO_NET_HDR_LEN + frame_len);
 	return (ssize_t)size;
+}
+
+static ssize_t virtio_net_receive_iov(struct net_client *nc, const struct iovec *iov, int iovcnt,
+				      unsigned int flags)
+{
+	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
+	ssize_t ret;
+
+	if (!virtio_net_rx_ready(q))
+		return 0;
+	ret = virtio_net_rx_one(q, iov, iovcnt, flags, net_iov_size(iov, iovcnt));
+	if (q->rx_pending)
+		loop_bh_schedule(q->rx_flush_bh);
+	return ret;
+}
+
+/* A burst: every frame the buffers hold, then one publish and at most one interrupt. */
+static unsigned int virtio_net_receive_burst(struct net_client *nc, const struct net_pkt *pkts,
+					     unsigned int n)
+{
+	struct virtio_net_queue *q = (struct virtio_net_queue *)nc;
+	unsigned int i;
+
+	if (!virtio_net_rx_ready(q))
+		return 0;
+	for (i = 0; i < n; i++) {
+		ssize_t ret = virtio_net_rx_one(q, pkts[i].iov, pkts[i].iovcnt, pkts[i].flags,
+						pkts[i].len);
+
+		if (ret == 0)
+			break;
+		if (ret < 0)
+			net_rx_dropped(nc, &pkts[i]);
+	}
+	virtio_net_rx_flush(q);
+	return i;
 }
 
 /* Zero-copy receive: a tap reads the next frame straight into the guest's buffers. */
@@ -564,6 +660,7 @@ static void virtio_net_rx_commit(struct net_client *nc, size_t len, unsigned int
 	if (!(flags & NET_FLAG_VNET_HDR))
 		len += VIRTIO_NET_HDR_LEN;
 	virtio_net_rx_complete(q, n, len);
+	loop_bh_schedule(q->rx_flush_bh);
 }
 
 static void virtio_net_rx_kick(void *opaque)
@@ -669,8 +766,10 @@ static void virtio_net_queue_cleanup(struct net_client *nc)
 	loop_timer_free(q->recheck);
 	q->recheck = NULL;
 	free(q->rx_elems);
+	free(q->tx_elems);
 	q->tx_bh = q->rx_flush_bh = NULL;
 	q->rx_elems = NULL;
+	q->tx_elems = NULL;
 }
 
 static const struct net_client_ops virtio_net_ops = {
@@ -682,6 +781,8 @@ static const struct net_client_ops virtio_net_ops = {
 	.accepts_vnet_hdr = virtio_net_accepts_vnet_hdr,
 	.rx_lend = virtio_net_rx_lend,
 	.rx_commit = virtio_net_rx_commit,
+	.receive_burst = virtio_net_receive_burst,
+	.rx_room = virtio_net_rx_room,
 };
 
 /* vhost-user device ops */
@@ -960,7 +1061,8 @@ static struct virtio_net_queue *virtio_net_queue_new(struct virtio_net *dev, uns
 	q->rx_flush_bh = loop_bh_new(dev->loop, virtio_net_rx_flush_bh, q);
 	q->recheck = loop_timer_new(dev->loop, virtio_net_recheck, q);
 	q->rx_elems = calloc(VIRTIO_NET_RX_MAX_ELEMS, sizeof(*q->rx_elems));
-	if (!q->tx_bh || !q->rx_flush_bh || !q->recheck || !q->rx_elems) {
+	q->tx_elems = calloc(NET_BURST_MAX, sizeof(*q->tx_elems));
+	if (!q->tx_bh || !q->rx_flush_bh || !q->recheck || !q->rx_elems || !q->tx_elems) {
 		error_set(err, -ENOMEM, "out of memory");
 		return NULL;
 	}

@@ -312,3 +312,30 @@ bool virtq_packed_empty(struct virtq *vq)
 
 	return !virtq_packed_desc_avail(flags, vq->avail_wrap);
 }
+
+/**
+ * virtq_packed_avail_count() - chains a pop would find, up to @max
+ * @vq:		the queue
+ * @max:	most to count
+ *
+ * Return: the count
+ */
+unsigned int virtq_packed_avail_count(struct virtq *vq, unsigned int max)
+{
+	uint16_t slot = vq->last_avail_idx, flags;
+	bool wrap = vq->avail_wrap;
+	unsigned int n = 0;
+
+	for (unsigned int descs = 0; n < max && descs < vq->size; descs++) {
+		flags = le16toh(__atomic_load_n(&vq->pdesc[slot].flags, __ATOMIC_ACQUIRE));
+		if (!virtq_packed_desc_avail(flags, wrap))
+			break;
+		if (!(flags & VRING_DESC_F_NEXT))
+			n++;
+		if (++slot == vq->size) {
+			slot = 0;
+			wrap = !wrap;
+		}
+	}
+	return n;
+}

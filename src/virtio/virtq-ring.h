@@ -56,6 +56,7 @@ void virtq_split_flush(struct virtq *vq);
 bool virtq_split_need_notify(struct virtq *vq);
 void virtq_split_set_notify(struct virtq *vq, bool enable);
 bool virtq_split_empty(struct virtq *vq);
+unsigned int virtq_split_avail_count(struct virtq *vq, unsigned int max);
 
 int virtq_packed_start(struct virtq *vq, const struct virtq_params *p, struct error *err);
 int virtq_packed_pop(struct virtq *vq, struct virtq_elem *elem);
@@ -65,6 +66,7 @@ void virtq_packed_flush(struct virtq *vq);
 bool virtq_packed_need_notify(struct virtq *vq);
 void virtq_packed_set_notify(struct virtq *vq, bool enable);
 bool virtq_packed_empty(struct virtq *vq);
+unsigned int virtq_packed_avail_count(struct virtq *vq, unsigned int max);
 
 /**
  * virtq_log() - mark a ring write dirty, after the write is visible

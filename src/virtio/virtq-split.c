@@ -430,3 +430,24 @@ bool virtq_split_empty(struct virtq *vq)
 		return true;
 	return vq->last_avail_idx == vq->shadow_avail_idx;
 }
+
+/**
+ * virtq_split_avail_count() - chains a pop would find, up to @max
+ * @vq:		the queue
+ * @max:	most to count
+ *
+ * Return: the count (0 also when the ring just broke)
+ */
+unsigned int virtq_split_avail_count(struct virtq *vq, unsigned int max)
+{
+	unsigned int n = vq->resubmit_num - vq->resubmit_pos +
+			 (uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx);
+
+	if (n < max) {
+		if (virtq_split_read_avail_idx(vq) < 0)
+			return 0;
+		n = vq->resubmit_num - vq->resubmit_pos +
+		    (uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx);
+	}
+	return n < max ? n : max;
+}

@@ -312,6 +312,26 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 	return vq->packed ? virtq_packed_pop(vq, elem) : virtq_split_pop(vq, elem);
 }
 
+unsigned int virtq_pop_burst(struct virtq *vq, struct virtq_elem *elems, unsigned int max)
+{
+	unsigned int n = 0;
+
+	while (n < max && virtq_pop(vq, &elems[n]) > 0) {
+		/* The caller reads each chain's first bytes (a header) next: start fetching them. */
+		if (elems[n].out_num)
+			__builtin_prefetch(elems[n].iov[0].iov_base);
+		n++;
+	}
+	return n;
+}
+
+unsigned int virtq_avail_count(struct virtq *vq, unsigned int max)
+{
+	if (vq->broken || !vq->started)
+		return 0;
+	return vq->packed ? virtq_packed_avail_count(vq, max) : virtq_split_avail_count(vq, max);
+}
+
 void virtq_unpop(struct virtq *vq, const struct virtq_elem *elem)
 {
 	if (vq->broken || !vq->started)

@@ -284,6 +284,27 @@ int virtq_break(struct virtq *vq, const char *fmt, ...) __attribute__((format(pr
 int virtq_pop(struct virtq *vq, struct virtq_elem *elem);
 
 /**
+ * virtq_pop_burst() - take up to @max available chains at once
+ * @vq:		the queue
+ * @elems:	filled with the chains' iovecs
+ * @max:	room in @elems
+ *
+ * As virtq_pop() repeated; the first readable buffer of each chain is prefetched.
+ *
+ * Return: chains taken (fewer when the ring ran empty, or broke: see @vq->broken)
+ */
+unsigned int virtq_pop_burst(struct virtq *vq, struct virtq_elem *elems, unsigned int max);
+
+/**
+ * virtq_avail_count() - how many chains a pop would find now, counting up to @max
+ * @vq:		the queue
+ * @max:	most to count
+ *
+ * Return: the count (0 for a stopped or broken queue)
+ */
+unsigned int virtq_avail_count(struct virtq *vq, unsigned int max);
+
+/**
  * virtq_unpop() - give back the last popped element (e.g. rx without room for the frame)
  * @vq:		the queue
  * @elem:	that element, not pushed
