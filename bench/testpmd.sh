@@ -19,7 +19,9 @@
 #                                 first; ovs is left out when it is not installed;
 #                                 VWIRE_BASE=path/to/other/vwire adds vwire-base and
 #                                 vwire-base-poll: another build, e.g. main, for a change's
-#                                 before and after in the same interleaved run)
+#                                 before and after in the same interleaved run;
+#                                 VWIRE_WRAP="valgrind --tool=callgrind ..." runs vwire
+#                                 under a profiler)
 set -euo pipefail
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -163,7 +165,8 @@ start_switch() {
 		local poll= bin=$VWIRE
 		[[ $1 == *-poll ]] && poll=,poll=on
 		[[ $1 == vwire-base* ]] && bin=$VWIRE_BASE
-		taskset -c 1 "$bin" -netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0 \
+		# shellcheck disable=SC2086 # VWIRE_WRAP is a command line, e.g. a profiler.
+		taskset -c 1 ${VWIRE_WRAP:-} "$bin" -netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0 \
 			-device "virtio-net,id=v0,netdev=h0,socket=$s0$poll" \
 			-device "virtio-net,id=v1,netdev=h1,socket=$s1$poll" \
 			-D "$tmp/vwire.log" >"$tmp/switch.out" 2>&1 &

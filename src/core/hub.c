@@ -209,6 +209,8 @@ static int hub_mac_table_init(struct hub *hub)
 	return 0;
 }
 
+static void hub_port_flush_others(struct net_client *port);
+
 /* The hub port client */
 
 /* The frame's Ethernet header, after the vnet header if there is one; false if too short. */
@@ -352,15 +354,39 @@ static unsigned int hub_port_rx_room(struct net_client *nc)
 	return room;
 }
 
+/* The peer of the other port of a two-port hub has room again: so may the source. */
+static void hub_port_resume(struct net_client *port, ssize_t ret)
+{
+	(void)ret;
+	hub_port_flush_others(port);
+}
+
+/*
+ * A hub of two ports is a wire: the burst goes on whole, and what the other side did not take
+ * stays with the source (the other side's refusal obliges it to flush, which retries us).
+ * With more ports one slow port must not hold back the others: the hub takes the burst when
+ * any port has room (none: the ports without room will flush) and each port's peer queues
+ * what it cannot take now, as QEMU's hubs do.
+ */
 static unsigned int hub_port_receive_burst(struct net_client *nc, const struct net_pkt *pkts,
 					   unsigned int n)
 {
-	unsigned int room = hub_port_rx_room(nc);
+	struct hub_port *src = (struct hub_port *)nc, *other = NULL;
 
-	if (n > room)
-		n = room;
-	if (n)
-		hub_forward((struct hub_port *)nc, pkts, n);
+	for (struct hub_port *p = src->hub->ports; p; p = p->next) {
+		if (p == src)
+			continue;
+		if (other) {
+			other = NULL;
+			break;
+		}
+		other = p;
+	}
+	if (other && !src->hub->config.learning)
+		return net_send_burst(&other->nc, pkts, n, hub_port_resume);
+	if (!hub_port_rx_room(nc))
+		return 0;
+	hub_forward(src, pkts, n);
 	return n;
 }
 

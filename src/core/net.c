@@ -39,6 +39,10 @@ size_t net_iov_to_buf(const struct iovec *iov, int iovcnt, size_t offset, void *
 {
 	size_t done = 0;
 
+	if (iovcnt > 0 && offset < iov[0].iov_len && len <= iov[0].iov_len - offset) {
+		memcpy(buf, (const uint8_t *)iov[0].iov_base + offset, len);
+		return len;
+	}
 	for (int i = 0; i < iovcnt && done < len; i++) {
 		size_t n;
 

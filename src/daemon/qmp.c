@@ -380,6 +380,8 @@ static int qmp_cmd_query_netdevs(struct qmp_request *req, struct json_object *ar
 		qmp_add_u64(o, "rx-dropped", nc->stats.rx_dropped);
 		qmp_add_u64(o, "tx-dropped", nc->stats.tx_dropped);
 		qmp_add_u64(o, "queue-length", net_queue_length(nc));
+		json_object_object_add(o, "receive-disabled",
+				       json_object_new_boolean(nc->receive_disabled));
 		json_object_array_add(list, o);
 	}
 	*ret = list;

@@ -168,4 +168,31 @@ int guest_mem_set_log(struct guest_mem *m, int fd, uint64_t size, uint64_t offse
  */
 void guest_mem_log_write(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 
+/**
+ * guest_mem_map_one() - the host iovec of [@gpa, @gpa + @len) when it lies inside one region:
+ *			 guest_mem_map_iov()'s common case, inline for the rings' hot path
+ * @m:		the guest's memory
+ * @gpa:	guest-physical start
+ * @len:	length
+ * @iov:	out
+ *
+ * Return: true with @iov filled, or false (outside memory, or across regions: use
+ *	   guest_mem_map_iov())
+ */
+static inline bool guest_mem_map_one(const struct guest_mem *m, uint64_t gpa, uint64_t len,
+				     struct iovec *iov)
+{
+	for (unsigned int i = 0; i < m->nregions; i++) {
+		const struct guest_mem_region *r = &m->regions[i];
+		uint64_t off = gpa - r->guest_phys_addr;
+
+		if (off < r->size && len <= r->size - off) {
+			iov->iov_base = r->host_addr + off;
+			iov->iov_len = (size_t)len;
+			return true;
+		}
+	}
+	return false;
+}
+
 #endif

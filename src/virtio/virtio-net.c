@@ -78,6 +78,7 @@ struct virtio_net;
  * @rx_iov:		their writable iovecs, in order
  * @rx_iovcnt:		how many
  * @rx_lent:		chains lent to a sender that reads straight into them (rx_lend)
+ * @rx_mrg:		the driver merges rx buffers (noted by virtio_net_rx_ready())
  * @recheck:		looks at both rings once more after they went idle or an interrupt
  *			was held back (virtio_net_recheck())
  * @recheck_ns:		the interval it was last armed with
@@ -107,6 +108,7 @@ struct virtio_net_queue {
 	struct iovec rx_iov[VIRTIO_NET_RX_MAX_IOV];
 	int rx_iovcnt;
 	unsigned int rx_lent;
+	bool rx_mrg;
 	struct loop_timer *recheck;
 	int64_t recheck_ns;
 	bool rx_wants_kick;
@@ -358,11 +360,11 @@ static void virtio_net_tx_run(struct virtio_net_queue *q)
 			continue;
 		}
 		done += virtio_net_tx_burst(q, popped, acked);
-	}
-	if (done) {
+		/* The guest may reuse these chains while the next burst goes out. */
 		virtq_flush(vq);
-		q->tx_call_held = !virtio_net_notify(q, vq, q->tx_vr);
 	}
+	if (done)
+		q->tx_call_held = !virtio_net_notify(q, vq, q->tx_vr);
 	if (more)
 		loop_bh_schedule(q->tx_bh);
 }
@@ -396,8 +398,10 @@ static void virtio_net_rx_flush_bh(void *opaque)
 	virtio_net_rx_flush(opaque);
 }
 
+/* Whether frames can go to the guest now; also notes whether it merges rx buffers. */
 static bool virtio_net_rx_ready(struct virtio_net_queue *q)
 {
+	q->rx_mrg = virtio_net_has(q->dev, VIRTIO_NET_F_MRG_RXBUF);
 	return q->rx_vr && !q->rx.broken && !(q->dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
@@ -460,7 +464,7 @@ static void virtio_net_rx_giveback(struct virtio_net_queue *q, unsigned int from
 static int virtio_net_rx_take(struct virtio_net_queue *q, size_t need)
 {
 	struct virtq *vq = &q->rx;
-	unsigned int max = virtio_net_has(q->dev, VIRTIO_NET_F_MRG_RXBUF) ? VIRTIO_NET_RX_MAX_ELEMS : 1;
+	unsigned int max = q->rx_mrg ? VIRTIO_NET_RX_MAX_ELEMS : 1;
 	unsigned int n = 0;
 	size_t have = 0;
 
@@ -531,7 +535,8 @@ static void virtio_net_rx_complete(struct virtio_net_queue *q, unsigned int n, s
 		left -= take;
 		used++;
 	}
-	virtio_net_rx_giveback(q, used, n);
+	if (used < n)
+		virtio_net_rx_giveback(q, used, n);
 	/* VERSION_1 devices always fill num_buffers (1 without mergeable buffers). */
 	num_buffers = htole16((uint16_t)used);
 	virtio_net_iov_copy(virtq_elem_in_iov(&q->rx_elems[0]), q->rx_elems[0].in_num,
@@ -600,6 +605,7 @@ static unsigned int virtio_net_receive_burst(struct net_client *nc, const struct
 
 	if (!virtio_net_rx_ready(q))
 		return 0;
+	virtq_prefetch(&q->rx, n);
 	for (i = 0; i < n; i++) {
 		ssize_t ret = virtio_net_rx_one(q, pkts[i].iov, pkts[i].iovcnt, pkts[i].flags,
 						pkts[i].len);

@@ -87,13 +87,13 @@ static int virtq_packed_walk_indirect(struct virtq *vq, const struct virtq_table
 	int ret;
 
 	for (i = 0; i < tbl->n; i++) {
-		ret = virtq_table_read(vq, tbl, i, &d);
+		ret = virtq_read_desc(vq, tbl, i, &d);
 		if (ret < 0)
 			return ret;
 		flags = le16toh(d.flags);
 		if (flags & VRING_DESC_F_INDIRECT)
 			return virtq_break(vq, "nested indirect table");
-		ret = virtq_map_buf(vq, elem, le64toh(d.addr), le32toh(d.len),
+		ret = virtq_map_desc(vq, elem, le64toh(d.addr), le32toh(d.len),
 				    flags & VRING_DESC_F_WRITE);
 		if (ret < 0)
 			return ret;
@@ -141,7 +141,7 @@ int virtq_packed_pop(struct virtq *vq, struct virtq_elem *elem)
 				return ret;
 			ret = virtq_packed_walk_indirect(vq, &tbl, elem);
 		} else {
-			ret = virtq_map_buf(vq, elem, le64toh(d.addr), le32toh(d.len),
+			ret = virtq_map_desc(vq, elem, le64toh(d.addr), le32toh(d.len),
 					    flags & VRING_DESC_F_WRITE);
 		}
 		if (ret < 0)

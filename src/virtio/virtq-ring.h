@@ -8,6 +8,7 @@
 #define VWIRE_VIRTIO_VIRTQ_RING_H
 
 #include <endian.h>
+#include <string.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 
@@ -48,6 +49,57 @@ int virtq_table_read(struct virtq *vq, const struct virtq_table *tbl, uint32_t i
 void *virtq_map_ring(struct virtq *vq, uint64_t uva, uint64_t len, uint64_t align,
 		     const char *what, uint64_t *gpa, struct error *err);
 
+/**
+ * virtq_map_desc() - virtq_map_buf() with its common case inline: a buffer inside one guest
+ *		      memory region, the element not full, the order and total length fine
+ * @vq:		the queue
+ * @elem:	the element being filled
+ * @addr:	guest-physical start
+ * @len:	length
+ * @write:	device-writable
+ *
+ * Return: 0, or -EIO with the queue broken
+ */
+static inline int virtq_map_desc(struct virtq *vq, struct virtq_elem *elem, uint64_t addr,
+				 uint32_t len, bool write)
+{
+	unsigned int used = elem->out_num + elem->in_num;
+	uint32_t have = write ? elem->in_len : elem->out_len;
+
+	if (__builtin_expect(!len || used >= VIRTQ_MAX_IOV || (!write && elem->in_num) ||
+				     (uint64_t)have + len > VIRTQ_MAX_ELEM_LEN ||
+				     !guest_mem_map_one(vq->mem, addr, len, &elem->iov[used]),
+			     0))
+		return virtq_map_buf(vq, elem, addr, len, write);
+	if (write) {
+		elem->in_gpa[elem->in_num++] = addr;
+		elem->in_len = have + len;
+	} else {
+		elem->out_num++;
+		elem->out_len = have + len;
+	}
+	return 0;
+}
+
+/**
+ * virtq_read_desc() - virtq_table_read() with the contiguous table inline
+ * @vq:		the queue
+ * @tbl:	the table
+ * @i:		index, below @tbl->n
+ * @desc:	out: 16 bytes
+ *
+ * Return: 0, or -EIO with the queue broken
+ */
+static inline int virtq_read_desc(struct virtq *vq, const struct virtq_table *tbl, uint32_t i,
+				  void *desc)
+{
+	if (__builtin_expect(tbl->host != NULL, 1)) {
+		memcpy(desc, tbl->host + (size_t)i * VIRTQ_DESC_SIZE, VIRTQ_DESC_SIZE);
+		return 0;
+	}
+	return virtq_table_read(vq, tbl, i, desc);
+}
+
 int virtq_split_start(struct virtq *vq, const struct virtq_params *p, struct error *err);
 int virtq_split_pop(struct virtq *vq, struct virtq_elem *elem);
 void virtq_split_unpop(struct virtq *vq, const struct virtq_elem *elem);
@@ -57,6 +109,7 @@ bool virtq_split_need_notify(struct virtq *vq);
 void virtq_split_set_notify(struct virtq *vq, bool enable);
 bool virtq_split_empty(struct virtq *vq);
 unsigned int virtq_split_avail_count(struct virtq *vq, unsigned int max);
+void virtq_split_prefetch(struct virtq *vq, unsigned int n);
 
 int virtq_packed_start(struct virtq *vq, const struct virtq_params *p, struct error *err);
 int virtq_packed_pop(struct virtq *vq, struct virtq_elem *elem);

@@ -216,7 +216,7 @@ static int virtq_split_walk(struct virtq *vq, uint16_t head, struct virtq_elem *
 		if (++count > tbl.n)
 			return virtq_break(vq, "chain at head %u longer than its %s (loop?)", head,
 					   in_indirect ? "indirect table" : "queue");
-		ret = virtq_table_read(vq, &tbl, i, &d);
+		ret = virtq_read_desc(vq, &tbl, i, &d);
 		if (ret < 0)
 			return ret;
 		flags = le16toh(d.flags);
@@ -236,7 +236,7 @@ static int virtq_split_walk(struct virtq *vq, uint16_t head, struct virtq_elem *
 			continue;
 		}
 
-		ret = virtq_map_buf(vq, elem, le64toh(d.addr), le32toh(d.len),
+		ret = virtq_map_desc(vq, elem, le64toh(d.addr), le32toh(d.len),
 				    flags & VRING_DESC_F_WRITE);
 		if (ret < 0)
 			return ret;
@@ -450,4 +450,28 @@ unsigned int virtq_split_avail_count(struct virtq *vq, unsigned int max)
 		    (uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx);
 	}
 	return n < max ? n : max;
+}
+
+/**
+ * virtq_split_prefetch() - start fetching the descriptors of the next @n heads
+ * @vq:	the queue
+ * @n:	how many chains the caller is about to pop
+ *
+ * The driver wrote them on another CPU: fetching them all at once overlaps the misses that
+ * walking them one by one would take in turn.
+ */
+void virtq_split_prefetch(struct virtq *vq, unsigned int n)
+{
+	uint16_t avail = (uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx);
+
+	if (n > avail)
+		n = avail;
+	for (uint16_t i = 0; i < n; i++) {
+		uint16_t head = le16toh(__atomic_load_n(
+			&vq->avail->ring[(uint16_t)(vq->last_avail_idx + i) & (vq->size - 1)],
+			__ATOMIC_RELAXED));
+
+		if (head < vq->size)
+			__builtin_prefetch(&vq->desc[head]);
+	}
 }

@@ -316,6 +316,7 @@ unsigned int virtq_pop_burst(struct virtq *vq, struct virtq_elem *elems, unsigne
 {
 	unsigned int n = 0;
 
+	virtq_prefetch(vq, max);
 	while (n < max && virtq_pop(vq, &elems[n]) > 0) {
 		/* The caller reads each chain's first bytes (a header) next: start fetching them. */
 		if (elems[n].out_num)
@@ -323,6 +324,12 @@ unsigned int virtq_pop_burst(struct virtq *vq, struct virtq_elem *elems, unsigne
 		n++;
 	}
 	return n;
+}
+
+void virtq_prefetch(struct virtq *vq, unsigned int n)
+{
+	if (vq->started && !vq->packed && !vq->broken)
+		virtq_split_prefetch(vq, n);
 }
 
 unsigned int virtq_avail_count(struct virtq *vq, unsigned int max)

@@ -296,6 +296,14 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem);
 unsigned int virtq_pop_burst(struct virtq *vq, struct virtq_elem *elems, unsigned int max);
 
 /**
+ * virtq_prefetch() - start fetching what the next @n pops will read (split rings: the
+ *		      descriptors of the heads already seen available)
+ * @vq:	the queue
+ * @n:	pops about to come
+ */
+void virtq_prefetch(struct virtq *vq, unsigned int n);
+
+/**
  * virtq_avail_count() - how many chains a pop would find now, counting up to @max
  * @vq:		the queue
  * @max:	most to count
