@@ -259,9 +259,12 @@ static void virtio_net_tx_complete(struct net_client *nc, ssize_t ret)
 	loop_bh_schedule(q->tx_bh);
 }
 
-/* Whether a tx chain may go out: a virtio-net header, and no offloads the driver did not get. */
-static bool virtio_net_tx_check(struct virtio_net_queue *q, struct virtq_elem *elem,
-				uint64_t acked)
+/*
+ * Whether a tx chain may go out (a virtio-net header, no offloads the driver did not get).
+ * Return -1 to drop it, 1 when its header asks for nothing, 0 when it asks for offloads.
+ */
+static int virtio_net_tx_check(struct virtio_net_queue *q, struct virtq_elem *elem,
+			       uint64_t acked)
 {
 	struct virtio_net_hdr_v1 hdr;
 
@@ -270,7 +273,7 @@ static bool virtio_net_tx_check(struct virtio_net_queue *q, struct virtq_elem *e
 		log_ratelimited_warn(&q->rl, "%s: tx chain of %u bytes has no virtio-net header",
 				     q->dev->id, elem->out_len);
 		q->nc.stats.tx_dropped++;
-		return false;
+		return -1;
 	}
 	/* Offloads the driver did not negotiate are refused, not passed on to the host. */
 	if (((hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(acked & (1ULL << VIRTIO_NET_F_CSUM))) ||
@@ -280,27 +283,53 @@ static bool virtio_net_tx_check(struct virtio_net_queue *q, struct virtq_elem *e
 		log_ratelimited_warn(&q->rl, "%s: tx frame asks for offloads not negotiated",
 				     q->dev->id);
 		q->nc.stats.tx_dropped++;
-		return false;
+		return -1;
 	}
-	return true;
+	return hdr.gso_type == VIRTIO_NET_HDR_GSO_NONE &&
+	       !(hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM);
+}
+
+/* The packet of a tx chain; without its header when it asks for nothing and @strip. */
+static struct net_pkt virtio_net_tx_pkt(struct virtq_elem *elem, bool strip)
+{
+	struct iovec *iov = elem->iov;
+	int iovcnt = elem->out_num;
+	size_t skip = VIRTIO_NET_HDR_LEN;
+
+	if (!strip)
+		return (struct net_pkt){ iov, iovcnt, NET_FLAG_VNET_HDR, elem->out_len };
+	/* The chain is ours until it is pushed: step over the header in place. */
+	while (skip >= iov->iov_len) {
+		skip -= iov->iov_len;
+		iov++;
+		iovcnt--;
+	}
+	iov->iov_base = (uint8_t *)iov->iov_base + skip;
+	iov->iov_len -= skip;
+	return (struct net_pkt){ iov, iovcnt, 0, elem->out_len - VIRTIO_NET_HDR_LEN };
 }
 
 /*
  * Send the @popped chains of q->tx_elems as one burst. Chains the peer did not take go back
- * to the ring (q->tx_waiting is then set); return how many chains are done with.
+ * to the ring (q->tx_waiting is then set); return how many chains are done with. For a peer
+ * that takes no vnet headers (QEMU's virtio-net does the same) the headers that ask for
+ * nothing are left out here, so the core has nothing to finish.
  */
 static unsigned int virtio_net_tx_burst(struct virtio_net_queue *q, unsigned int popped,
 					uint64_t acked)
 {
+	bool plain_peer = !net_peer_accepts_vnet_hdr(&q->nc);
 	unsigned int npkts = 0, sent, keep = popped;
 
 	for (unsigned int i = 0; i < popped; i++) {
 		struct virtq_elem *elem = &q->tx_elems[i];
+		int check = virtio_net_tx_check(q, elem, acked);
 
-		if (!virtio_net_tx_check(q, elem, acked))
+		if (check < 0)
 			continue;
-		q->tx_pkts[npkts] = (struct net_pkt){ elem->iov, elem->out_num, NET_FLAG_VNET_HDR,
-						      elem->out_len };
+		/* A header alone (no frame) goes to the core whole, which drops it. */
+		q->tx_pkts[npkts] = virtio_net_tx_pkt(elem, plain_peer && check &&
+								  elem->out_len > VIRTIO_NET_HDR_LEN);
 		q->tx_pkt_elem[npkts++] = (uint8_t)i;
 	}
 	sent = net_send_burst(&q->nc, q->tx_pkts, npkts, virtio_net_tx_complete);
