@@ -25,7 +25,7 @@
 /* Room of a receiver that limits nothing. */
 #define ROOM_ALL (NET_ROOM_UNLIMITED / 2)
 /* Packets and bytes of each a receiver records. */
-#define REC_MAX 64
+#define REC_MAX 160
 #define REC_BYTES 128
 
 /**
@@ -153,11 +153,14 @@ static void on_sent(struct net_client *sender, ssize_t ret)
 	sent_last = ret;
 }
 
-/* A burst of test frames, in static memory the senders point into. */
+/* Most test frames sent at once: more than a burst, to see the core cut them. */
+#define TX_MAX (2 * NET_BURST_MAX + 8)
+
+/* Test frames, in static memory the senders point into. */
 static struct {
-	uint8_t buf[NET_BURST_MAX][REC_BYTES];
-	struct iovec iov[NET_BURST_MAX];
-	struct net_pkt pkt[NET_BURST_MAX];
+	uint8_t buf[TX_MAX][REC_BYTES];
+	struct iovec iov[TX_MAX];
+	struct net_pkt pkt[TX_MAX];
 } tx;
 
 static const uint8_t mac_a[6] = { 0x52, 0x54, 0, 0, 0, 0xa };
@@ -170,7 +173,7 @@ static const uint8_t bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 static void pkt_make(unsigned int i, const uint8_t *dst, const uint8_t *src, uint8_t tag,
 		     size_t len)
 {
-	assert_true(len <= REC_BYTES);
+	assert_true(i < TX_MAX && len <= REC_BYTES);
 	memset(tx.buf[i], 0, REC_BYTES);
 	memcpy(tx.buf[i], dst, 6);
 	memcpy(tx.buf[i] + 6, src, 6);
@@ -282,6 +285,47 @@ static void test_prefix_taken_rest_resent(void **state)
 	assert_int_equal(sent_calls, 1);
 }
 
+/* The core hands a receive_burst at most NET_BURST_MAX packets, however many are sent. */
+static void test_long_burst_cut(void **state)
+{
+	static uint8_t vbuf[TX_MAX][NET_VNET_HDR_LEN + 60];
+	static struct iovec viov[TX_MAX];
+	static struct net_pkt vpkt[TX_MAX];
+	struct rec *dst;
+	struct net_client *src = pair_new(&burst_ops, &dst);
+	const unsigned int n = TX_MAX;
+	unsigned int k;
+
+	burst_make(n);
+	assert_int_equal(net_send_burst(src, tx.pkt, n, on_sent), n);
+	assert_tags_upto(dst, n);
+	assert_int_equal(dst->bursts, 3);
+
+	/* Taking a prefix across the cut: the sender keeps the rest as before. */
+	rec_reset(dst);
+	dst->room = NET_BURST_MAX + 3;
+	k = net_send_burst(src, tx.pkt, n, on_sent);
+	assert_int_equal(k, NET_BURST_MAX + 3);
+	assert_int_equal(net_queue_length(&dst->nc), 1);
+	dst->room = ROOM_ALL;
+	net_flush_queued(&dst->nc);
+	assert_int_equal(sent_calls, 1);
+	assert_int_equal(net_send_burst(src, tx.pkt + k, n - k, on_sent), n - k);
+	assert_tags_upto(dst, n);
+
+	/* And so when vnet headers are stripped on the way. */
+	rec_reset(dst);
+	memset(vbuf, 0, sizeof(vbuf));
+	for (unsigned int i = 0; i < n; i++) {
+		vbuf[i][NET_VNET_HDR_LEN + TAG_OFF] = (uint8_t)(i + 1);
+		viov[i] = (struct iovec){ vbuf[i], sizeof(vbuf[i]) };
+		vpkt[i] = (struct net_pkt){ &viov[i], 1, NET_FLAG_VNET_HDR, sizeof(vbuf[i]) };
+	}
+	assert_int_equal(net_send_burst(src, vpkt, n, NULL), n);
+	assert_tags_upto(dst, n);
+	assert_ptr_equal(dst->base[n - 1], vbuf[n - 1] + NET_VNET_HDR_LEN);
+}
+
 /* 2: a sender without sent_cb has the rest copied into the peer's queue, within its bound. */
 static void test_no_sent_cb_copies_rest(void **state)
 {
@@ -350,6 +394,21 @@ static void test_older_packets_first(void **state)
 	assert_tags_upto(dst, 4);
 	assert_int_equal(sent_calls, 2);
 	assert_int_equal(sent_last, 60);
+
+	/* The receiver takes only part of the queue: the burst waits behind the rest. */
+	rec_reset(dst);
+	dst->room = 0;
+	assert_int_equal(net_send_burst(src, tx.pkt, 2, NULL), 2);
+	dst->room = 1;
+	dst->nc.receive_disabled = false;
+	assert_int_equal(net_send_burst(src, tx.pkt + 2, 2, on_sent), 0);
+	assert_tags_upto(dst, 1);
+	assert_true(dst->nc.receive_disabled);
+	dst->room = ROOM_ALL;
+	assert_true(net_flush_queued(&dst->nc));
+	assert_int_equal(sent_calls, 3);
+	assert_int_equal(net_send_burst(src, tx.pkt + 2, 2, on_sent), 2);
+	assert_tags_upto(dst, 4);
 }
 
 /* 4: a waiter is one per sender, counts in the queue length and is purged with a callback. */
@@ -858,6 +917,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_prefix_taken_rest_resent, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_burst_cut, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_no_sent_cb_copies_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_older_packets_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waiter_purged, setup, teardown),
