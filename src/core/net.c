@@ -356,11 +356,12 @@ static void net_unpeer(struct net_client *nc)
 
 	if (!peer)
 		return;
+	/* Unpeered first: a sender called back by the purge may send again, to no peer then. */
+	peer->peer = NULL;
+	nc->peer = NULL;
 	/* Nothing of ours may stay queued at the peer, and nothing of theirs at us. */
 	net_queue_purge(peer->incoming_queue, nc);
 	net_queue_purge(nc->incoming_queue, peer);
-	peer->peer = NULL;
-	nc->peer = NULL;
 	if (peer->ops->peer_changed)
 		peer->ops->peer_changed(peer);
 }
