@@ -445,6 +445,56 @@ static void test_waiter_purged(void **state)
 	assert_int_equal(dst->got, 0);
 }
 
+static unsigned int resend_from, resend_n;
+
+/* A sender that does what net.h asks: sends the rest from its sent_cb. */
+static void resend_on_sent(struct net_client *sender, ssize_t ret)
+{
+	unsigned int k;
+
+	on_sent(sender, ret);
+	k = net_send_burst(sender, tx.pkt + resend_from, resend_n, resend_on_sent);
+	resend_from += k;
+	resend_n -= k;
+}
+
+/* 4b: a sender that sends the rest from the sent_cb a purge fires. */
+static void test_purge_sender_resends(void **state)
+{
+	struct rec *dst;
+	struct net_client *src = pair_new(&burst_ops, &dst);
+
+	burst_make(4);
+	dst->room = 0;
+	resend_from = 0;
+	resend_n = 4;
+	assert_int_equal(net_send_burst(src, tx.pkt, 4, resend_on_sent), 0);
+	/* Purged, it tries again at once and waits anew: that waiter is not purged. */
+	net_purge_queued(&dst->nc, src);
+	assert_int_equal(sent_calls, 1);
+	assert_int_equal(sent_last, 0);
+	assert_int_equal(net_queue_length(&dst->nc), 1);
+	dst->room = ROOM_ALL;
+	assert_true(net_flush_queued(&dst->nc));
+	assert_int_equal(sent_calls, 2);
+	assert_int_equal(resend_n, 0);
+	assert_tags_upto(dst, 4);
+
+	/* Freed while waiting: its last try finds no peer, and nothing of it is left behind. */
+	rec_reset(dst);
+	dst->room = 0;
+	resend_from = 0;
+	resend_n = 4;
+	assert_int_equal(net_send_burst(src, tx.pkt, 4, resend_on_sent), 0);
+	net_client_free(src);
+	assert_int_equal(sent_calls, 3);
+	assert_int_equal(sent_last, 0);
+	assert_int_equal(net_queue_length(&dst->nc), 0);
+	dst->room = ROOM_ALL;
+	assert_true(net_flush_queued(&dst->nc));
+	assert_int_equal(dst->got, 0);
+}
+
 /* 5: with either link down the burst is dropped whole and counted at the sender. */
 static void test_link_down_drops_burst(void **state)
 {
@@ -921,6 +971,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_no_sent_cb_copies_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_older_packets_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_waiter_purged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purge_sender_resends, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_down_drops_burst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_per_packet_receiver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_send_room_and_wait, setup, teardown),
