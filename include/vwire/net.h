@@ -313,6 +313,7 @@ ssize_t net_send_iov(struct net_client *sender, const struct iovec *iov, int iov
  *		and @sent_cb (with 0) fires once the peer may take more; send the rest then.
  *
  * Packets to a peer that is gone or whose link is down are dropped (and count as taken).
+ * More than NET_BURST_MAX packets reach the peer as several bursts, in order.
  *
  * Return: how many of @pkts the sender is done with, a prefix
  */

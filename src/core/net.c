@@ -356,11 +356,12 @@ static void net_unpeer(struct net_client *nc)
 
 	if (!peer)
 		return;
+	/* Unpeered first: a sender called back by the purge may send again, to no peer then. */
+	peer->peer = NULL;
+	nc->peer = NULL;
 	/* Nothing of ours may stay queued at the peer, and nothing of theirs at us. */
 	net_queue_purge(peer->incoming_queue, nc);
 	net_queue_purge(nc->incoming_queue, peer);
-	peer->peer = NULL;
-	nc->peer = NULL;
 	if (peer->ops->peer_changed)
 		peer->ops->peer_changed(peer);
 }
@@ -474,8 +475,9 @@ static unsigned int net_send_burst_filtered(struct net_client *sender, const str
 	return n;
 }
 
-unsigned int net_send_burst(struct net_client *sender, const struct net_pkt *pkts,
-			    unsigned int n, net_sent_cb *sent_cb)
+/* net_send_burst() of at most NET_BURST_MAX packets. */
+static unsigned int net_send_burst_max(struct net_client *sender, const struct net_pkt *pkts,
+				       unsigned int n, net_sent_cb *sent_cb)
 {
 	struct net_client *peer = sender->peer;
 	struct net_queue *q;
@@ -515,6 +517,22 @@ unsigned int net_send_burst(struct net_client *sender, const struct net_pkt *pkt
 		sender->stats.tx_bytes += pkts[i].len;
 	}
 	return n;
+}
+
+unsigned int net_send_burst(struct net_client *sender, const struct net_pkt *pkts,
+			    unsigned int n, net_sent_cb *sent_cb)
+{
+	unsigned int done = 0;
+
+	/* A receive_burst (and the arrays of the burst path) never sees more than a burst. */
+	while (n - done > NET_BURST_MAX) {
+		unsigned int k = net_send_burst_max(sender, pkts + done, NET_BURST_MAX, sent_cb);
+
+		done += k;
+		if (k < NET_BURST_MAX)
+			return done;
+	}
+	return done + net_send_burst_max(sender, pkts + done, n - done, sent_cb);
 }
 
 unsigned int net_send_room(struct net_client *sender)

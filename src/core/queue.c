@@ -182,11 +182,11 @@ bool net_queue_flush(struct net_queue *q)
 
 void net_queue_purge(struct net_queue *q, struct net_client *from)
 {
-	struct net_packet **pp = &q->head;
+	struct net_packet **pp = &q->head, *purged = NULL, **last = &purged, *p;
 
+	/* Unlink them all before the callbacks: a sender may send again into this queue. */
 	while (*pp) {
-		struct net_packet *p = *pp;
-
+		p = *pp;
 		if (from && p->sender != from) {
 			pp = &p->next;
 			continue;
@@ -196,13 +196,18 @@ void net_queue_purge(struct net_queue *q, struct net_client *from)
 			q->nwaiters--;
 		else
 			q->len--;
+		p->next = NULL;
+		*last = p;
+		last = &p->next;
+	}
+	q->tail = pp;
+	while (purged) {
+		p = purged;
+		purged = p->next;
 		if (p->sent_cb)
 			p->sent_cb(p->sender, 0);
 		net_queue_put_buf(q, p);
 	}
-	q->tail = &q->head;
-	while (*q->tail)
-		q->tail = &(*q->tail)->next;
 }
 
 unsigned int net_queue_len(const struct net_queue *q)
