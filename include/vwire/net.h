@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -492,5 +493,28 @@ size_t net_iov_size(const struct iovec *iov, int iovcnt);
  * Return: bytes copied
  */
 size_t net_iov_to_buf(const struct iovec *iov, int iovcnt, size_t offset, void *buf, size_t len);
+
+/**
+ * net_iov_peek() - net_iov_to_buf() with its common case inline: the bytes lie in the first
+ *		    piece (a header, a small frame)
+ * @iov:	source
+ * @iovcnt:	entries
+ * @offset:	offset into the packet
+ * @buf:	destination
+ * @len:	its size
+ *
+ * Return: bytes copied
+ */
+static inline size_t net_iov_peek(const struct iovec *iov, int iovcnt, size_t offset, void *buf,
+				  size_t len)
+{
+	if (__builtin_expect(iovcnt > 0 && offset < iov[0].iov_len &&
+				     len <= iov[0].iov_len - offset,
+			     1)) {
+		memcpy(buf, (const uint8_t *)iov[0].iov_base + offset, len);
+		return len;
+	}
+	return net_iov_to_buf(iov, iovcnt, offset, buf, len);
+}
 
 #endif

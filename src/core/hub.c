@@ -219,11 +219,8 @@ static bool hub_eth_addrs(const struct net_pkt *pkt, uint8_t *dst, uint8_t *src)
 	uint8_t eth[2 * ETH_ALEN];
 	size_t off = (pkt->flags & NET_FLAG_VNET_HDR) ? NET_VNET_HDR_LEN : 0;
 
-	if (pkt->iov[0].iov_len >= off + sizeof(eth)) {
-		memcpy(eth, (const uint8_t *)pkt->iov[0].iov_base + off, sizeof(eth));
-	} else if (net_iov_to_buf(pkt->iov, pkt->iovcnt, off, eth, sizeof(eth)) != sizeof(eth)) {
+	if (net_iov_peek(pkt->iov, pkt->iovcnt, off, eth, sizeof(eth)) != sizeof(eth))
 		return false;
-	}
 	memcpy(dst, eth, ETH_ALEN);
 	memcpy(src, eth + ETH_ALEN, ETH_ALEN);
 	return true;

@@ -667,7 +667,7 @@ int offload_plain_iov(const struct iovec *iov, int iovcnt, struct iovec *out, in
 	size_t skip = NET_VNET_HDR_LEN;
 	int n = 0;
 
-	if (net_iov_to_buf(iov, iovcnt, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
+	if (net_iov_peek(iov, iovcnt, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
 		return -EINVAL;
 	if (hdr.gso_type != VIRTIO_NET_HDR_GSO_NONE || (hdr.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
 		return 0;

@@ -269,7 +269,7 @@ static int virtio_net_tx_check(struct virtio_net_queue *q, struct virtq_elem *el
 	struct virtio_net_hdr_v1 hdr;
 
 	if (elem->out_len < VIRTIO_NET_HDR_LEN ||
-	    net_iov_to_buf(elem->iov, elem->out_num, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
+	    net_iov_peek(elem->iov, elem->out_num, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
 		log_ratelimited_warn(&q->rl, "%s: tx chain of %u bytes has no virtio-net header",
 				     q->dev->id, elem->out_len);
 		q->nc.stats.tx_dropped++;
@@ -583,6 +583,36 @@ static void virtio_net_rx_complete(struct virtio_net_queue *q, unsigned int n, s
 	q->rx_pending = true;
 }
 
+/*
+ * The common frame: the next chain's first writable buffer holds the header and the whole
+ * frame. Write both there and push the chain; return false (nothing taken) otherwise, for
+ * the general path.
+ */
+static bool virtio_net_rx_one_fast(struct virtio_net_queue *q, struct virtio_net_hdr_v1 *hdr,
+				   const struct iovec *iov, int iovcnt, size_t data_off,
+				   size_t frame_len)
+{
+	struct virtq_elem *elem = &q->rx_elems[0];
+	uint32_t len = (uint32_t)(VIRTIO_NET_HDR_LEN + frame_len);
+	uint8_t *dst;
+
+	if (virtq_pop(&q->rx, elem) <= 0)
+		return false;
+	if (!elem->in_num || elem->iov[elem->out_num].iov_len < len) {
+		virtq_unpop(&q->rx, elem);
+		return false;
+	}
+	dst = elem->iov[elem->out_num].iov_base;
+	/* VERSION_1 devices always fill num_buffers: one buffer here. */
+	hdr->num_buffers = htole16(1);
+	memcpy(dst, hdr, VIRTIO_NET_HDR_LEN);
+	net_iov_peek(iov, iovcnt, data_off, dst + VIRTIO_NET_HDR_LEN, frame_len);
+	virtq_log_in_iov(&q->rx, elem, len);
+	virtq_push(&q->rx, elem, len);
+	q->rx_pending = true;
+	return true;
+}
+
 /* Write one frame into the guest's buffers; return as receive_iov (nothing published yet). */
 static ssize_t virtio_net_rx_one(struct virtio_net_queue *q, const struct iovec *iov, int iovcnt,
 				 unsigned int flags, size_t size)
@@ -593,11 +623,13 @@ static ssize_t virtio_net_rx_one(struct virtio_net_queue *q, const struct iovec 
 	int n;
 
 	if (flags & NET_FLAG_VNET_HDR) {
-		if (net_iov_to_buf(iov, iovcnt, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
+		if (net_iov_peek(iov, iovcnt, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
 			return -EINVAL;
 		data_off = VIRTIO_NET_HDR_LEN;
 	}
 	frame_len = size - data_off;
+	if (virtio_net_rx_one_fast(q, &hdr, iov, iovcnt, data_off, frame_len))
+		return (ssize_t)size;
 	n = virtio_net_rx_take(q, VIRTIO_NET_HDR_LEN + frame_len);
 	if (n == -EMSGSIZE)
 		log_ratelimited_warn(&q->rl, "%s: rx buffers too small for a %zu-byte frame: dropped",
