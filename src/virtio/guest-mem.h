@@ -175,27 +175,20 @@ void guest_mem_log_write(const struct guest_mem *m, uint64_t gpa, uint64_t len);
  * @gpa:	guest-physical start
  * @len:	length
  * @iov:	out
- * @hint:	in: the region to try first (any number); out: the region it was in
  *
  * Return: true with @iov filled, or false (outside memory, or across regions: use
  *	   guest_mem_map_iov())
  */
 static inline bool guest_mem_map_one(const struct guest_mem *m, uint64_t gpa, uint64_t len,
-				     struct iovec *iov, unsigned int *hint)
+				     struct iovec *iov)
 {
-	unsigned int h = *hint < m->nregions ? *hint : 0;
-
-	for (unsigned int k = 0; k < m->nregions; k++) {
-		/* Buffers mostly come from the region the last one came from: look there first. */
-		unsigned int i = k == 0 ? h : k - (k <= h);
+	for (unsigned int i = 0; i < m->nregions; i++) {
 		const struct guest_mem_region *r = &m->regions[i];
-		uint64_t off;
+		uint64_t off = gpa - r->guest_phys_addr;
 
-		off = gpa - r->guest_phys_addr;
 		if (off < r->size && len <= r->size - off) {
 			iov->iov_base = r->host_addr + off;
 			iov->iov_len = (size_t)len;
-			*hint = i;
 			return true;
 		}
 	}

@@ -68,7 +68,7 @@ static inline int virtq_map_desc(struct virtq *vq, struct virtq_elem *elem, uint
 
 	if (__builtin_expect(!len || used >= VIRTQ_MAX_IOV || (!write && elem->in_num) ||
 				     (uint64_t)have + len > VIRTQ_MAX_ELEM_LEN ||
-				     !guest_mem_map_one(vq->mem, addr, len, &elem->iov[used], &vq->region_hint),
+				     !guest_mem_map_one(vq->mem, addr, len, &elem->iov[used]),
 			     0))
 		return virtq_map_buf(vq, elem, addr, len, write);
 	if (write) {

@@ -212,6 +212,13 @@ static int virtq_split_walk(struct virtq *vq, uint16_t head, struct virtq_elem *
 	elem->out_len = elem->in_len = 0;
 	elem->flags = 0;
 
+	/* The common chain: one descriptor of the main table. */
+	memcpy(&d, &vq->desc[head], sizeof(d));
+	flags = le16toh(d.flags);
+	if (!(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
+		return virtq_map_desc(vq, elem, le64toh(d.addr), le32toh(d.len),
+				      flags & VRING_DESC_F_WRITE);
+
 	for (;;) {
 		if (++count > tbl.n)
 			return virtq_break(vq, "chain at head %u longer than its %s (loop?)", head,

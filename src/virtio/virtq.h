@@ -148,7 +148,6 @@ struct virtq_params {
  * @resubmit:		heads to hand out again before new ones (allocated at start)
  * @resubmit_num:	entries in @resubmit
  * @resubmit_pos:	next one to hand out
- * @region_hint:	guest memory region the last buffer was found in (tried first)
  * @kick_fd:		eventfd the driver kicks (not owned), -1 if none
  * @call_fd:		eventfd the device signals (not owned), -1 if none
  * @rl:			rate limit of this queue's guest-caused log lines
@@ -198,7 +197,6 @@ struct virtq {
 	uint16_t *resubmit;
 	unsigned int resubmit_num;
 	unsigned int resubmit_pos;
-	unsigned int region_hint;
 
 	int kick_fd;
 	int call_fd;
