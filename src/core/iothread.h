@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * iothread.h - a named thread that runs its own event loop (-object iothread,id=ID), as
+ * QEMU's IOThread: devices whose data path is given to it are served there, off the main loop.
+ *
+ * The main thread creates, starts, stops and joins iothreads and reaches into them only
+ * through iothread_run_sync(), which runs a function on the iothread and waits for it (QEMU's
+ * aio_wait_bh_oneshot): that is how QMP commands touch a device that lives there. Signals
+ * stay blocked in iothreads; the main loop takes them through its signalfd.
+ */
+#ifndef VWIRE_CORE_IOTHREAD_H
+#define VWIRE_CORE_IOTHREAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct error;
+struct iothread;
+struct loop;
+
+typedef void iothread_fn(void *opaque);
+
+/* QEMU's default poll-max-ns for an iothread's adaptive polling. */
+#define IOTHREAD_POLL_MAX_NS_DEFAULT 32768
+
+/**
+ * iothread_new() - create an iothread and its event loop, not yet running; main thread only
+ * @id:			its name, unique among iothreads
+ * @poll_max_ns:	longest busy-poll before the loop sleeps, for the loop's adaptive
+ *			polling (kept and reported; 0: never poll)
+ * @err:		the error
+ *
+ * The iothread is listed (iothread_find()) until iothread_free().
+ *
+ * Return: the iothread, or NULL with @err set (-EEXIST for a taken id).
+ */
+struct iothread *iothread_new(const char *id, uint64_t poll_max_ns, struct error *err);
+
+/**
+ * iothread_start() - start the thread, which runs the loop until iothread_stop()
+ * @io:		the iothread
+ * @err:	the error
+ *
+ * The thread starts with every signal blocked.
+ *
+ * Return: 0, or a negative errno with @err set (-EALREADY if it was started before).
+ */
+int iothread_start(struct iothread *io, struct error *err);
+
+/**
+ * iothread_stop() - ask the loop to return (after its current round); returns at once
+ * @io: the iothread (not started, or stopped already: nothing happens)
+ */
+void iothread_stop(struct iothread *io);
+
+/**
+ * iothread_join() - wait for the thread to end (after iothread_stop())
+ * @io: the iothread (not started, or joined already: returns at once)
+ *
+ * Return: 0, or the negative errno the loop failed with.
+ */
+int iothread_join(struct iothread *io);
+
+/**
+ * iothread_free() - stop, join and free an iothread and its loop; NULL is ignored
+ * @io: the iothread
+ *
+ * Whatever was attached to its loop (handlers, timers, bottom halves) must be gone already.
+ */
+void iothread_free(struct iothread *io);
+
+/**
+ * iothread_run_sync() - run @fn(@opaque) on the iothread and wait until it has returned
+ * @io:		the iothread
+ * @fn:		the function
+ * @opaque:	its argument
+ *
+ * From the iothread itself, or while its thread is not running (before iothread_start(),
+ * after its loop returned), @fn runs at once in the caller, which is then the only user of
+ * the loop. Otherwise @fn runs at the end of a round of the iothread's loop, as a bottom
+ * half: it may touch anything that lives on that loop. Callers on other threads are served
+ * in the order they asked. Call it from the main thread (or a thread that is no iothread):
+ * two iothreads waiting on each other would deadlock.
+ */
+void iothread_run_sync(struct iothread *io, iothread_fn *fn, void *opaque);
+
+/**
+ * iothread_loop() - the iothread's event loop
+ * @io: the iothread
+ *
+ * Return: the loop; use it from the iothread (or through iothread_run_sync()).
+ */
+struct loop *iothread_loop(struct iothread *io);
+
+/**
+ * iothread_id() - the iothread's name
+ * @io: the iothread
+ *
+ * Return: its id
+ */
+const char *iothread_id(const struct iothread *io);
+
+/**
+ * iothread_poll_max_ns() - the poll-max-ns it was created with
+ * @io: the iothread
+ *
+ * Return: nanoseconds
+ */
+uint64_t iothread_poll_max_ns(const struct iothread *io);
+
+/**
+ * iothread_thread_id() - the kernel's id of the thread (as QEMU's query-iothreads thread-id)
+ * @io: the iothread
+ *
+ * Waits for a just-started thread to report it.
+ *
+ * Return: the tid, or 0 while the thread is not running
+ */
+pid_t iothread_thread_id(struct iothread *io);
+
+/**
+ * iothread_self() - the iothread the caller runs on
+ *
+ * Return: it, or NULL on any other thread (the main loop's)
+ */
+struct iothread *iothread_self(void);
+
+/**
+ * iothread_find() - an iothread by id; main thread only
+ * @id: the id
+ *
+ * Return: it, or NULL
+ */
+struct iothread *iothread_find(const char *id);
+
+/**
+ * iothread_first() - walk every iothread, oldest first: iothread_first(), then
+ *		      iothread_next(io) until NULL; main thread only
+ *
+ * Return: the first, or NULL
+ */
+struct iothread *iothread_first(void);
+
+/**
+ * iothread_next() - the one made after @io
+ * @io: an iothread
+ *
+ * Return: the next, or NULL
+ */
+struct iothread *iothread_next(const struct iothread *io);
+
+/**
+ * iothread_free_all() - stop, join and free every iothread (at shutdown); main thread only
+ */
+void iothread_free_all(void);
+
+#endif
