@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -139,7 +140,8 @@ struct stress_item {
 struct stress {
 	struct spsc_ring *r;
 	struct stress_item *items;
-	uint64_t bad; /* consumer: first item out of order or torn, +1; 0: none */
+	uint64_t bad;	     /* consumer: first item out of order or torn, +1; 0: none */
+	_Atomic bool failed; /* the consumer gave up: the producer stops too */
 };
 
 static void *stress_producer(void *arg)
@@ -162,6 +164,8 @@ static void *stress_producer(void *arg)
 		while (n < want) {
 			unsigned int got = spsc_ring_enqueue_burst(s->r, burst + n, want - n);
 
+			if (!got && atomic_load_explicit(&s->failed, memory_order_relaxed))
+				return NULL;
 			if (!got)
 				sched_yield();
 			n += got;
@@ -187,6 +191,7 @@ static void *stress_consumer(void *arg)
 
 			if (it != &s->items[next] || it->seq != next || it->check != ~next) {
 				s->bad = next + 1;
+				atomic_store_explicit(&s->failed, true, memory_order_relaxed);
 				return NULL;
 			}
 		}
