@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/iothread.h"
+#include "core/netdev.h"
 #include "vwire/error.h"
 #include "vwire/loop.h"
 
@@ -345,4 +346,18 @@ void iothread_free_all(void)
 		iothread_stop(io);
 	while (iothreads)
 		iothread_free(iothreads);
+}
+
+int object_init_iothread(const struct object_iothread_opts *o, const char *id,
+			 struct loop *loop, struct error *err)
+{
+	struct iothread *io = iothread_new(id, o->poll_max_ns, err);
+	int ret;
+
+	if (!io)
+		return err ? err->code : -ENOMEM;
+	ret = iothread_start(io, err);
+	if (ret < 0)
+		iothread_free(io);
+	return ret;
 }

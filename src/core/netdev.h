@@ -143,6 +143,11 @@ struct object_filter_dump_opts {
 	char *insert;
 };
 
+/* -object iothread */
+struct object_iothread_opts {
+	uint64_t poll_max_ns;
+};
+
 /* -device virtio-net */
 struct device_virtio_net_opts {
 	char *netdev;
@@ -159,6 +164,7 @@ struct device_virtio_net_opts {
 	bool indirect_desc;
 	bool poll;
 	uint64_t reconnect;
+	char *iothread; /* -object iothread id for the data path, or NULL: the main loop */
 };
 
 int net_init_tap(const struct netdev_tap_opts *o, const char *id, struct loop *loop,
@@ -179,6 +185,8 @@ int net_init_user(const struct netdev_user_opts *o, const char *id, struct loop 
 		  struct error *err);
 int object_init_filter_dump(const struct object_filter_dump_opts *o, const char *id,
 			    struct loop *loop, struct error *err);
+int object_init_iothread(const struct object_iothread_opts *o, const char *id,
+			 struct loop *loop, struct error *err);
 int device_init_virtio_net(const struct device_virtio_net_opts *o, const char *id,
 			   struct loop *loop, struct error *err);
 
@@ -202,7 +210,7 @@ int netdev_add(struct loop *loop, const char *text, struct error *err);
 int netdev_del(const char *id, struct error *err);
 
 /**
- * object_add() - create an object (filter-dump) from a -object option string
+ * object_add() - create an object (filter-dump, iothread) from a -object option string
  * @loop:	event loop
  * @text:	e.g. "filter-dump,id=f0,netdev=t0,file=x.pcap"
  * @err:	the error

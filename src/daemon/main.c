@@ -25,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "core/iothread.h"
 #include "core/log.h"
 #include "core/netdev.h"
 #include "core/unix-socket.h"
@@ -164,7 +165,7 @@ static void daemon_usage(FILE *f)
 		"\n"
 		"  -netdev TYPE,id=ID[,...]  create a back end (repeatable; -netdev help lists\n"
 		"                            the types, -netdev TYPE,help their options)\n"
-		"  -object TYPE,id=ID[,...]  create an object (filter-dump)\n"
+		"  -object TYPE,id=ID[,...]  create an object (filter-dump, iothread)\n"
 		"  -device TYPE[,...]        create a front end (virtio-net)\n"
 		"  -readconfig FILE          read [netdev \"id\"], [object \"id\"] and\n"
 		"                            [device \"id\"] sections, as QEMU's -readconfig\n"
@@ -557,7 +558,7 @@ static int daemon_parse_name(struct daemon_config *cfg, const char *text)
 	v = opts_get(&o, "process");
 	free(cfg->process);
 	cfg->process = v ? strdup(v) : NULL;
-	opts_get(&o, "debug-threads"); /* accepted: vwire has one thread */
+	opts_get(&o, "debug-threads"); /* accepted: iothreads are always named "IO <id>" */
 	ret = opts_check_unused(&o, "-name", &err);
 	if (ret < 0)
 		daemon_error("-name %s: %s", text, err.msg);
@@ -894,6 +895,8 @@ static void daemon_stop(const struct daemon_config *cfg, struct daemon_state *st
 		st->qmp[i] = NULL;
 	}
 	net_client_free_all();
+	/* Once nothing lives on them: stopped, joined and freed. */
+	iothread_free_all();
 	if (st->pidfile_fd >= 0) {
 		unlink(cfg->pidfile);
 		close(st->pidfile_fd);

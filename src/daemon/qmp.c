@@ -30,6 +30,7 @@
 #include "backends/user.h"
 #endif
 #include "core/hub.h"
+#include "core/iothread.h"
 #include "core/log.h"
 #include "core/netdev.h"
 #include "daemon/qmp-priv.h"
@@ -382,6 +383,28 @@ static int qmp_cmd_query_netdevs(struct qmp_request *req, struct json_object *ar
 		qmp_add_u64(o, "queue-length", net_queue_length(nc));
 		json_object_object_add(o, "receive-disabled",
 				       json_object_new_boolean(nc->receive_disabled));
+		json_object_array_add(list, o);
+	}
+	*ret = list;
+	return 0;
+}
+
+/* QEMU's query-iothreads; vwire's loops have no poll-grow/shrink or batch settings. */
+static int qmp_cmd_query_iothreads(struct qmp_request *req, struct json_object *args,
+				   struct json_object **ret, struct error *err)
+{
+	struct json_object *list = json_object_new_array();
+
+	for (struct iothread *io = iothread_first(); io; io = iothread_next(io)) {
+		struct json_object *o = json_object_new_object();
+
+		json_object_object_add(o, "id", json_object_new_string(iothread_id(io)));
+		json_object_object_add(o, "thread-id",
+				       json_object_new_int((int)iothread_thread_id(io)));
+		qmp_add_u64(o, "poll-max-ns", iothread_poll_max_ns(io));
+		qmp_add_u64(o, "poll-grow", 0);
+		qmp_add_u64(o, "poll-shrink", 0);
+		qmp_add_u64(o, "aio-max-batch", 0);
 		json_object_array_add(list, o);
 	}
 	*ret = list;
@@ -797,6 +820,7 @@ static const struct qmp_command qmp_commands[] = {
 	{ "query-name", "", qmp_cmd_query_name },
 	{ "query-status", "", qmp_cmd_query_status },
 	{ "query-netdevs", "", qmp_cmd_query_netdevs },
+	{ "query-iothreads", "", qmp_cmd_query_iothreads },
 	{ "netdev_add", "type id *", qmp_cmd_netdev_add },
 	{ "netdev_del", "id", qmp_cmd_netdev_del },
 	{ "object-add", "qom-type id *", qmp_cmd_object_add },

@@ -6,6 +6,7 @@
  * handler that writes one line naming it, then the process dies of SIGSYS.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,6 +203,19 @@ int sandbox_seccomp_install(const struct sandbox_filter *f, int log_fd, struct e
 				       SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
 		if (ret < 0)
 			error_set(err, ret, "cannot allow tgkill: %s", strerror(-ret));
+	}
+	/*
+	 * Threads (QMP object-add iothread): clone only with CLONE_THREAD, as QEMU's filter;
+	 * clone3 passes its flags in memory the filter cannot read, so it fails with ENOSYS
+	 * and glibc falls back to clone.
+	 */
+	if (!ret && !f->spawn) {
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				       SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+		if (!ret)
+			ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+		if (ret < 0)
+			error_set(err, ret, "cannot allow threads: %s", strerror(-ret));
 	}
 	if (!ret && f->spawn)
 		ret = SECCOMP_ALLOW(ctx, seccomp_spawn, err);

@@ -279,7 +279,7 @@ void sandbox_needs_item(struct sandbox_needs *needs, const char *option, const c
 	if (!type)
 		needs->files = true;
 	else if (!strcmp(option, "-object"))
-		needs->files |= strcmp(type, "filter-dump") != 0;
+		needs->files |= strcmp(type, "filter-dump") && strcmp(type, "iothread");
 	else
 		needs->files |= sandbox_netdev_needs_files(&o, type);
 	/* A down script runs at exit as the daemon's child, to take the tap down. */
