@@ -2,8 +2,9 @@
 # run-all.sh - every test of vwire, as a new user's machine runs them:
 #   1. build and run the cmocka unit tests (normal build),
 #   2. the same under ASan+UBSan,
-#   3. the libFuzzer harnesses for a bounded time each (clang),
-#   4. the end-to-end scripts in tests/e2e against the sanitized daemon, then the normal one
+#   3. the unit tests that run threads under ThreadSanitizer (clang; a small build),
+#   4. the libFuzzer harnesses for a bounded time each (clang),
+#   5. the end-to-end scripts in tests/e2e against the sanitized daemon, then the normal one
 #      for the ones that measure nothing but need speed (QEMU guests); E2E_REPEAT=N runs
 #      them N times over (before a data-path change is called done: 5).
 # Each e2e script exits 0 (pass), 77 (skip, with its reason) or anything else (fail).
@@ -29,21 +30,26 @@ record() { # name status
 	esac
 }
 
-build() { # dir [meson args...]
+build() { # dir [meson args...]; BUILD_TARGETS: only these ninja targets (default: all)
 	local dir=$1; shift
 	if [ ! -f "$dir/build.ninja" ]; then
 		meson setup "$dir" "$@" >"$dir.setup.log" 2>&1 || { cat "$dir.setup.log"; return 1; }
 	fi
-	ninja -C "$dir" -j2 >"$dir.build.log" 2>&1 || { tail -50 "$dir.build.log"; return 1; }
+	# shellcheck disable=SC2086 # a list of target names
+	ninja -C "$dir" -j2 ${BUILD_TARGETS:-} >"$dir.build.log" 2>&1 ||
+		{ tail -50 "$dir.build.log"; return 1; }
 }
 
-unit() { # dir name
-	if meson test -C "$1" --suite unit --print-errorlogs >"$1.test.log" 2>&1; then
-		grep -E '^(Ok|Fail|Skipped):' "$1.test.log" | tr '\n' ' '; echo
-		record "$2" 0
+unit() { # dir name [test...]: the unit suite, or only the tests named (built already)
+	local dir=$1 name=$2 which=(--suite unit)
+	shift 2
+	(($# == 0)) || which=(--no-rebuild "$@")
+	if meson test -C "$dir" "${which[@]}" --print-errorlogs >"$dir.test.log" 2>&1; then
+		grep -E '^(Ok|Fail|Skipped):' "$dir.test.log" | tr '\n' ' '; echo
+		record "$name" 0
 	else
-		tail -80 "$1.test.log"
-		record "$2" 1
+		tail -80 "$dir.test.log"
+		record "$name" 1
 	fi
 }
 
@@ -61,6 +67,20 @@ if build build-asan --werror -Dtests=enabled -Dslirp=enabled -Db_sanitize=addres
 	unit build-asan unit-asan
 else
 	record build-asan 1
+fi
+
+# ThreadSanitizer on what crosses threads: the SPSC ring's two-thread stress, iothreads and
+# the loop's thread-safe bottom halves. Only those tests are built. clang: gcc refuses the
+# memory fences of the virtqueue code under -fsanitize=thread (-Werror=tsan).
+tsan_tests=(spsc_ring iothread loop)
+step "build with ThreadSanitizer (${tsan_tests[*]})"
+if CC=clang BUILD_TARGETS="${tsan_tests[*]/#/tests/unit/test-}" build build-tsan --werror \
+	-Dtests=enabled -Dslirp=enabled -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug; then
+	record build-tsan 0
+	step "unit tests under ThreadSanitizer"
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 unit build-tsan unit-tsan "${tsan_tests[@]}"
+else
+	record build-tsan 1
 fi
 
 step "fuzzers (${FUZZ_SECONDS}s each)"
