@@ -2,9 +2,11 @@
 /*
  * loop.h - the event loop that drives every file descriptor, timer and deferred call.
  *
- * One loop per process (or per test). File descriptors get read/write callbacks and an
- * optional can-read gate that the loop consults before polling for input; timers fire on
- * the monotonic clock; bottom halves run after the current dispatch round.
+ * One loop per thread: the main loop, and one per iothread (src/core/iothread.c). File
+ * descriptors get read/write callbacks and an optional can-read gate that the loop consults
+ * before polling for input; timers fire on the monotonic clock; bottom halves run after the
+ * current dispatch round. A loop keeps no process-wide state, and only its own thread may use
+ * it, but for loop_wakeup() and loop_bh_schedule_threadsafe() (any thread).
  */
 #ifndef VWIRE_LOOP_H
 #define VWIRE_LOOP_H
@@ -59,6 +61,9 @@ void loop_quit(struct loop *loop);
 /**
  * loop_handle_signals() - have SIGINT and SIGTERM stop loop_run() (through a signalfd)
  * @loop: the loop
+ *
+ * Blocks them in the calling thread only: other threads must keep them blocked too (as
+ * iothreads do), or the default action would take them.
  *
  * Return: 0 or a negative errno.
  */

@@ -75,6 +75,9 @@ struct iothread {
 	struct iothread *next;
 };
 
+/* Signals raised synchronously on the thread that caused them: never blocked. */
+static const int iothread_sync_signals[] = { SIGBUS, SIGSEGV, SIGFPE, SIGILL, SIGSYS, SIGTRAP };
+
 /* Every iothread, oldest first: the main thread's, like the lists of net clients. */
 static struct iothread *iothreads;
 
@@ -243,8 +246,14 @@ int iothread_start(struct iothread *io, struct error *err)
 	io->exited = false;
 	io->ret = 0;
 	pthread_mutex_unlock(&io->lock);
-	/* The new thread inherits the mask: every signal stays with the main loop. */
+	/*
+	 * The new thread inherits the mask: every signal stays with the main loop, except those
+	 * the kernel raises on the faulting thread itself (mem-guard.c's SIGBUS, the sandbox's
+	 * SIGSYS, the sanitizers' SIGSEGV): blocked, they would kill the process unhandled.
+	 */
 	sigfillset(&all);
+	for (size_t i = 0; i < sizeof(iothread_sync_signals) / sizeof(iothread_sync_signals[0]); i++)
+		sigdelset(&all, iothread_sync_signals[i]);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = pthread_create(&io->thread, NULL, iothread_main, io);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);

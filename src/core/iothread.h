@@ -6,7 +6,7 @@
  * The main thread creates, starts, stops and joins iothreads and reaches into them only
  * through iothread_run_sync(), which runs a function on the iothread and waits for it (QEMU's
  * aio_wait_bh_oneshot): that is how QMP commands touch a device that lives there. Signals
- * stay blocked in iothreads; the main loop takes them through its signalfd.
+ * stay blocked in iothreads (but for faults): the main loop takes them through its signalfd.
  */
 #ifndef VWIRE_CORE_IOTHREAD_H
 #define VWIRE_CORE_IOTHREAD_H
@@ -42,7 +42,8 @@ struct iothread *iothread_new(const char *id, uint64_t poll_max_ns, struct error
  * @io:		the iothread
  * @err:	the error
  *
- * The thread starts with every signal blocked.
+ * The thread starts with every signal blocked but those raised by a fault of its own (SIGBUS,
+ * SIGSEGV, SIGFPE, SIGILL, SIGSYS, SIGTRAP), whose handlers must run on it.
  *
  * Return: 0, or a negative errno with @err set (-EALREADY if it was started before).
  */
