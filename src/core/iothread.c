@@ -81,6 +81,9 @@ static const int iothread_sync_signals[] = { SIGBUS, SIGSEGV, SIGFPE, SIGILL, SI
 /* Every iothread, oldest first: the main thread's, like the lists of net clients. */
 static struct iothread *iothreads;
 
+/* While set, object_init_iothread() makes iothreads without starting them. */
+static bool iothread_deferred;
+
 /* The iothread this thread runs, or NULL. */
 static _Thread_local struct iothread *iothread_current;
 
@@ -365,8 +368,29 @@ int object_init_iothread(const struct object_iothread_opts *o, const char *id,
 
 	if (!io)
 		return err ? err->code : -ENOMEM;
+	if (iothread_deferred)
+		return 0;
 	ret = iothread_start(io, err);
 	if (ret < 0)
 		iothread_free(io);
 	return ret;
+}
+
+void iothread_defer_start(bool defer)
+{
+	iothread_deferred = defer;
+}
+
+int iothread_start_all(struct error *err)
+{
+	for (struct iothread *io = iothreads; io; io = io->next) {
+		int ret;
+
+		if (io->started)
+			continue;
+		ret = iothread_start(io, err);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
 }

@@ -152,6 +152,26 @@ struct iothread *iothread_first(void);
 struct iothread *iothread_next(const struct iothread *io);
 
 /**
+ * iothread_defer_start() - have -object iothread (object_init_iothread()) make iothreads
+ *			    without starting them, or start them at once again; main thread only
+ * @defer: true to defer
+ *
+ * A thread keeps the credentials and the mount namespace it was made with, while the
+ * daemon's sandbox drops capabilities and leaves the file system in the main thread only:
+ * the daemon defers the command line's iothreads until it is sandboxed, then starts them
+ * with iothread_start_all(). Later ones (QMP object-add) start sandboxed like their maker.
+ */
+void iothread_defer_start(bool defer);
+
+/**
+ * iothread_start_all() - start every iothread that is not running; main thread only
+ * @err: the error
+ *
+ * Return: 0, or the first failure (-errno, @err naming the iothread)
+ */
+int iothread_start_all(struct error *err);
+
+/**
  * iothread_free_all() - stop, join and free every iothread (at shutdown); main thread only
  */
 void iothread_free_all(void);

@@ -975,6 +975,8 @@ static int daemon_start(const struct daemon_config *cfg, struct daemon_state *st
 		}
 		st->pidfile_fd = ret;
 	}
+	/* Threads made now would escape the sandbox (iothread_defer_start()). */
+	iothread_defer_start(true);
 	ret = daemon_create_items(cfg, st->loop);
 	if (ret < 0)
 		goto fail;
@@ -990,6 +992,12 @@ static int daemon_start(const struct daemon_config *cfg, struct daemon_state *st
 	ret = daemon_sandbox(cfg, st);
 	if (ret < 0)
 		goto fail;
+	iothread_defer_start(false);
+	ret = iothread_start_all(&err);
+	if (ret < 0) {
+		daemon_error("-object iothread: %s", err.msg);
+		goto fail;
+	}
 	return 0;
 fail:
 	daemon_stop(cfg, st);

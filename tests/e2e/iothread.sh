@@ -3,9 +3,10 @@
 # Promises checked: bad iothread options and duplicate ids are refused naming them, with a
 # non-zero status; -device ...,iothread= names an unknown iothread, and refuses a known one
 # as not supported yet (never ignored); a running daemon (sandboxed) has one thread per
-# iothread, named "IO <id>" and listed by QMP query-iothreads with its poll-max-ns; QMP
-# object-add makes one at run time under the seccomp filter and object-del stops it; SIGTERM
-# stops and joins them all, exit 0.
+# iothread, named "IO <id>", sandboxed as the main thread (capabilities; mount namespace and
+# root when it has no files left) and listed by QMP query-iothreads with its poll-max-ns;
+# QMP object-add makes one at run time under the seccomp filter and object-del stops it;
+# SIGTERM stops and joins them all, exit 0.
 set -euo pipefail
 # shellcheck source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -53,7 +54,7 @@ expect_fail "iothread=io1: running a device on an iothread is not supported yet"
 # 2. A running daemon, sandboxed as by default.
 spawn -o "$E2E_TMP/vwire.log" "$VWIRE" -qmp "unix:$sock,server=on,wait=off" \
 	-object iothread,id=io1,poll-max-ns=1000 -netdev $hp
-pid=$SPAWN_PID
+pid=$SPAWN_PID main=$SPAWN_PID
 wait_for_socket "$sock" || e2e_fail "no QMP socket: $(cat "$E2E_TMP/vwire.log")"
 
 # thread_of ID: the thread-id query-iothreads gives ID, with its poll-max-ns ("TID NS").
@@ -73,12 +74,23 @@ read -r tid ns <<<"$(thread_of io1)"
 [[ $(comm_of "$tid") == "IO io1" ]] || e2e_fail "thread $tid is '$(comm_of "$tid")', not 'IO io1'"
 checks=$((checks + 1))
 
+# sandbox_of TID: what the sandbox takes away, as the thread has it (capabilities, mount
+# namespace, root): the same for every thread, the command line's iothreads included.
+sandbox_of() {
+	local t=/proc/$pid/task/$1
+	echo "$(grep CapEff "$t/status") $(readlink "$t/ns/mnt") $(readlink "$t/root")"
+}
+[[ $(sandbox_of "$tid") == "$(sandbox_of "$pid")" ]] ||
+	e2e_fail "io1 escaped the sandbox: '$(sandbox_of "$tid")', main: '$(sandbox_of "$pid")'"
+checks=$((checks + 1))
+
 # At run time, under the seccomp filter: a thread is made, and stopped again.
 qmp object-add '{"qom-type": "iothread", "id": "io2"}' >/dev/null
 read -r tid2 ns <<<"$(thread_of io2)"
 [[ -n $tid2 && $tid2 != 0 ]] || e2e_fail "object-add io2: not listed: $(qmp query-iothreads)"
 [[ $ns == 32768 ]] || e2e_fail "io2: poll-max-ns $ns, expected the default 32768"
 [[ $(comm_of "$tid2") == "IO io2" ]] || e2e_fail "thread $tid2 is '$(comm_of "$tid2")'"
+[[ $(sandbox_of "$tid2") == "$(sandbox_of "$pid")" ]] || e2e_fail "io2 escaped the sandbox"
 if qmp object-add '{"qom-type": "iothread", "id": "io2"}' 2>"$out"; then
 	e2e_fail "a second io2 was made"
 fi
@@ -94,7 +106,24 @@ wait_until 5 test ! -e "/proc/$pid/task/$tid2" || e2e_fail "object-del io2: thre
 pid_alive "$pid" || e2e_fail "vwire died: $(cat "$E2E_TMP/vwire.log")"
 checks=$((checks + 1))
 
-# 3. SIGTERM: the iothreads are stopped and joined, exit 0.
+# 3. Without QMP nor pid file the sandbox takes the file system away too (as root): the
+# iothreads are started after it, in the same mount namespace and root as the main thread.
+spawn -o "$E2E_TMP/bare.log" "$VWIRE" -object iothread,id=io3 -netdev $hp
+bare=$SPAWN_PID
+wait_until 10 grep -qs "started" "$E2E_TMP/bare.log" || e2e_fail "bare: $(cat "$E2E_TMP/bare.log")"
+tid3=
+for t in /proc/"$bare"/task/*; do
+	[[ $(cat "$t/comm" 2>/dev/null) == "IO io3" ]] && tid3=${t##*/}
+done
+[[ -n $tid3 ]] || e2e_fail "bare: no thread 'IO io3'"
+pid=$bare
+[[ $(sandbox_of "$tid3") == "$(sandbox_of "$bare")" ]] ||
+	e2e_fail "io3 escaped the sandbox: '$(sandbox_of "$tid3")', main: '$(sandbox_of "$bare")'"
+kill_pid "$bare"
+checks=$((checks + 1))
+pid=$main
+
+# 4. SIGTERM: the iothreads are stopped and joined, exit 0.
 kill -TERM "$pid"
 wait_until 10 pid_gone "$pid" || e2e_fail "vwire did not stop on SIGTERM"
 rc=0

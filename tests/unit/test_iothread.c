@@ -3,8 +3,9 @@
  * test_iothread.c - iothreads on real threads, pipes and timers: the list of ids (duplicates
  * refused), functions run on the iothread and waited for (in order, from several threads,
  * nested, before start and after the end), the thread's name and blocked signals, fd handlers
- * and timers of its loop firing on it, and packets handed over through an SPSC ring with a
- * thread-safe bottom half, as devices on iothreads will.
+ * and timers of its loop firing on it, packets handed over through an SPSC ring with a
+ * thread-safe bottom half, as devices on iothreads will, and -object iothread started at once
+ * or deferred (until the daemon is sandboxed).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -23,6 +24,7 @@
 #include <cmocka.h>
 
 #include "core/iothread.h"
+#include "core/netdev.h"
 #include "core/spsc-ring.h"
 #include "vwire/error.h"
 #include "vwire/loop.h"
@@ -408,6 +410,32 @@ static void test_stop_with_requests(void **state)
 	}
 }
 
+/* -object iothread: started at once, or, deferred, by iothread_start_all(). */
+static void test_object_deferred(void **state)
+{
+	struct object_iothread_opts o = { .poll_max_ns = 7 };
+	struct error err = { 0 };
+	struct iothread *io;
+
+	assert_int_equal(object_init_iothread(&o, "io-now", NULL, &err), 0);
+	io = iothread_find("io-now");
+	assert_non_null(io);
+	assert_int_not_equal(iothread_thread_id(io), 0);
+	assert_int_equal(iothread_poll_max_ns(io), 7);
+
+	iothread_defer_start(true);
+	assert_int_equal(object_init_iothread(&o, "io-later", NULL, &err), 0);
+	io = iothread_find("io-later");
+	assert_non_null(io);
+	assert_int_equal(iothread_thread_id(io), 0);
+	assert_int_equal(object_init_iothread(&o, "io-later", NULL, &err), -EEXIST);
+	iothread_defer_start(false);
+	assert_int_equal(iothread_start_all(&err), 0);
+	assert_int_not_equal(iothread_thread_id(io), 0);
+	assert_int_not_equal(iothread_thread_id(io), iothread_thread_id(iothread_find("io-now")));
+	iothread_free_all();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +446,7 @@ int main(void)
 		cmocka_unit_test(test_handlers_on_iothread),
 		cmocka_unit_test(test_ring_handoff),
 		cmocka_unit_test(test_stop_with_requests),
+		cmocka_unit_test(test_object_deferred),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

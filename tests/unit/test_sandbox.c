@@ -181,6 +181,7 @@ static void test_needs(void **state)
 	assert_false(needs_files("-netdev", "socket,id=s,udp=127.0.0.1:1,localaddr=:2", NULL));
 	assert_false(needs_files("-netdev", "dump,id=d,file=/tmp/x.pcap", NULL));
 	assert_false(needs_files("-object", "filter-dump,id=f,netdev=h0,file=/tmp/x.pcap", NULL));
+	assert_false(needs_files("-object", "iothread,id=io1,poll-max-ns=0", NULL));
 	assert_false(needs_files("-netdev",
 				 "stream,id=s,addr.type=inet,addr.host=127.0.0.1,addr.port=1", NULL));
 	assert_true(needs_files("-netdev",
