@@ -77,6 +77,7 @@ struct iothread {
 
 /* Signals raised synchronously on the thread that caused them: never blocked. */
 static const int iothread_sync_signals[] = { SIGBUS, SIGSEGV, SIGFPE, SIGILL, SIGSYS, SIGTRAP };
+#define IOTHREAD_NSYNC_SIGNALS (sizeof(iothread_sync_signals) / sizeof(iothread_sync_signals[0]))
 
 /* Every iothread, oldest first: the main thread's, like the lists of net clients. */
 static struct iothread *iothreads;
@@ -255,7 +256,7 @@ int iothread_start(struct iothread *io, struct error *err)
 	 * SIGSYS, the sanitizers' SIGSEGV): blocked, they would kill the process unhandled.
 	 */
 	sigfillset(&all);
-	for (size_t i = 0; i < sizeof(iothread_sync_signals) / sizeof(iothread_sync_signals[0]); i++)
+	for (size_t i = 0; i < IOTHREAD_NSYNC_SIGNALS; i++)
 		sigdelset(&all, iothread_sync_signals[i]);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	ret = pthread_create(&io->thread, NULL, iothread_main, io);
