@@ -5,8 +5,9 @@
  * One loop per thread: the main loop, and one per iothread (src/core/iothread.c). File
  * descriptors get read/write callbacks and an optional can-read gate that the loop consults
  * before polling for input; timers fire on the monotonic clock; bottom halves run after the
- * current dispatch round. A loop keeps no process-wide state, and only its own thread may use
- * it, but for loop_wakeup() and loop_bh_schedule_threadsafe() (any thread).
+ * current dispatch round. Poll handlers let the loop busy-poll for a while before it sleeps
+ * (adaptive polling, as QEMU's aio). A loop keeps no process-wide state, and only its own
+ * thread may use it, but for loop_wakeup() and loop_bh_schedule_threadsafe() (any thread).
  */
 #ifndef VWIRE_LOOP_H
 #define VWIRE_LOOP_H
@@ -20,6 +21,7 @@ struct loop_bh;
 
 typedef void loop_cb(void *opaque);
 typedef bool loop_can_read_cb(void *opaque);
+typedef bool loop_poll_cb(void *opaque);
 
 /**
  * loop_new() - create an event loop
@@ -197,5 +199,58 @@ int loop_poller_add(struct loop *loop, loop_cb *poll, void *opaque);
  * @opaque:	as added
  */
 void loop_poller_remove(struct loop *loop, loop_cb *poll, void *opaque);
+
+/**
+ * loop_poll_handler_add() - adaptive polling: before the loop sleeps, it may call @poll
+ *			     repeatedly for up to its poll window (see loop_set_poll_max_ns())
+ * @loop:	the loop
+ * @poll:	looks for work and does it; returns true if it found some
+ * @begin:	the loop starts polling: the handler may ask not to be notified (NULL: none)
+ * @end:	the loop stops polling to sleep: the handler asks to be notified again and
+ *		returns true if work came meanwhile (the loop then calls @poll once more and
+ *		does not sleep this round) (NULL: none)
+ * @opaque:	passed to the callbacks
+ *
+ * @begin and @end alternate, @begin first; @poll is called between them, and once after an
+ * @end that returned true. With a poll window of 0 (the default) none of them is called. The
+ * window grows while events come soon after it ends, and shrinks when the loop sleeps longer
+ * than the maximum. A loop with a poller (loop_poller_add()) never sleeps and opens no window.
+ *
+ * Return: 0 or -ENOMEM
+ */
+int loop_poll_handler_add(struct loop *loop, loop_poll_cb *poll, loop_cb *begin,
+			  loop_poll_cb *end, void *opaque);
+
+/**
+ * loop_poll_handler_remove() - forget the poll handler added with @poll and @opaque (neither
+ *				@begin nor @end is called)
+ * @loop:	the loop
+ * @poll:	as added
+ * @opaque:	as added
+ */
+void loop_poll_handler_remove(struct loop *loop, loop_poll_cb *poll, void *opaque);
+
+/**
+ * loop_set_poll_max_ns() - the longest poll window (0, the default: never poll)
+ * @loop:	the loop
+ * @ns:		nanoseconds
+ */
+void loop_set_poll_max_ns(struct loop *loop, int64_t ns);
+
+/**
+ * loop_poll_max_ns() - the longest poll window
+ * @loop: the loop
+ *
+ * Return: nanoseconds
+ */
+int64_t loop_poll_max_ns(const struct loop *loop);
+
+/**
+ * loop_poll_ns() - the current poll window
+ * @loop: the loop
+ *
+ * Return: nanoseconds (0: the loop sleeps without polling)
+ */
+int64_t loop_poll_ns(const struct loop *loop);
 
 #endif

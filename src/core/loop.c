@@ -5,7 +5,9 @@
  * Each round: consult every can-read gate and update the epoll interest set, wait (until the
  * nearest timer at most), dispatch ready fds, then expired timers, then bottom halves (which
  * may schedule more bottom halves: those run in the same round). An eventfd lets other
- * threads wake the loop; a signalfd turns SIGINT/SIGTERM into loop_quit().
+ * threads wake the loop; a signalfd turns SIGINT/SIGTERM into loop_quit(). Before a wait,
+ * the loop may call its poll handlers for a window (adaptive polling): work found there saves
+ * the wait, and the window adapts to how soon events come (as QEMU's aio-posix.c).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -21,6 +23,13 @@
 #include "vwire/loop.h"
 
 #define LOOP_MAX_EVENTS 64
+/* The first poll window, and how it grows and shrinks (QEMU's poll-grow, poll-shrink). */
+#define LOOP_POLL_BASE_NS 4000LL
+#define LOOP_POLL_GROW 2
+#define LOOP_POLL_SHRINK 2
+/* While polling: poll handler calls between looks at the clock, and how often fds are looked at. */
+#define LOOP_POLL_CLOCK_EVERY 8
+#define LOOP_POLL_FD_CHECK_NS 50000LL
 
 /**
  * struct loop_fd - what the loop knows of one watched fd
@@ -74,6 +83,13 @@ struct loop_bh {
  * @sig_fd:	signalfd, or -1
  * @quit:	loop_run() returns after this round
  * @quit_signal: the signal that caused the quit
+ * @pollers:	called every round (busy polling)
+ * @npollers:	count
+ * @poll_handlers: called in poll windows (adaptive polling)
+ * @npoll_handlers: count
+ * @poll_ns:	the current poll window
+ * @poll_max_ns: its longest (0: no polling)
+ * @poll_started: begin was called on the poll handlers, and end not yet
  */
 struct loop {
 	int epfd;
@@ -92,10 +108,22 @@ struct loop {
 	int quit_signal;
 	struct loop_poller *pollers;
 	unsigned int npollers;
+	struct loop_poll_handler *poll_handlers;
+	unsigned int npoll_handlers;
+	int64_t poll_ns;
+	int64_t poll_max_ns;
+	bool poll_started;
 };
 
 struct loop_poller {
 	loop_cb *poll;
+	void *opaque;
+};
+
+struct loop_poll_handler {
+	loop_poll_cb *poll;
+	loop_cb *begin;
+	loop_poll_cb *end;
 	void *opaque;
 };
 
@@ -174,6 +202,7 @@ void loop_free(struct loop *loop)
 	free(loop->fds);
 	free(loop->gated);
 	free(loop->pollers);
+	free(loop->poll_handlers);
 	free(loop);
 }
 
@@ -519,16 +548,183 @@ static void loop_read_signals(struct loop *loop)
 	}
 }
 
-int loop_run_once(struct loop *loop, int timeout_ms)
+/* Adaptive polling */
+
+/* Call every poll handler once; return how many found work. */
+static int loop_poll_handlers_run(struct loop *loop)
 {
-	struct epoll_event events[LOOP_MAX_EVENTS];
-	int n, ran = 0;
+	int found = 0;
 
-	for (int i = 0; i < loop->ngated; i++) {
-		int fd = loop->gated[i];
+	/* A handler may add or remove handlers: index the array afresh each time. */
+	for (unsigned int i = 0; i < loop->npoll_handlers; i++)
+		if (loop->poll_handlers[i].poll(loop->poll_handlers[i].opaque))
+			found++;
+	return found;
+}
 
-		loop_update_events(loop, fd, loop_wanted_events(&loop->fds[fd]));
+static void loop_poll_begin(struct loop *loop)
+{
+	if (loop->poll_started)
+		return;
+	loop->poll_started = true;
+	for (unsigned int i = 0; i < loop->npoll_handlers; i++)
+		if (loop->poll_handlers[i].begin)
+			loop->poll_handlers[i].begin(loop->poll_handlers[i].opaque);
+}
+
+/* Stop polling; return true if a handler says work came while it was not looking. */
+static bool loop_poll_end(struct loop *loop)
+{
+	bool work = false;
+
+	if (!loop->poll_started)
+		return false;
+	loop->poll_started = false;
+	for (unsigned int i = 0; i < loop->npoll_handlers; i++)
+		if (loop->poll_handlers[i].end &&
+		    loop->poll_handlers[i].end(loop->poll_handlers[i].opaque))
+			work = true;
+	return work;
+}
+
+/*
+ * Resize the poll window after a round that could sleep: @block_ns passed from the start of
+ * the window to the end of the wait (QEMU's adjust_polling_time()).
+ */
+static void loop_poll_adjust(struct loop *loop, int64_t block_ns)
+{
+	if (block_ns <= loop->poll_ns) {
+		/* Work came within the window: it has the right size. */
+	} else if (block_ns > loop->poll_max_ns) {
+		/* Polling that long would have been in vain: poll less. */
+		loop->poll_ns /= LOOP_POLL_SHRINK;
+		if (loop->poll_ns < LOOP_POLL_BASE_NS)
+			loop->poll_ns = 0;
+	} else if (loop->poll_ns < loop->poll_max_ns) {
+		/* Work came soon after the window: a longer one would have caught it. */
+		loop->poll_ns = loop->poll_ns ? loop->poll_ns * LOOP_POLL_GROW : LOOP_POLL_BASE_NS;
+		if (loop->poll_ns > loop->poll_max_ns)
+			loop->poll_ns = loop->poll_max_ns;
 	}
+}
+
+/* Whether any watched fd is ready now (a wait of 0). */
+static bool loop_fd_ready(struct loop *loop)
+{
+	struct epoll_event ev;
+
+	return epoll_wait(loop->epfd, &ev, 1, 0) > 0;
+}
+
+/*
+ * Poll before sleeping: call the poll handlers until one finds work, a bottom half is
+ * scheduled, a timer is due or an fd is ready (looked at every LOOP_POLL_FD_CHECK_NS), for
+ * the poll window at most, but no longer than @timeout_ms (-1: no limit). When the window
+ * runs out, polling ends and the handlers ask to be notified again. Set *@timeout_ms to 0
+ * when the round has work and must not sleep; return how many handlers found work.
+ */
+static int loop_poll_window(struct loop *loop, int *timeout_ms)
+{
+	int64_t now = loop_now_ns(), budget = loop->poll_ns, deadline, fd_check;
+	unsigned int iter = 0;
+	int found = 0;
+
+	if (*timeout_ms >= 0 && budget > *timeout_ms * 1000000LL)
+		budget = *timeout_ms * 1000000LL;
+	deadline = now + budget;
+	fd_check = now + LOOP_POLL_FD_CHECK_NS;
+	if (budget > 0) {
+		loop_poll_begin(loop);
+		for (;;) {
+			found = loop_poll_handlers_run(loop);
+			if (found)
+				goto busy;
+			if (++iter % LOOP_POLL_CLOCK_EVERY)
+				continue;
+			if (loop_bh_any_scheduled(loop))
+				goto busy;
+			now = loop_now_ns();
+			if (now >= deadline)
+				break;
+			if (loop->timers && loop->timers->expire_ns <= now)
+				goto busy;
+			if (now >= fd_check) {
+				if (loop_fd_ready(loop))
+					goto busy;
+				fd_check = now + LOOP_POLL_FD_CHECK_NS;
+			}
+		}
+	}
+	/* Nothing came: sleep with notifications on, unless work slipped in as they came on. */
+	if (!loop_poll_end(loop))
+		return 0;
+	found = loop_poll_handlers_run(loop);
+busy:
+	*timeout_ms = 0;
+	return found;
+}
+
+/*
+ * A round that will not sleep opens no window, but the handlers still poll if they asked
+ * not to be notified; a loop that no longer polls (a poller came, or no window is allowed)
+ * has them ask again.
+ */
+static int loop_poll_no_window(struct loop *loop)
+{
+	if (!loop->poll_started)
+		return 0;
+	if (loop->poll_max_ns && !loop->npollers)
+		return loop_poll_handlers_run(loop);
+	return loop_poll_end(loop) ? loop_poll_handlers_run(loop) : 0;
+}
+
+int loop_poll_handler_add(struct loop *loop, loop_poll_cb *poll, loop_cb *begin,
+			  loop_poll_cb *end, void *opaque)
+{
+	struct loop_poll_handler *h;
+
+	h = realloc(loop->poll_handlers, (loop->npoll_handlers + 1) * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	loop->poll_handlers = h;
+	h[loop->npoll_handlers] = (struct loop_poll_handler){ poll, begin, end, opaque };
+	loop->npoll_handlers++;
+	/* Polling is under way: the newcomer joins it, and its end will come with the others'. */
+	if (loop->poll_started && begin)
+		begin(opaque);
+	return 0;
+}
+
+void loop_poll_handler_remove(struct loop *loop, loop_poll_cb *poll, void *opaque)
+{
+	for (unsigned int i = 0; i < loop->npoll_handlers; i++) {
+		if (loop->poll_handlers[i].poll == poll && loop->poll_handlers[i].opaque == opaque) {
+			loop->poll_handlers[i] = loop->poll_handlers[--loop->npoll_handlers];
+			return;
+		}
+	}
+}
+
+void loop_set_poll_max_ns(struct loop *loop, int64_t ns)
+{
+	loop->poll_max_ns = ns > 0 ? ns : 0;
+	if (loop->poll_ns > loop->poll_max_ns)
+		loop->poll_ns = loop->poll_max_ns;
+}
+
+int64_t loop_poll_max_ns(const struct loop *loop)
+{
+	return loop->poll_max_ns;
+}
+
+int64_t loop_poll_ns(const struct loop *loop)
+{
+	return loop->poll_ns;
+}
+
+/* The longest the round may wait: @timeout_ms at most, 0 with work pending, else the next timer. */
+static int loop_timeout(struct loop *loop, int timeout_ms)
+{
 	if (loop_bh_any_scheduled(loop) || loop->npollers) {
 		timeout_ms = 0;
 	} else if (loop->timers) {
@@ -538,12 +734,38 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 		if (timeout_ms < 0 || t < timeout_ms)
 			timeout_ms = t;
 	}
+	return timeout_ms;
+}
+
+int loop_run_once(struct loop *loop, int timeout_ms)
+{
+	struct epoll_event events[LOOP_MAX_EVENTS];
+	int64_t poll_start = 0;
+	int n, ran = 0;
+
+	for (int i = 0; i < loop->ngated; i++) {
+		int fd = loop->gated[i];
+
+		loop_update_events(loop, fd, loop_wanted_events(&loop->fds[fd]));
+	}
+	timeout_ms = loop_timeout(loop, timeout_ms);
+	if (timeout_ms != 0 && loop->poll_max_ns && loop->npoll_handlers) {
+		poll_start = loop_now_ns();
+		ran += loop_poll_window(loop, &timeout_ms);
+		/* The window took some of the time left before the next timer. */
+		if (timeout_ms != 0)
+			timeout_ms = loop_timeout(loop, timeout_ms);
+	} else {
+		ran += loop_poll_no_window(loop);
+	}
 	n = epoll_wait(loop->epfd, events, LOOP_MAX_EVENTS, timeout_ms);
 	if (n < 0) {
 		if (errno != EINTR)
 			return -errno;
 		n = 0;
 	}
+	if (poll_start)
+		loop_poll_adjust(loop, loop_now_ns() - poll_start);
 	for (int i = 0; i < n; i++) {
 		int fd = (int)(uint32_t)events[i].data.u64;
 		uint32_t gen = (uint32_t)(events[i].data.u64 >> 32);

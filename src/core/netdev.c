@@ -325,6 +325,10 @@ static const struct opt_desc virtio_net_desc[] = {
 	    "busy-poll the rings (default off)"),
 	OPT(struct device_virtio_net_opts, "iothread", OPT_STRING, iothread,
 	    "-object iothread to run the data path on (not supported yet)"),
+	OPT_MAX(struct device_virtio_net_opts, "poll-us", OPT_UINT, poll_us,
+		VIRTIO_NET_POLL_US_MAX,
+		"poll the rings up to this long before sleeping, adapting to the traffic "
+		"(default 0: kicks only)"),
 	{ 0 }
 };
 

@@ -149,6 +149,8 @@ struct object_iothread_opts {
 };
 
 /* -device virtio-net */
+/* The longest adaptive poll window a device may ask for (poll-us=), in microseconds. */
+#define VIRTIO_NET_POLL_US_MAX 100000
 struct device_virtio_net_opts {
 	char *netdev;
 	char *socket;
@@ -163,6 +165,7 @@ struct device_virtio_net_opts {
 	bool event_idx;
 	bool indirect_desc;
 	bool poll;
+	uint64_t poll_us;
 	uint64_t reconnect;
 	char *iothread; /* -object iothread id for the data path, or NULL: the main loop */
 };

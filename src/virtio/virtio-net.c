@@ -11,7 +11,9 @@
  * the guest posted (several with mergeable rx buffers, num_buffers set in the first) and
  * publishes the used ring and decides the interrupt once per burst (receive_iov and rx_lend
  * once per loop round, from a bottom half). rx_room counts the posted buffers. Without
- * buffers the core holds the packets and the guest's next rx kick flushes them.
+ * buffers the core holds the packets and the guest's next rx kick flushes them. With
+ * poll-us=N the loop polls the rings for a while before it sleeps (notifications off meanwhile)
+ * and the rings wait for kicks again when it stops.
  */
 #include <endian.h>
 #include <errno.h>
@@ -128,8 +130,10 @@ struct virtio_net_queue {
  * @offered:	virtio features offered
  * @mac:	MAC address for config space and announcements
  * @mtu:	MTU for config space (0: none)
- * @poll:	busy-poll the rings instead of waiting for kicks
- * @polling:	the poller is registered
+ * @poll:	the rings are polled, notifications off: always with poll=on, and while the
+ *		loop's poll window is open with poll-us
+ * @polling:	the poller is registered (poll=on)
+ * @adaptive:	the poll handler is registered (poll-us)
  * @status:	virtio status byte the driver wrote
  * @freeing:	the device is being torn down
  * @next:	next device
@@ -145,6 +149,7 @@ struct virtio_net {
 	uint16_t mtu;
 	bool poll;
 	bool polling;
+	bool adaptive;
 	uint8_t status;
 	bool freeing;
 	struct virtio_net *next;
@@ -787,23 +792,98 @@ static void virtio_net_recheck(void *opaque)
 	}
 }
 
-/* Poll mode: the loop thread looks at every ring of the device each round. */
-static void virtio_net_poll(void *opaque)
+/* Whether frames wait in the core for rx buffers (what an rx kick would flush). */
+static bool virtio_net_rx_held(struct virtio_net_queue *q)
 {
-	struct virtio_net *dev = opaque;
+	return q->nc.receive_disabled || q->rx_starved || net_queue_length(&q->nc);
+}
+
+/* One look at every ring of the device, doing what a kick would; return whether it found work. */
+static bool virtio_net_poll_rings(struct virtio_net *dev)
+{
+	bool found = false;
 
 	for (unsigned int i = 0; i < dev->npairs; i++) {
 		struct virtio_net_queue *q = dev->queues[i];
 
-		if (q->tx_vr && !q->tx_waiting)
+		if (q->tx_vr && !q->tx_waiting && !virtq_empty(&q->tx)) {
 			virtio_net_tx_run(q);
-		if (q->rx_vr &&
-		    (q->nc.receive_disabled || q->rx_starved || net_queue_length(&q->nc)) &&
-		    !virtq_empty(&q->rx)) {
+			found = true;
+		}
+		if (q->rx_vr && virtio_net_rx_held(q) && !virtq_empty(&q->rx)) {
 			q->rx_starved = false;
 			net_flush_queued(&q->nc);
+			found = true;
 		}
 	}
+	return found;
+}
+
+/* Poll mode: the loop thread looks at every ring of the device each round. */
+static void virtio_net_poll(void *opaque)
+{
+	virtio_net_poll_rings(opaque);
+}
+
+/* Adaptive polling (poll-us): the loop's poll handler. */
+static bool virtio_net_poll_adaptive(void *opaque)
+{
+	return virtio_net_poll_rings(opaque);
+}
+
+/* The loop starts polling: the guest need not kick; a ring waiting for rx buffers is polled. */
+static void virtio_net_poll_begin(void *opaque)
+{
+	struct virtio_net *dev = opaque;
+
+	dev->poll = true;
+	for (unsigned int i = 0; i < dev->npairs; i++) {
+		struct virtio_net_queue *q = dev->queues[i];
+
+		if (q->tx_vr)
+			virtq_disable_notify(&q->tx);
+		if (q->rx_vr && q->rx_wants_kick) {
+			q->rx_wants_kick = false;
+			q->rx_starved = true;
+			virtq_disable_notify(&q->rx);
+		}
+	}
+}
+
+/*
+ * The loop stops polling to sleep: ask for kicks again where kick mode would (a tx ring not
+ * held back by its peer, an rx ring that frames wait for), and return true if buffers came
+ * meanwhile: the loop then polls once more instead of sleeping. The re-check is armed as
+ * when a ring goes idle in kick mode.
+ */
+static bool virtio_net_poll_end(void *opaque)
+{
+	struct virtio_net *dev = opaque;
+	bool work = false;
+
+	dev->poll = false;
+	for (unsigned int i = 0; i < dev->npairs; i++) {
+		struct virtio_net_queue *q = dev->queues[i];
+
+		if (q->tx_vr && !q->tx_waiting) {
+			if (virtq_enable_notify(&q->tx))
+				work = true;
+			else
+				virtio_net_recheck_arm(q);
+		}
+		if (q->rx_vr && virtio_net_rx_held(q)) {
+			if (virtq_enable_notify(&q->rx)) {
+				/* As after a kick: the flush takes the buffers, no more kicks needed. */
+				virtq_disable_notify(&q->rx);
+				work = true;
+			} else {
+				q->rx_starved = false;
+				q->rx_wants_kick = true;
+				virtio_net_recheck_arm(q);
+			}
+		}
+	}
+	return work;
 }
 
 /* The guest takes frames with vnet headers only if it negotiated the offloads a tap enables. */
@@ -902,7 +982,7 @@ static int virtio_net_queue_start(void *opaque, unsigned int idx, struct vhost_u
 		q->tx_vr = vr;
 	else
 		q->rx_vr = vr;
-	if (dev->poll) {
+	if (dev->polling) {
 		virtq_disable_notify(vq);
 	} else if (vr->kick_fd >= 0) {
 		ret = loop_set_fd_handler(dev->loop, vr->kick_fd, NULL,
@@ -1053,6 +1133,8 @@ static void virtio_net_device_free(struct virtio_net *dev)
 	dev->server = NULL;
 	if (dev->polling)
 		loop_poller_remove(dev->loop, virtio_net_poll, dev);
+	if (dev->adaptive)
+		loop_poll_handler_remove(dev->loop, virtio_net_poll_adaptive, dev);
 	for (unsigned int i = 1; i < dev->npairs; i++)
 		if (dev->queues[i])
 			net_client_free(&dev->queues[i]->nc);
@@ -1155,6 +1237,11 @@ int device_init_virtio_net(const struct device_virtio_net_opts *o, const char *i
 	if (o->queues < 1 || o->queues > VIRTIO_NET_MAX_PAIRS)
 		return error_set(err, -EINVAL, "queues=%llu: must be 1 to %u",
 				 (unsigned long long)o->queues, VIRTIO_NET_MAX_PAIRS);
+	if (o->poll && o->poll_us)
+		return error_set(err, -EINVAL,
+				 "poll=on and poll-us=%llu cannot be combined: poll=on always polls, "
+				 "poll-us polls before sleeping",
+				 (unsigned long long)o->poll_us);
 	if (o->mtu && (o->mtu < 68 || o->mtu > 65535))
 		return error_set(err, -EINVAL, "mtu=%llu: must be 68 to 65535",
 				 (unsigned long long)o->mtu);
@@ -1217,6 +1304,17 @@ int device_init_virtio_net(const struct device_virtio_net_opts *o, const char *i
 			goto fail;
 		}
 		dev->polling = true;
+	} else if (o->poll_us) {
+		ret = loop_poll_handler_add(loop, virtio_net_poll_adaptive, virtio_net_poll_begin,
+					    virtio_net_poll_end, dev);
+		if (ret < 0) {
+			error_set(err, ret, "out of memory");
+			goto fail;
+		}
+		dev->adaptive = true;
+		/* The loop's window is shared by its devices: the longest asked for. */
+		if (loop_poll_max_ns(loop) < (int64_t)o->poll_us * 1000)
+			loop_set_poll_max_ns(loop, (int64_t)o->poll_us * 1000);
 	}
 
 	cfg.path = o->socket;
