@@ -88,6 +88,7 @@ struct virtio_net;
  * @tx_call_held:	virtq_notify() said no after the last tx flush
  * @rx_call_held:	the same for rx
  * @kicks_recovered:	times the re-check found work no kick had announced
+ * @poll_busy:		poll-us: polling found work on this pair since polling last ended
  * @rl:			rate limit of guest-caused log lines
  */
 struct virtio_net_queue {
@@ -117,6 +118,7 @@ struct virtio_net_queue {
 	bool tx_call_held;
 	bool rx_call_held;
 	uint64_t kicks_recovered;
+	bool poll_busy;
 	struct log_ratelimit rl;
 };
 
@@ -808,12 +810,12 @@ static bool virtio_net_poll_rings(struct virtio_net *dev)
 
 		if (q->tx_vr && !q->tx_waiting && !virtq_empty(&q->tx)) {
 			virtio_net_tx_run(q);
-			found = true;
+			q->poll_busy = found = true;
 		}
 		if (q->rx_vr && virtio_net_rx_held(q) && !virtq_empty(&q->rx)) {
 			q->rx_starved = false;
 			net_flush_queued(&q->nc);
-			found = true;
+			q->poll_busy = found = true;
 		}
 	}
 	return found;
@@ -831,7 +833,7 @@ static bool virtio_net_poll_adaptive(void *opaque)
 	return virtio_net_poll_rings(opaque);
 }
 
-/* The loop starts polling: the guest need not kick; a ring waiting for rx buffers is polled. */
+/* The loop starts polling: the guest need not kick; an rx ring that frames wait for is polled. */
 static void virtio_net_poll_begin(void *opaque)
 {
 	struct virtio_net *dev = opaque;
@@ -842,19 +844,31 @@ static void virtio_net_poll_begin(void *opaque)
 
 		if (q->tx_vr)
 			virtq_disable_notify(&q->tx);
-		if (q->rx_vr && q->rx_wants_kick) {
+		if (!q->rx_vr)
+			continue;
+		virtq_disable_notify(&q->rx);
+		if (q->rx_wants_kick) {
 			q->rx_wants_kick = false;
 			q->rx_starved = true;
-			virtq_disable_notify(&q->rx);
 		}
 	}
 }
 
 /*
+ * Polling stopped with kicks asked for: the re-check looks again soon if the pair just went
+ * idle (as in kick mode), and otherwise keeps its slowing pace, so that its own wakeups do not
+ * keep the poll window open.
+ */
+static void virtio_net_poll_recheck(struct virtio_net_queue *q)
+{
+	if (q->poll_busy || !loop_timer_pending(q->recheck))
+		virtio_net_recheck_arm(q);
+}
+
+/*
  * The loop stops polling to sleep: ask for kicks again where kick mode would (a tx ring not
  * held back by its peer, an rx ring that frames wait for), and return true if buffers came
- * meanwhile: the loop then polls once more instead of sleeping. The re-check is armed as
- * when a ring goes idle in kick mode.
+ * meanwhile: the loop then polls once more instead of sleeping.
  */
 static bool virtio_net_poll_end(void *opaque)
 {
@@ -869,7 +883,7 @@ static bool virtio_net_poll_end(void *opaque)
 			if (virtq_enable_notify(&q->tx))
 				work = true;
 			else
-				virtio_net_recheck_arm(q);
+				virtio_net_poll_recheck(q);
 		}
 		if (q->rx_vr && virtio_net_rx_held(q)) {
 			if (virtq_enable_notify(&q->rx)) {
@@ -879,9 +893,10 @@ static bool virtio_net_poll_end(void *opaque)
 			} else {
 				q->rx_starved = false;
 				q->rx_wants_kick = true;
-				virtio_net_recheck_arm(q);
+				virtio_net_poll_recheck(q);
 			}
 		}
+		q->poll_busy = false;
 	}
 	return work;
 }

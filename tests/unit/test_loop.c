@@ -3,7 +3,9 @@
  * test_loop.c - the event loop on real pipes, clocks and signals: fd handlers and their
  * can-read gates, handlers removed by an earlier callback of the same round, timers (order,
  * cancel, re-arm, re-arm from their own callback), bottom halves (once, from handlers, chained,
- * from another thread), pollers, loop_quit() and SIGTERM through the signalfd.
+ * from another thread), pollers, adaptive polling (the window grows, stays, shrinks to nothing
+ * and the loop then sleeps; begin/end pairing and a re-check after end; bottom halves, timers
+ * and fds while polling), loop_quit() and SIGTERM through the signalfd.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +18,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -428,6 +432,338 @@ static void test_pollers(void **state)
 	assert_int_equal(calls[2], 4);
 }
 
+/* Adaptive polling, with a poll handler whose work the test decides */
+
+#define US 1000LL
+
+/**
+ * struct fake_poll - a poll handler and what it saw
+ * @polls:	poll calls
+ * @polls_idle:	poll calls outside begin/end (must only follow an end that found work)
+ * @found:	poll calls that found work
+ * @begins:	begin calls
+ * @ends:	end calls
+ * @started:	between begin and end
+ * @work:	units of work waiting: a poll takes one
+ * @end_work:	ends that find work slipped in (each adds a unit)
+ * @bh_at:	on this poll call, schedule @bh
+ * @timer_at:	on this poll call, arm @timer 1 ms ahead
+ * @fd_at:	on this poll call, write @efd
+ * @work_at:	on this poll call, work appears
+ * @efd:	an eventfd watched by the loop (a note(3) when read)
+ * @bh:		a bottom half (note(4))
+ * @timer:	a timer (note(5))
+ */
+struct fake_poll {
+	int polls, polls_idle, found, begins, ends;
+	bool started;
+	int work, end_work;
+	int bh_at, timer_at, fd_at, work_at;
+	int efd;
+	struct loop_bh *bh;
+	struct loop_timer *timer;
+};
+
+static struct fake_poll fp;
+
+static bool fake_poll(void *opaque)
+{
+	struct fake_poll *f = opaque;
+	uint64_t one = 1;
+
+	f->polls++;
+	if (!f->started)
+		f->polls_idle++;
+	if (f->polls == f->bh_at)
+		loop_bh_schedule(f->bh);
+	if (f->polls == f->timer_at)
+		loop_timer_mod(f->timer, loop_now_ns() + 1 * MS);
+	if (f->polls == f->fd_at)
+		assert_int_equal(write(f->efd, &one, sizeof(one)), sizeof(one));
+	if (f->polls == f->work_at)
+		f->work++;
+	if (!f->work)
+		return false;
+	f->work--;
+	f->found++;
+	return true;
+}
+
+static void fake_begin(void *opaque)
+{
+	struct fake_poll *f = opaque;
+
+	assert_false(f->started);
+	f->started = true;
+	f->begins++;
+}
+
+static bool fake_end(void *opaque)
+{
+	struct fake_poll *f = opaque;
+
+	assert_true(f->started);
+	f->started = false;
+	f->ends++;
+	if (!f->end_work)
+		return false;
+	f->end_work--;
+	f->work++;
+	return true;
+}
+
+static void fake_efd_read(void *opaque)
+{
+	uint64_t v;
+
+	note(3);
+	if (read(((struct fake_poll *)opaque)->efd, &v, sizeof(v)) < 0)
+		fail();
+}
+
+static void fake_bh(void *opaque)
+{
+	note(4);
+}
+
+static void fake_timer(void *opaque)
+{
+	note(5);
+}
+
+static int setup_poll(void **state)
+{
+	setup(state);
+	memset(&fp, 0, sizeof(fp));
+	fp.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	assert_true(fp.efd >= 0);
+	assert_int_equal(loop_set_fd_handler(loop, fp.efd, NULL, fake_efd_read, NULL, &fp), 0);
+	fp.bh = loop_bh_new(loop, fake_bh, &fp);
+	fp.timer = loop_timer_new(loop, fake_timer, &fp);
+	assert_non_null(fp.bh);
+	assert_non_null(fp.timer);
+	assert_int_equal(loop_poll_handler_add(loop, fake_poll, fake_begin, fake_end, &fp), 0);
+	return 0;
+}
+
+static int teardown_poll(void **state)
+{
+	loop_poll_handler_remove(loop, fake_poll, &fp);
+	loop_set_fd_handler(loop, fp.efd, NULL, NULL, NULL, NULL);
+	close(fp.efd);
+	loop_bh_free(fp.bh);
+	loop_timer_free(fp.timer);
+	return teardown(state);
+}
+
+static void fake_kick(void)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(fp.efd, &one, sizeof(one)), sizeof(one));
+}
+
+/*
+ * One round in which work comes just after the window: an fd ready before a round without
+ * window, else work that slipped in as polling ended. Either way the round does not sleep.
+ */
+static void round_with_late_work(void)
+{
+	int64_t t0 = loop_now_ns();
+
+	if (loop_poll_ns(loop) == 0)
+		fake_kick();
+	else
+		fp.end_work = 1;
+	loop_run_once(loop, 2000);
+	assert_true(loop_now_ns() - t0 < 1000 * MS);
+	assert_int_equal(fp.begins, fp.ends);
+	assert_int_equal(fp.end_work, 0);
+	assert_int_equal(fp.work, 0);
+}
+
+/* Grow the window until it reaches @ns (it must within 40 rounds). */
+static void grow_to(int64_t ns)
+{
+	for (int i = 0; i < 40 && loop_poll_ns(loop) < ns; i++)
+		round_with_late_work();
+	assert_true(loop_poll_ns(loop) >= ns);
+}
+
+/* No maximum: the handler is never called, and the window stays 0. */
+static void test_poll_off(void **state)
+{
+	for (int i = 0; i < 3; i++) {
+		fake_kick();
+		loop_run_once(loop, 1000);
+	}
+	assert_int_equal(calls[3], 3);
+	assert_int_equal(fp.polls + fp.begins + fp.ends, 0);
+	assert_int_equal(loop_poll_ns(loop), 0);
+}
+
+/* Work that comes soon after the window doubles it, from 4 us, up to the maximum. */
+static void test_poll_grows(void **state)
+{
+	int64_t prev = 0;
+	bool capped = false;
+
+	loop_set_poll_max_ns(loop, 10 * MS);
+	assert_int_equal(loop_poll_max_ns(loop), 10 * MS);
+	round_with_late_work();
+	assert_int_equal(loop_poll_ns(loop), 4 * US);
+	/* Far below the maximum, however slow the machine: each round doubles the window. */
+	for (int64_t want = 8 * US; want <= 64 * US; want *= 2) {
+		round_with_late_work();
+		assert_int_equal(loop_poll_ns(loop), want);
+	}
+	/* Work that slipped in as polling ended was polled once more, outside the window. */
+	assert_int_equal(fp.found, 4);
+	assert_int_equal(fp.polls_idle, 4);
+	assert_int_equal(calls[3], 1);
+	for (int i = 0; i < 40 && !capped; i++) {
+		prev = loop_poll_ns(loop);
+		round_with_late_work();
+		assert_true(loop_poll_ns(loop) <= 10 * MS);
+		capped = loop_poll_ns(loop) == 10 * MS;
+	}
+	assert_true(capped);
+	assert_true(prev > 5 * MS); /* it got there by doubling */
+	/* A lower maximum cuts the window down at once. */
+	loop_set_poll_max_ns(loop, 1 * MS);
+	assert_int_equal(loop_poll_ns(loop), 1 * MS);
+}
+
+/* Work found by polling keeps the window as it is, and polling goes on (no end). */
+static void test_poll_found_keeps_window(void **state)
+{
+	int64_t ns, t0;
+	int idle;
+
+	loop_set_poll_max_ns(loop, 100 * MS);
+	grow_to(20 * MS);
+	ns = loop_poll_ns(loop);
+	idle = fp.polls_idle;
+	fp.work_at = fp.polls + 100;
+	t0 = loop_now_ns();
+	assert_true(loop_run_once(loop, 5000) >= 1);
+	assert_true(loop_now_ns() - t0 < ns);
+	assert_int_equal(fp.polls, fp.work_at);
+	assert_int_equal(loop_poll_ns(loop), ns);
+	assert_true(fp.started);
+	assert_int_equal(fp.begins, fp.ends + 1);
+	/* The next round polls on without a new begin. */
+	fp.work_at = fp.polls + 10;
+	loop_run_once(loop, 5000);
+	assert_int_equal(fp.begins, fp.ends + 1);
+	assert_int_equal(fp.polls_idle, idle);
+}
+
+/* Rounds that sleep past the maximum shrink the window (halves) to nothing; then no polling. */
+static void test_poll_shrinks_then_sleeps(void **state)
+{
+	int64_t t0, prev;
+	struct rusage r0, r1;
+	int polls;
+
+	loop_set_poll_max_ns(loop, 2 * MS);
+	grow_to(1 * MS);
+	for (int i = 0; i < 12 && loop_poll_ns(loop); i++) {
+		prev = loop_poll_ns(loop);
+		loop_run_once(loop, 10);
+		assert_true(loop_poll_ns(loop) == prev / 2 || loop_poll_ns(loop) == 0);
+		assert_false(fp.started);
+	}
+	assert_int_equal(loop_poll_ns(loop), 0);
+	assert_int_equal(fp.begins, fp.ends);
+	/* Idle: the loop sleeps in epoll_wait and calls nothing, using no CPU. */
+	polls = fp.polls;
+	t0 = loop_now_ns();
+	assert_int_equal(getrusage(RUSAGE_THREAD, &r0), 0);
+	assert_int_equal(loop_run_once(loop, 100), 0);
+	assert_int_equal(getrusage(RUSAGE_THREAD, &r1), 0);
+	assert_true(loop_now_ns() - t0 >= 90 * MS);
+	assert_int_equal(fp.polls, polls);
+	assert_true((r1.ru_utime.tv_sec - r0.ru_utime.tv_sec) * 1000000 + r1.ru_utime.tv_usec -
+			    r0.ru_utime.tv_usec + (r1.ru_stime.tv_sec - r0.ru_stime.tv_sec) * 1000000 +
+			    r1.ru_stime.tv_usec - r0.ru_stime.tv_usec <
+		    20000);
+	/* And the next event starts it again. */
+	round_with_late_work();
+	assert_int_equal(loop_poll_ns(loop), 4 * US);
+}
+
+/* Work that slipped in as polling ended keeps the loop from sleeping; without it, it sleeps. */
+static void test_poll_end_recheck(void **state)
+{
+	int64_t t0;
+
+	loop_set_poll_max_ns(loop, 1 * MS);
+	grow_to(4 * US);
+	fp.end_work = 1;
+	t0 = loop_now_ns();
+	assert_true(loop_run_once(loop, 3000) >= 1);
+	assert_true(loop_now_ns() - t0 < 1000 * MS);
+	assert_int_equal(fp.found, 1);
+	assert_int_equal(fp.polls_idle, 1);
+	assert_int_equal(fp.work, 0);
+	t0 = loop_now_ns();
+	assert_int_equal(loop_run_once(loop, 30), 0);
+	assert_true(loop_now_ns() - t0 >= 25 * MS);
+	assert_int_equal(fp.begins, fp.ends);
+	assert_false(fp.started);
+}
+
+/* A bottom half scheduled, a timer due or an fd ready while polling end the window. */
+static void test_poll_leaves_for_events(void **state)
+{
+	int64_t t0;
+
+	loop_set_poll_max_ns(loop, 400 * MS);
+	grow_to(200 * MS);
+
+	fp.bh_at = fp.polls + 1000;
+	t0 = loop_now_ns();
+	loop_run_once(loop, 5000);
+	assert_int_equal(calls[4], 1);
+	assert_true(loop_now_ns() - t0 < 100 * MS);
+
+	fp.timer_at = fp.polls + 1000;
+	t0 = loop_now_ns();
+	for (int i = 0; i < 3 && !calls[5]; i++)
+		loop_run_once(loop, 5000);
+	assert_int_equal(calls[5], 1);
+	assert_true(loop_now_ns() - t0 < 100 * MS);
+
+	fp.fd_at = fp.polls + 1000;
+	t0 = loop_now_ns();
+	calls[3] = 0;
+	loop_run_once(loop, 5000);
+	assert_int_equal(calls[3], 1);
+	assert_true(loop_now_ns() - t0 < 100 * MS);
+	/* All found while polling: the window kept its size, and polling goes on. */
+	assert_true(loop_poll_ns(loop) >= 200 * MS);
+	assert_true(fp.started);
+}
+
+/* A poller makes the loop spin: no window, and a handler that was polling is told to stop. */
+static void test_poll_with_poller(void **state)
+{
+	loop_set_poll_max_ns(loop, 100 * MS);
+	grow_to(1 * MS);
+	fp.work_at = fp.polls + 10;
+	loop_run_once(loop, 5000);
+	assert_true(fp.started);
+	assert_int_equal(loop_poller_add(loop, poller_cb, (void *)1), 0);
+	loop_run_once(loop, 5000);
+	assert_false(fp.started);
+	assert_int_equal(fp.begins, fp.ends);
+	loop_run_once(loop, 5000);
+	assert_int_equal(calls[1], 2);
+	assert_int_equal(fp.begins, fp.ends);
+	loop_poller_remove(loop, poller_cb, (void *)1);
+}
+
 /* loop_run(): quit from a callback, and SIGTERM through the signalfd */
 
 static void quit_cb(void *opaque)
@@ -487,6 +823,15 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_bottom_halves, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bh_threadsafe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pollers, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_poll_off, setup_poll, teardown_poll),
+	    cmocka_unit_test_setup_teardown(test_poll_grows, setup_poll, teardown_poll),
+	    cmocka_unit_test_setup_teardown(test_poll_found_keeps_window, setup_poll,
+					    teardown_poll),
+	    cmocka_unit_test_setup_teardown(test_poll_shrinks_then_sleeps, setup_poll,
+					    teardown_poll),
+	    cmocka_unit_test_setup_teardown(test_poll_end_recheck, setup_poll, teardown_poll),
+	    cmocka_unit_test_setup_teardown(test_poll_leaves_for_events, setup_poll, teardown_poll),
+	    cmocka_unit_test_setup_teardown(test_poll_with_poller, setup_poll, teardown_poll),
 	    cmocka_unit_test_setup_teardown(test_run_quit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_signal_quit, setup, teardown),
 	};

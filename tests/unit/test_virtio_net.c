@@ -5,8 +5,9 @@
  * by a small driver in the test, and a peer net client with an ops table. Covered: tx from
  * the guest reaches the peer with its header, rx from the peer lands in guest buffers (one,
  * and mergeable across several), backpressure (a peer that holds a packet stops tx until it
- * is flushed), link down, and a broken tx chain (the device stops until the front end
- * reconnects, then works again).
+ * is flushed), link down, a broken tx chain (the device stops until the front end
+ * reconnects, then works again), and poll-us (the rings are polled with notifications off
+ * under traffic, and wait for kicks again once idle).
  */
 #include <errno.h>
 #include <linux/virtio_config.h>
@@ -109,6 +110,7 @@ static int memfd = -1;
 static int fe = -1;
 static char sock_path[108];
 static struct drv rings[2]; /* rx = vring 0, tx = vring 1 */
+static uint64_t start_poll_us; /* poll-us= of the next start() */
 
 static void pump_n(int rounds)
 {
@@ -276,6 +278,8 @@ static void start(uint64_t features)
 	o.server = true;
 	o.queues = 1;
 	o.mrg_rxbuf = true;
+	o.poll_us = start_poll_us;
+	start_poll_us = 0;
 	if (device_init_virtio_net(&o, "vn0", loop, &err) < 0)
 		fail_msg("device_init_virtio_net: %s", err.msg);
 
@@ -543,6 +547,90 @@ static void test_broken_tx_chain(void **state)
 	assert_int_equal(peer->last[HDR_LEN], 0xd2);
 }
 
+/* Whether the device asks the driver not to kick on ring @d (no EVENT_IDX: the used flags). */
+static bool drv_no_notify(struct drv *d)
+{
+	return __atomic_load_n(&d->used->flags, __ATOMIC_ACQUIRE) & VRING_USED_F_NO_NOTIFY;
+}
+
+/* Send tx frames with kicks until the loop polls the device (with notifications off). */
+static void open_poll_window(uint8_t *fill)
+{
+	for (int i = 0; i < 20 && !drv_no_notify(&rings[1]); i++) {
+		guest_tx((*fill)++, true);
+		assert_int_equal(drv_wait_used(&rings[1], rings[1].avail_idx), rings[1].avail_idx);
+	}
+	assert_true(drv_no_notify(&rings[1]));
+	assert_true(loop_poll_ns(loop) > 0);
+}
+
+static void test_adaptive_poll(void **state)
+{
+	uint8_t frame[FRAME_LEN] = {4, 5, 6};
+	uint8_t fill = 1;
+	uint32_t size = BUF_SIZE;
+	uint64_t gpa;
+
+	start_poll_us = 2000;
+	start(BASE_FEATURES);
+	assert_int_equal(loop_poll_max_ns(loop), 2000 * 1000LL);
+	/* Kicks at first: the loop sleeps, then polls once frames come soon after its window. */
+	assert_false(drv_no_notify(&rings[1]));
+	open_poll_window(&fill);
+	/* While it polls, a frame needs no kick. */
+	guest_tx(0x77, false);
+	assert_int_equal(drv_wait_used(&rings[1], rings[1].avail_idx), rings[1].avail_idx);
+	assert_int_equal(peer->last[HDR_LEN], 0x77);
+
+	/* Frames for a guest without rx buffers wait; a buffer posted without a kick takes one. */
+	net_send(&peer->nc, frame, sizeof(frame));
+	gpa = drv_buf(&rings[0]);
+	drv_add(&rings[0], &gpa, &size, 1, true);
+	assert_int_equal(drv_wait_used(&rings[0], 1), 1);
+	assert_memory_equal(mem + gpa + HDR_LEN, frame, sizeof(frame));
+
+	/* Idle: the window shrinks to nothing and the device asks for kicks again. */
+	for (int i = 0; i < 40 && loop_poll_ns(loop); i++)
+		loop_run_once(loop, 5);
+	assert_int_equal(loop_poll_ns(loop), 0);
+	assert_false(drv_no_notify(&rings[1]));
+	guest_tx(0x78, true);
+	assert_int_equal(drv_wait_used(&rings[1], rings[1].avail_idx), rings[1].avail_idx);
+	assert_int_equal(peer->last[HDR_LEN], 0x78);
+
+	/* Frames held for want of buffers when polling stops: the rx ring asks for a kick. */
+	open_poll_window(&fill);
+	assert_true(drv_no_notify(&rings[0]));
+	frame[0] = 9;
+	net_send(&peer->nc, frame, sizeof(frame));
+	for (int i = 0; i < 40 && loop_poll_ns(loop); i++)
+		loop_run_once(loop, 5);
+	assert_int_equal(loop_poll_ns(loop), 0);
+	assert_false(drv_no_notify(&rings[0]));
+	assert_int_equal(drv_used(&rings[0]), 1);
+	guest_post_rx(1, BUF_SIZE);
+	assert_int_equal(drv_wait_used(&rings[0], 2), 2);
+	assert_int_equal(mem[BUF_BASE + BUF_SIZE + HDR_LEN], 9);
+}
+
+/* poll=on polls always, poll-us adaptively: both at once is refused, naming both. */
+static void test_poll_and_poll_us(void **state)
+{
+	struct device_virtio_net_opts o = {0};
+	struct error err = {0};
+
+	loop = loop_new();
+	assert_non_null(loop);
+	o.socket = "/tmp/test-virtio-net-unused.sock";
+	o.queues = 1;
+	o.poll = true;
+	o.poll_us = 50;
+	assert_int_equal(device_init_virtio_net(&o, "vn0", loop, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "poll=on"));
+	assert_non_null(strstr(err.msg, "poll-us=50"));
+	loop_free(loop);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -554,6 +642,8 @@ int main(void)
 	    cmocka_unit_test_teardown(test_tx_backpressure, teardown),
 	    cmocka_unit_test_teardown(test_link_down, teardown),
 	    cmocka_unit_test_teardown(test_broken_tx_chain, teardown),
+	    cmocka_unit_test_teardown(test_adaptive_poll, teardown),
+	    cmocka_unit_test(test_poll_and_poll_us),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
