@@ -59,6 +59,10 @@ expect_fail "vwire: -netdev hubport,id=h0: Parameter 'hubid' is missing" -netdev
 expect_fail "vwire: -netdev hubport,,id=x: " -netdev hubport,,id=x
 expect_fail "vwire: -object nosuch,id=o: " -object nosuch,id=o
 expect_fail "vwire: -device nosuch: " -device nosuch
+vn="virtio-net,id=v0,netdev=h0,socket=$E2E_TMP/v0.sock"
+expect_fail "vwire: -device $vn,poll=on,poll-us=50: poll=on and poll-us=50 cannot be combined" \
+	-netdev $hp -device "$vn,poll=on,poll-us=50"
+expect_fail "vwire: -device $vn,poll-us=200000: poll-us=200000" -netdev $hp -device "$vn,poll-us=200000"
 expect_fail "vwire: -frobnicate: invalid option" -frobnicate
 expect_fail "vwire: -netdev: requires an argument" -netdev
 # The earlier, valid netdevs are torn down too (nothing is left half-made); a later

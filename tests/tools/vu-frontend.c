@@ -9,9 +9,12 @@
  * or a kick fd that hangs up. Then A -> B must still forward. Mode skip-kick instead leaves out
  * kicks on A's tx and B's rx rings, as a driver that loses them would.
  *
- *   vu-frontend [-p VWIRE_PID] [-P] forward A_SOCK B_SOCK
- *   vu-frontend [-p VWIRE_PID] [-P] -t SECONDS traffic A_SOCK B_SOCK
- *   vu-frontend [-p VWIRE_PID] [-P] skip-kick A_SOCK B_SOCK
+ *   vu-frontend [-p VWIRE_PID [-i PERCENT]] [-P] forward A_SOCK B_SOCK
+ *   vu-frontend [-p VWIRE_PID [-i PERCENT]] [-P] -t SECONDS traffic A_SOCK B_SOCK
+ *   vu-frontend [-p VWIRE_PID [-i PERCENT]] [-P] skip-kick A_SOCK B_SOCK
+ *
+ * -i: afterwards, with A and B still connected and idle, vwire may use at most PERCENT of a
+ * core over 2 s.
  *   vu-frontend [-p VWIRE_PID] shrink-mem|shrink-inflight|block-call|hup-kick H_SOCK A_SOCK B_SOCK
  *
  * Exit 0 when every check passed; 1 with a line on stderr naming the one that failed.
@@ -105,6 +108,7 @@ struct dev {
 static pid_t vwire_pid;
 static bool use_packed;
 static int traffic_seconds = 10;
+static double idle_max_percent = -1;
 
 static void __attribute__((noreturn, format(printf, 1, 2))) fail(const char *fmt, ...)
 {
@@ -581,8 +585,8 @@ static void attack_hup_kick(struct dev *h)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: vu-frontend [-p PID] [-P] [-t SECONDS] forward|skip-kick|traffic "
-			"A_SOCK B_SOCK\n"
+	fprintf(stderr, "usage: vu-frontend [-p PID [-i PERCENT]] [-P] [-t SECONDS] "
+			"forward|skip-kick|traffic A_SOCK B_SOCK\n"
 			"       vu-frontend [-p PID] shrink-mem|shrink-inflight|block-call|hup-kick "
 			"H_SOCK A_SOCK B_SOCK\n");
 	exit(2);
@@ -657,13 +661,15 @@ int main(int argc, char **argv)
 	const char *mode;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "p:t:P")) != -1) {
+	while ((opt = getopt(argc, argv, "p:t:i:P")) != -1) {
 		if (opt == 'P')
 			use_packed = true;
 		else if (opt == 'p')
 			vwire_pid = (pid_t)atoi(optarg);
 		else if (opt == 't')
 			traffic_seconds = atoi(optarg);
+		else if (opt == 'i')
+			idle_max_percent = atof(optarg);
 		else
 			usage();
 	}
@@ -682,6 +688,14 @@ int main(int argc, char **argv)
 		else
 			skip_kick(&a, &b);
 		check_alive();
+		if (vwire_pid && idle_max_percent >= 0) {
+			double cpu = vwire_cpu_percent(2000);
+
+			note("vwire used %.1f%% of a core over 2 s after the traffic", cpu);
+			if (cpu > idle_max_percent)
+				fail("vwire used %.1f%% of a core while idle (at most %.1f%%)", cpu,
+				     idle_max_percent);
+		}
 		note("%s: ok", mode);
 		return 0;
 	}
