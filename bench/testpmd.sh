@@ -4,7 +4,8 @@
 # when Debian's openvswitch-switch-dpdk is installed, in one run. DPDK's testpmd with two virtio-user ports (io forwarding, tx_first)
 # sends every packet it receives on one port out of the other; the switch joins the two
 # vhost-user sockets back to back, so packets circle testpmd -> switch -> testpmd. The switch is
-# vwire (two virtio-net devices on one hub; kick mode, then poll=on), a second testpmd with
+# vwire (two virtio-net devices on one hub; kick mode, poll=on, or adaptive polling with
+# poll-us=ADAPTIVE_US, default 50), a second testpmd with
 # two net_vhost ports in io forwarding, or ovs-vswitchd-dpdk with its PMD thread on core 1 (its
 # own database, run directory and sockets in a scratch directory; stopped after each run). Each side has one core: testpmd's virtio-user side
 # runs on core 0, the switch on core 1 (vwire is single-threaded; the vhost testpmd's
@@ -17,6 +18,7 @@
 #                                 BURSTS=4: bursts of 32 packets per port tx_first injects;
 #                                 SWITCHES="dpdk ovs vwire vwire-poll": which switches, dpdk
 #                                 first; ovs is left out when it is not installed;
+#                                 vwire-adaptive: poll-us=ADAPTIVE_US (50);
 #                                 VWIRE_BASE=path/to/other/vwire adds vwire-base and
 #                                 vwire-base-poll: another build, e.g. main, for a change's
 #                                 before and after in the same interleaved run;
@@ -31,6 +33,7 @@ SECS=${SECS:-5}
 WARM=${WARM:-3}
 SIZES=${SIZES:-64 1500}
 BURSTS=${BURSTS:-4}
+ADAPTIVE_US=${ADAPTIVE_US:-50}
 OVS_VSWITCHD=${OVS_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
 if [[ -z ${SWITCHES:-} ]]; then
 	SWITCHES="dpdk vwire vwire-poll"
@@ -153,7 +156,8 @@ start_ovs() {
 	s0=$ovs/vhu0 s1=$ovs/vhu1
 }
 
-# start_switch vwire|vwire-poll|dpdk|ovs: the switch on core 1, listening on $s0 and $s1.
+# start_switch vwire|vwire-poll|vwire-adaptive|dpdk|ovs: the switch on core 1, listening on $s0
+# and $s1.
 start_switch() {
 	s0=$tmp/s0.sock s1=$tmp/s1.sock
 	rm -f "$s0" "$s1"
@@ -161,9 +165,10 @@ start_switch() {
 	ovs)
 		start_ovs
 		;;
-	vwire | vwire-poll | vwire-base | vwire-base-poll)
+	vwire | vwire-poll | vwire-adaptive | vwire-base | vwire-base-poll)
 		local poll= bin=$VWIRE
 		[[ $1 == *-poll ]] && poll=,poll=on
+		[[ $1 == *-adaptive ]] && poll=,poll-us=$ADAPTIVE_US
 		[[ $1 == vwire-base* ]] && bin=$VWIRE_BASE
 		# shellcheck disable=SC2086 # VWIRE_WRAP is a command line, e.g. a profiler.
 		taskset -c 1 ${VWIRE_WRAP:-} "$bin" -netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0 \
@@ -251,7 +256,7 @@ for ((r = 1; r <= RUNS; r++)); do
 done
 load1=$(cut -d' ' -f1 /proc/loadavg)
 
-python3 - "$tmp/results" "$RUNS" "$SECS" "$BURSTS" "$load0" "$load1" "$SWITCHES" <<'EOF'
+python3 - "$tmp/results" "$RUNS" "$SECS" "$BURSTS" "$load0" "$load1" "$SWITCHES" "$ADAPTIVE_US" <<'EOF'
 import statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -267,9 +272,10 @@ print("| frame | switch on core 1 | Mpps median | Mpps best | switch CPU ns/pack
 print("|---:|---|---:|---:|---:|---:|---:|" + ("---:|" if with_ovs else ""))
 names = {"dpdk": "DPDK vhost PMD (testpmd io, polls)", "vwire": "vwire, kick mode",
          "vwire-poll": "vwire, poll=on", "ovs": "Open vSwitch with DPDK, port to port",
+         "vwire-adaptive": f"vwire, poll-us={sys.argv[8]}",
          "vwire-base": "VWIRE_BASE, kick mode", "vwire-base-poll": "VWIRE_BASE, poll=on"}
 for size in sorted({k[0] for k in rows}):
-    dpdk = [r[0] for r in rows[(size, "dpdk")]]
+    dpdk = [r[0] for r in rows.get((size, "dpdk"), [])]
     ovs = [r[0] for r in rows.get((size, "ovs"), [])]
     for sw in switches:
         pps = [r[0] for r in rows[(size, sw)]]
@@ -278,10 +284,12 @@ for size in sorted({k[0] for k in rows}):
                                for r in rows[(size, sw)])
         def ratio(a, b):
             return f"{a / b:.2f}" if b else "n/a"
+        def median(v):
+            return statistics.median(v) if v else 0
         ratios = " | |" if sw == "dpdk" else \
-            f" {ratio(med, statistics.median(dpdk))} | {ratio(best, max(dpdk))} |"
+            f" {ratio(med, median(dpdk))} | {ratio(best, max(dpdk, default=0))} |"
         if with_ovs:
             ratios += " |" if sw in ("dpdk", "ovs") else \
-                f" {ratio(med, statistics.median(ovs))} |"
+                f" {ratio(med, median(ovs))} |"
         print(f"| {size} B | {names[sw]} | {med / 1e6:.3f} | {best / 1e6:.3f} | {ns:.0f} |{ratios}")
 EOF

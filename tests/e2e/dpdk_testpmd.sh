@@ -2,8 +2,8 @@
 # dpdk_testpmd.sh - DPDK's testpmd as an independent vhost-user front end: its virtio-user PMD
 # drives two vwire virtio-net devices whose back ends are two ports of one hub, and io
 # forwarding sends what port 0 receives out of port 1 and back (tx_first starts 2 x 32
-# packets circling testpmd -> vwire -> testpmd). Checks, for split and packed rings, kick and
-# poll mode, mrg_rxbuf on and off, 4000-byte frames over several rx buffers, vwire as the
+# packets circling testpmd -> vwire -> testpmd). Checks, for split and packed rings, kick,
+# poll and adaptive poll (poll-us=50) mode, mrg_rxbuf on and off, 4000-byte frames over several rx buffers, vwire as the
 # socket's client, and more packets in flight than rx buffers (backpressure through the hub):
 # packets still flow at the end, frames keep their length, no errors, no queue broken.
 # Needs root, 2 MB hugepages (reserved here and given back) and dpdk-testpmd (dpdk-dev).
@@ -108,14 +108,16 @@ run_variant() {
 }
 
 JUMBO=(--txpkts=1500,1500,1000 --max-pkt-len=9000 --enable-scatter)
-VARIANTS=${VARIANTS:-split split-poll packed packed-poll nomrg packed-nomrg-poll jumbo packed-jumbo client
-	backpressure backpressure-poll}
+VARIANTS=${VARIANTS:-split split-poll split-adaptive packed packed-poll nomrg packed-nomrg-poll jumbo
+	packed-jumbo client backpressure backpressure-poll backpressure-adaptive}
 for v in $VARIANTS; do
 	case $v in
 	split) run_variant "$v" 64 "" "" ;;
 	split-poll) run_variant "$v" 64 ",poll=on" "" ;;
 	packed) run_variant "$v" 64 "" ",packed_vq=1" ;;
 	packed-poll) run_variant "$v" 64 ",poll=on" ",packed_vq=1" ;;
+	# The loop polls up to 50 us before it sleeps, with the guest's notifications off.
+	split-adaptive) run_variant "$v" 64 ",poll-us=50" "" ;;
 	nomrg) run_variant "$v" 1500 "" ",mrg_rxbuf=0" --txpkts=1500 ;;
 	packed-nomrg-poll) run_variant "$v" 1500 ",poll=on" ",mrg_rxbuf=0,packed_vq=1" --txpkts=1500 ;;
 	# 4000-byte frames: three tx segments, two rx buffers each (num_buffers = 2).
@@ -128,6 +130,7 @@ for v in $VARIANTS; do
 	# hub holds the other device's tx back, and everything must resume when buffers return.
 	backpressure) run_variant "$v" 64 "" "" --rxd=64 --burst=128 ;;
 	backpressure-poll) run_variant "$v" 64 ",poll=on" ",packed_vq=1" --rxd=64 --burst=128 ;;
+	backpressure-adaptive) run_variant "$v" 64 ",poll-us=50" ",packed_vq=1" --rxd=64 --burst=128 ;;
 	*) e2e_fail "unknown variant $v" ;;
 	esac
 done
