@@ -218,8 +218,8 @@ void loop_poller_remove(struct loop *loop, loop_cb *poll, void *opaque);
  *
  * Return: 0 or -ENOMEM
  */
-int loop_poll_handler_add(struct loop *loop, loop_poll_cb *poll, loop_cb *begin,
-			  loop_poll_cb *end, void *opaque);
+int loop_poll_handler_add(struct loop *loop, loop_poll_cb *poll, loop_cb *begin, loop_poll_cb *end,
+			  void *opaque);
 
 /**
  * loop_poll_handler_remove() - forget the poll handler added with @poll and @opaque (neither

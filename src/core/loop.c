@@ -678,8 +678,8 @@ static int loop_poll_no_window(struct loop *loop)
 	return loop_poll_end(loop) ? loop_poll_handlers_run(loop) : 0;
 }
 
-int loop_poll_handler_add(struct loop *loop, loop_poll_cb *poll, loop_cb *begin,
-			  loop_poll_cb *end, void *opaque)
+int loop_poll_handler_add(struct loop *loop, loop_poll_cb *poll, loop_cb *begin, loop_poll_cb *end,
+			  void *opaque)
 {
 	struct loop_poll_handler *h;
 
@@ -698,7 +698,8 @@ int loop_poll_handler_add(struct loop *loop, loop_poll_cb *poll, loop_cb *begin,
 void loop_poll_handler_remove(struct loop *loop, loop_poll_cb *poll, void *opaque)
 {
 	for (unsigned int i = 0; i < loop->npoll_handlers; i++) {
-		if (loop->poll_handlers[i].poll == poll && loop->poll_handlers[i].opaque == opaque) {
+		if (loop->poll_handlers[i].poll == poll &&
+		    loop->poll_handlers[i].opaque == opaque) {
 			loop->poll_handlers[i] = loop->poll_handlers[--loop->npoll_handlers];
 			return;
 		}

@@ -887,7 +887,7 @@ static bool virtio_net_poll_end(void *opaque)
 		}
 		if (q->rx_vr && virtio_net_rx_held(q)) {
 			if (virtq_enable_notify(&q->rx)) {
-				/* As after a kick: the flush takes the buffers, no more kicks needed. */
+				/* As after a kick: the flush takes the buffers; no more kicks. */
 				virtq_disable_notify(&q->rx);
 				work = true;
 			} else {
