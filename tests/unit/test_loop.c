@@ -612,8 +612,8 @@ static void test_poll_grows(void **state)
 	int64_t prev = 0;
 	bool capped = false;
 
-	loop_set_poll_max_ns(loop, 10 * MS);
-	assert_int_equal(loop_poll_max_ns(loop), 10 * MS);
+	loop_set_poll_max_ns(loop, 200 * MS);
+	assert_int_equal(loop_poll_max_ns(loop), 200 * MS);
 	round_with_late_work();
 	assert_int_equal(loop_poll_ns(loop), 4 * US);
 	/* Far below the maximum, however slow the machine: each round doubles the window. */
@@ -628,11 +628,11 @@ static void test_poll_grows(void **state)
 	for (int i = 0; i < 40 && !capped; i++) {
 		prev = loop_poll_ns(loop);
 		round_with_late_work();
-		assert_true(loop_poll_ns(loop) <= 10 * MS);
-		capped = loop_poll_ns(loop) == 10 * MS;
+		assert_true(loop_poll_ns(loop) <= 200 * MS);
+		capped = loop_poll_ns(loop) == 200 * MS;
 	}
 	assert_true(capped);
-	assert_true(prev > 5 * MS); /* it got there by doubling */
+	assert_true(prev > 100 * MS); /* it got there by doubling */
 	/* A lower maximum cuts the window down at once. */
 	loop_set_poll_max_ns(loop, 1 * MS);
 	assert_int_equal(loop_poll_ns(loop), 1 * MS);
@@ -641,7 +641,7 @@ static void test_poll_grows(void **state)
 /* Work found by polling keeps the window as it is, and polling goes on (no end). */
 static void test_poll_found_keeps_window(void **state)
 {
-	int64_t ns, t0;
+	int64_t ns;
 	int idle;
 
 	loop_set_poll_max_ns(loop, 100 * MS);
@@ -649,9 +649,8 @@ static void test_poll_found_keeps_window(void **state)
 	ns = loop_poll_ns(loop);
 	idle = fp.polls_idle;
 	fp.work_at = fp.polls + 100;
-	t0 = loop_now_ns();
 	assert_true(loop_run_once(loop, 5000) >= 1);
-	assert_true(loop_now_ns() - t0 < ns);
+	/* It stopped polling at the call that found the work. */
 	assert_int_equal(fp.polls, fp.work_at);
 	assert_int_equal(loop_poll_ns(loop), ns);
 	assert_true(fp.started);
