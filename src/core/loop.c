@@ -701,6 +701,9 @@ void loop_poll_handler_remove(struct loop *loop, loop_poll_cb *poll, void *opaqu
 		if (loop->poll_handlers[i].poll == poll &&
 		    loop->poll_handlers[i].opaque == opaque) {
 			loop->poll_handlers[i] = loop->poll_handlers[--loop->npoll_handlers];
+			/* The next handler added starts as a sleeping loop's would. */
+			if (!loop->npoll_handlers)
+				loop->poll_started = false;
 			return;
 		}
 	}

@@ -38,13 +38,6 @@ run -P -t 3 traffic
 run skip-kick
 run -P forward
 
-kill -TERM "$vpid"
-st=0
-wait "$vpid" || st=$?
-forget_pid "$vpid"
-if grep -qE "Sanitizer|runtime error|broken" "$vlog"; then
-	cat "$vlog"
-	e2e_fail "sanitizer report or broken queue"
-fi
-[[ $st == 0 ]] || { tail -30 "$vlog"; e2e_fail "vwire exited with $st"; }
+stop_vwire_clean "$vpid" "$vlog"
+! grep broken "$vlog" || e2e_fail "a queue broke"
 e2e_log "poll-us=50 forwards, makes up for lost kicks and sleeps when idle"

@@ -56,13 +56,5 @@ grep -q "shrank the file behind its inflight buffer" "$vlog" ||
 	e2e_fail "no log line for the shrunk inflight buffer"
 grep -q "kick fd of queue 1 hung up" "$vlog" || e2e_fail "no log line for the hung-up kick fd"
 
-kill -TERM "$vpid"
-st=0
-wait "$vpid" || st=$?
-forget_pid "$vpid"
-if grep -qE "Sanitizer|runtime error" "$vlog"; then
-	cat "$vlog"
-	e2e_fail "sanitizer report"
-fi
-[[ $st == 0 ]] || { tail -30 "$vlog"; e2e_fail "vwire exited with $st"; }
+stop_vwire_clean "$vpid" "$vlog"
 e2e_log "vwire lived through every attack; the other devices kept forwarding"

@@ -153,6 +153,20 @@ kill_pid() {
 	forget_pid "$pid"
 }
 
+# stop_vwire_clean PID LOG - SIGTERM the vwire PID (a child of this shell, logging to LOG): it
+# must exit with status 0 and LOG must hold no sanitizer report.
+stop_vwire_clean() {
+	local st=0
+	kill -TERM "$1"
+	wait "$1" || st=$?
+	forget_pid "$1"
+	if grep -qE "Sanitizer|runtime error" "$2"; then
+		cat "$2"
+		e2e_fail "sanitizer report"
+	fi
+	[[ $st == 0 ]] || { tail -30 "$2"; e2e_fail "vwire exited with $st"; }
+}
+
 # make_netns NAME - create network namespace NAME with lo up; deleted at cleanup.
 make_netns() {
 	ip netns add "$1"
