@@ -219,6 +219,8 @@ struct iothread *iothread_new(const char *id, uint64_t poll_max_ns, struct error
 	if (!io->req_bh)
 		goto nomem;
 	io->poll_max_ns = poll_max_ns;
+	/* The thread does not run yet: its loop may still be set up from here. */
+	loop_set_poll_max_ns(io->loop, (int64_t)(poll_max_ns < INT64_MAX ? poll_max_ns : INT64_MAX));
 	io->reqs_tail = &io->reqs;
 	pthread_mutex_init(&io->lock, NULL);
 	pthread_cond_init(&io->cond, NULL);

@@ -27,8 +27,8 @@ typedef void iothread_fn(void *opaque);
 /**
  * iothread_new() - create an iothread and its event loop, not yet running; main thread only
  * @id:			its name, unique among iothreads
- * @poll_max_ns:	longest busy-poll before the loop sleeps, for the loop's adaptive
- *			polling (kept and reported; 0: never poll)
+ * @poll_max_ns:	longest busy-poll before the loop sleeps (loop_set_poll_max_ns(); 0:
+ *			never poll)
  * @err:		the error
  *
  * The iothread is listed (iothread_find()) until iothread_free().

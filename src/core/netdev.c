@@ -271,7 +271,7 @@ static void iothread_defaults(void *opts)
 static const struct opt_desc iothread_desc[] = {
 	OPT_MAX(struct object_iothread_opts, "poll-max-ns", OPT_UINT, poll_max_ns, INT64_MAX,
 		"longest busy-poll of the thread's loop before it sleeps (default 32768; "
-		"kept and shown by query-iothreads, the loop does not poll adaptively yet)"),
+		"shown by query-iothreads)"),
 	{ 0 }
 };
 CREATABLE_INIT(object_init_iothread, struct object_iothread_opts)
