@@ -41,6 +41,8 @@ if [[ -z ${SWITCHES:-} ]]; then
 	[[ -z ${VWIRE_BASE:-} ]] || SWITCHES+=" vwire-base vwire-base-poll"
 fi
 MEM=512
+# OVS's DPDK memory: with 512 MB its mbuf pools leave no room for a second port's vrings.
+OVS_MEM=1024
 sfx=$$
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vwire-bench-testpmd.XXXXXX")
 hp=/sys/kernel/mm/hugepages/hugepages-2048kB
@@ -94,8 +96,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# Two testpmd instances of MEM MB each, and room for the EAL's own.
+# Two testpmd instances of MEM MB each (or testpmd and OVS), and room for the EAL's own.
 need=$((2 * (MEM / 2 + 16)))
+[[ " $SWITCHES " == *" ovs "* ]] && need=$((MEM / 2 + OVS_MEM / 2 + 32))
 if (($(cat "$hp/free_hugepages") < need)); then
 	hp_added=$((need - $(cat "$hp/free_hugepages")))
 	echo $(($(cat "$hp/nr_hugepages") + hp_added)) >"$hp/nr_hugepages"
@@ -140,7 +143,7 @@ start_ovs() {
 		2>>"$ovs/start.log"
 	"${vsctl[@]}" --no-wait init
 	"${vsctl[@]}" --no-wait set Open_vSwitch . other_config:dpdk-init=true \
-		other_config:dpdk-socket-mem="$MEM" other_config:dpdk-socket-limit="$MEM" \
+		other_config:dpdk-socket-mem="$OVS_MEM" other_config:dpdk-socket-limit="$OVS_MEM" \
 		other_config:pmd-cpu-mask=0x2 \
 		other_config:dpdk-extra="--no-pci --single-file-segments --huge-dir=$huge_dir --file-prefix=ovs$sfx"
 	taskset -c 1 "$OVS_VSWITCHD" "unix:$ovs/db.sock" --pidfile="$ovs/ovs-vswitchd.pid" \
