@@ -23,6 +23,8 @@
 #include "vwire/loop.h"
 
 #define LOOP_MAX_EVENTS 64
+/* Times the pollers run per round (per epoll_wait) when the loop busy-polls. */
+#define LOOP_POLLER_ROUNDS 8
 /* The first poll window, and how it grows and shrinks (QEMU's poll-grow, poll-shrink). */
 #define LOOP_POLL_BASE_NS 4000LL
 #define LOOP_POLL_GROW 2
@@ -795,8 +797,13 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 			ran++;
 		}
 	}
-	for (unsigned int i = 0; i < loop->npollers; i++)
-		loop->pollers[i].poll(loop->pollers[i].opaque);
+	/* Busy-polling: several looks per epoll_wait (a system call), unless a bottom half waits. */
+	for (unsigned int k = 0; k < LOOP_POLLER_ROUNDS && loop->npollers; k++) {
+		if (k && loop_bh_any_scheduled(loop))
+			break;
+		for (unsigned int i = 0; i < loop->npollers; i++)
+			loop->pollers[i].poll(loop->pollers[i].opaque);
+	}
 	ran += loop_run_timers(loop);
 	ran += loop_run_bhs(loop);
 	return ran;
