@@ -3,11 +3,13 @@
  * dgram.c - -netdev dgram: one Ethernet frame per UDP or unix datagram, as QEMU 7.2's
  * net/dgram.c sends them (unicast, multicast, or over an inherited socket).
  *
- * In: recvmmsg fills a batch of buffers in one call; each frame goes to net_send_iov()
- * straight from its buffer; a 0 (queued at the peer) holds the rest of the batch until the
+ * In: recvmmsg fills a batch of buffers in one call; the frames go to net_send_burst() as
+ * one burst straight from their buffers; what the peer did not take stays there until the
  * sent_cb, and the socket is polled only while the peer can take packets.
- * Out: one sendmsg of the packet's own iovecs; EAGAIN returns 0 (the core keeps the packet)
- * and polls for write, then net_flush_queued(). Errors drop the frame, as a lossy wire does.
+ * Out: a burst goes out in one sendmmsg of the packets' own iovecs (a packet in one
+ * sendmsg when handed alone); EAGAIN leaves the rest to the core and polls for write, then
+ * net_flush_queued().
+ * Errors drop the frame, as a lossy wire does.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,7 +50,7 @@
  * @iovs:	their iovecs
  * @rx_count:	datagrams in the current batch
  * @rx_next:	first one not yet handed on
- * @rx_blocked:	the peer queued a frame: wait for the sent_cb
+ * @rx_blocked:	the peer did not take the whole batch: wait for the sent_cb
  * @rx_bh:	hands on the rest of a batch after the sent_cb
  * @owned:	the unix socket file it bound, removed at cleanup if still ours
  * @rl:		rate limit of the logs peers can cause
@@ -98,13 +100,16 @@ static void dgram_sent(struct net_client *nc, ssize_t ret)
 		loop_bh_schedule(s->rx_bh);
 }
 
-/* Hand on the rest of the batch until the peer queues one. */
+/* Hand on the rest of the batch as one burst; what the peer did not take waits for the sent_cb. */
 static void dgram_deliver(struct dgram_state *s)
 {
-	while (!s->rx_blocked && s->rx_next < s->rx_count) {
-		unsigned int i = s->rx_next++;
-		struct iovec iov = { s->iovs[i].iov_base, s->msgs[i].msg_len };
+	struct net_pkt pkts[DGRAM_BATCH];
+	struct iovec iov[DGRAM_BATCH];
+	unsigned int idx[DGRAM_BATCH], m = 0, taken;
 
+	if (s->rx_blocked)
+		return;
+	for (unsigned int i = s->rx_next; i < s->rx_count; i++) {
 		if (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			log_ratelimited_warn(&s->rl, "%s %s: dropped a datagram over %u bytes",
 					     s->nc.model, s->nc.name,
@@ -112,13 +117,19 @@ static void dgram_deliver(struct dgram_state *s)
 			continue;
 		}
 		/* QEMU stops reading for good on an empty datagram; it carries nothing: skip. */
-		if (!iov.iov_len)
+		if (!s->msgs[i].msg_len)
 			continue;
-		if (net_send_iov(&s->nc, &iov, 1, 0, dgram_sent) == 0)
-			s->rx_blocked = true;
+		iov[m] = (struct iovec){ s->iovs[i].iov_base, s->msgs[i].msg_len };
+		pkts[m] = (struct net_pkt){ .iov = &iov[m], .iovcnt = 1, .len = iov[m].iov_len };
+		idx[m++] = i;
 	}
-	if (s->rx_next == s->rx_count)
-		s->rx_next = s->rx_count = 0;
+	taken = m ? net_send_burst(&s->nc, pkts, m, dgram_sent) : 0;
+	if (taken < m) {
+		s->rx_next = idx[taken];
+		s->rx_blocked = true;
+		return;
+	}
+	s->rx_next = s->rx_count = 0;
 }
 
 static void dgram_rx_bh(void *opaque)
@@ -168,20 +179,51 @@ static void dgram_writable(void *opaque)
 	net_flush_queued(&s->nc);
 }
 
+/* Where a message goes: the destination while the socket is not connected to it. */
+static void dgram_set_dest(struct dgram_state *s, struct msghdr *msg)
+{
+	bool named = s->has_dest && !s->connected;
+
+	msg->msg_name = named ? &s->dest.ss : NULL;
+	msg->msg_namelen = named ? s->dest.len : 0;
+}
+
 static ssize_t dgram_send(struct dgram_state *s, struct msghdr *msg)
 {
 	ssize_t n;
 
-	msg->msg_name = NULL;
-	msg->msg_namelen = 0;
-	if (s->has_dest && !s->connected) {
-		msg->msg_name = &s->dest.ss;
-		msg->msg_namelen = s->dest.len;
-	}
+	dgram_set_dest(s, msg);
 	do {
 		n = sendmsg(s->fd, msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 	} while (n < 0 && errno == EINTR);
 	return n < 0 ? -errno : n;
+}
+
+/*
+ * A send failed with -@err. EAGAIN: return true to try again at once when an unconnected
+ * unix socket could connect (it is never told when the receiver has room), else poll for
+ * write and return false. Any other error loses the frame, as on a wire: return false.
+ */
+static bool dgram_send_failed(struct dgram_state *s, int err)
+{
+	if (err == EAGAIN) {
+		if (s->unix_dest && !s->connected) {
+			dgram_connect(s);
+			if (s->connected)
+				return true;
+		}
+		s->want_write = true;
+		dgram_update_handler(s);
+		return false;
+	}
+	if (s->connected && (err == ECONNREFUSED || err == ENOTCONN)) {
+		/* The receiver went away; the kernel dropped the association. */
+		s->connected = false;
+	}
+	/* Nobody listening, or a transient error: the frame is lost. */
+	log_msg_ratelimited(&s->rl, LOG_LEVEL_DEBUG, "%s %s: send: %s", s->nc.model, s->nc.name,
+			    strerror(err));
+	return false;
 }
 
 static ssize_t dgram_receive_iov(struct net_client *nc, const struct iovec *iov, int iovcnt,
@@ -193,28 +235,49 @@ static ssize_t dgram_receive_iov(struct net_client *nc, const struct iovec *iov,
 
 	if (s->want_write)
 		return 0;
-	n = dgram_send(s, &msg);
-	if (n == -EAGAIN && s->unix_dest && !s->connected) {
-		/* An unconnected unix socket is never told when the receiver has room. */
-		dgram_connect(s);
-		if (s->connected)
-			n = dgram_send(s, &msg);
-	}
+	do {
+		n = dgram_send(s, &msg);
+	} while (n < 0 && dgram_send_failed(s, (int)-n));
 	if (n >= 0)
 		return (ssize_t)net_iov_size(iov, iovcnt);
-	if (n == -EAGAIN) {
-		s->want_write = true;
-		dgram_update_handler(s);
+	return s->want_write ? 0 : n;
+}
+
+/*
+ * The whole burst in one sendmmsg. The kernel stops at the first message it cannot send:
+ * EAGAIN leaves that one and the rest to the core; another error drops just that one.
+ */
+static unsigned int dgram_receive_burst(struct net_client *nc, const struct net_pkt *pkts,
+					unsigned int n)
+{
+	struct dgram_state *s = (struct dgram_state *)nc;
+	struct mmsghdr msgs[NET_BURST_MAX];
+	unsigned int done = 0;
+
+	if (s->want_write)
 		return 0;
+	for (unsigned int i = 0; i < n; i++)
+		msgs[i].msg_hdr = (struct msghdr){ .msg_iov = (struct iovec *)pkts[i].iov,
+						   .msg_iovlen = (size_t)pkts[i].iovcnt };
+	while (done < n) {
+		int sent;
+
+		for (unsigned int i = done; i < n; i++)
+			dgram_set_dest(s, &msgs[i].msg_hdr);
+		sent = sendmmsg(s->fd, msgs + done, n - done, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (sent > 0) {
+			done += (unsigned int)sent;
+			continue;
+		}
+		if (sent < 0 && errno == EINTR)
+			continue;
+		if (sent < 0 && dgram_send_failed(s, errno))
+			continue;
+		if (s->want_write)
+			break;
+		net_rx_dropped(nc, &pkts[done++]);
 	}
-	if (s->connected && (n == -ECONNREFUSED || n == -ENOTCONN)) {
-		/* The receiver went away; the kernel dropped the association. */
-		s->connected = false;
-	}
-	/* Nobody listening, or a transient error: the frame is lost, as on a wire. */
-	log_msg_ratelimited(&s->rl, LOG_LEVEL_DEBUG, "%s %s: send: %s", nc->model, nc->name,
-			    strerror((int)-n));
-	return n;
+	return done;
 }
 
 static void dgram_cleanup(struct net_client *nc)
@@ -239,6 +302,7 @@ static const struct net_client_ops dgram_ops = {
 	.type = "dgram",
 	.size = sizeof(struct dgram_state),
 	.receive_iov = dgram_receive_iov,
+	.receive_burst = dgram_receive_burst,
 	.cleanup = dgram_cleanup,
 };
 
