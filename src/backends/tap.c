@@ -2,10 +2,11 @@
 /*
  * tap.c - the tap back end (-netdev tap), one net client per queue of a Linux tap interface.
  *
- * In: the fd is readable and the peer can take packets: up to TAP_BATCH frames are read into
- * the queue's one buffer and sent to the peer (with their vnet header when the peer takes
- * one, so GSO frames pass whole; else past it, without a copy); a send that is queued stops
- * reading until its completion. Out: receive_iov writev()s the peer's iovecs straight to the
+ * In: the fd is readable and the peer can take packets: up to TAP_BATCH frames are read, into
+ * buffers the peer lends (a guest's rx ring) or else the queue's own, which go to the peer as
+ * one burst (with their vnet header when the peer takes one, so GSO frames pass whole; else
+ * past it, without a copy); what the peer did not take stays in them and stops reading until
+ * the peer calls back. Out: receive_iov writev()s the peer's iovecs straight to the
  * fd (a zeroed vnet header in front when the packet has none); a full tap returns 0 and waits
  * for POLLOUT, then flushes the queue. The OS part is tap-linux.c.
  */
@@ -58,7 +59,12 @@
  * @gone:	the interface vanished under us: the fd is no longer polled
  * @ifname:	the interface's name
  * @downscript:	run with @ifname at cleanup (queue 0 only), or NULL
- * @buf:	the queue's receive buffer (NET_MAX_PACKET bytes), reused for every frame
+ * @buf:	the queue's receive buffers, TAP_BATCH of NET_MAX_PACKET bytes
+ * @iov:	the frames read into @buf, one iovec each
+ * @pkts:	the burst of them
+ * @held:	frames in @pkts; those from @held_next on the peer has not taken yet
+ * @held_next:	the first of those
+ * @resume_bh:	sends the held frames on after the peer called back
  * @lend_len:	bytes of a peer's buffers to borrow per frame while offloads are off
  * @rl:		rate limit of this queue's warnings
  */
@@ -74,6 +80,11 @@ struct tap {
 	char ifname[IFNAMSIZ];
 	char *downscript;
 	uint8_t *buf;
+	struct iovec iov[TAP_BATCH];
+	struct net_pkt pkts[TAP_BATCH];
+	unsigned int held;
+	unsigned int held_next;
+	struct loop_bh *resume_bh;
 	size_t lend_len;
 	struct log_ratelimit rl;
 };
@@ -146,14 +157,6 @@ static bool tap_sync_offload(struct tap *tap)
 	return want;
 }
 
-static void tap_send_completed(struct net_client *nc, ssize_t ret)
-{
-	struct tap *tap = (struct tap *)nc;
-
-	(void)ret;
-	tap->read_poll = true; /* the loop's gate resumes polling the fd */
-}
-
 /* Whether a frame read with offloads possibly on still needs its vnet header. */
 static bool tap_hdr_needed(const uint8_t *buf)
 {
@@ -215,58 +218,112 @@ static int tap_read_lent(struct tap *tap, bool peer_vnet)
 	return -1;
 }
 
+/* The peer may take more: send the frames it left in our buffers (from the loop, not its call). */
+static void tap_burst_sent(struct net_client *nc, ssize_t ret)
+{
+	(void)ret;
+	loop_bh_schedule(((struct tap *)nc)->resume_bh);
+}
+
+/* Send the frames in our buffers; keep what the peer does not take, and stop reading. */
+static void tap_send_held(struct tap *tap)
+{
+	unsigned int n = tap->held - tap->held_next;
+	unsigned int taken = net_send_burst(&tap->nc, tap->pkts + tap->held_next, n,
+					    tap_burst_sent);
+
+	if (taken < n) {
+		tap->held_next += taken;
+		tap->read_poll = false;
+		return;
+	}
+	tap->held = tap->held_next = 0;
+	tap->read_poll = !tap->gone; /* the loop's gate resumes polling the fd */
+}
+
+static void tap_resume(void *opaque)
+{
+	struct tap *tap = opaque;
+
+	if (tap->held)
+		tap_send_held(tap);
+}
+
+/*
+ * Read one frame into buffer @i; fill tap->iov[i] and tap->pkts[i]. Return 1 when it is
+ * there, 0 when it was dropped, -1 when reading must stop.
+ */
+static int tap_read_buf(struct tap *tap, unsigned int i, bool peer_vnet)
+{
+	uint8_t *buf = tap->buf + (size_t)i * NET_MAX_PACKET;
+	struct iovec *iov = &tap->iov[i];
+	unsigned int flags = 0;
+	ssize_t len;
+
+	do {
+		len = read(tap->fd, buf, NET_MAX_PACKET);
+	} while (len < 0 && errno == EINTR);
+	if (len < 0) {
+		if (errno != EAGAIN)
+			tap_read_failed(tap, errno);
+		return -1;
+	}
+	iov->iov_base = buf;
+	iov->iov_len = (size_t)len;
+	if (tap->vnet_hdr) {
+		if (len < NET_VNET_HDR_LEN) {
+			log_ratelimited_warn(&tap->rl, "netdev %s: %zd-byte read from %s",
+					     tap->nc.name, len, tap->ifname);
+			return 0;
+		}
+		/*
+		 * A frame read while offloads were on may still be partial after the peer
+		 * stopped taking vnet headers: then the core finishes or drops it.
+		 */
+		if (peer_vnet || tap_hdr_needed(buf)) {
+			flags = NET_FLAG_VNET_HDR;
+		} else {
+			iov->iov_base = buf + NET_VNET_HDR_LEN;
+			iov->iov_len -= NET_VNET_HDR_LEN;
+		}
+	}
+	tap->pkts[i] = (struct net_pkt){ .iov = iov, .iovcnt = 1, .flags = flags,
+					 .len = iov->iov_len };
+	return 1;
+}
+
 static void tap_send(void *opaque)
 {
 	struct tap *tap = opaque;
 	bool peer_vnet = false;
+	unsigned int m = 0;
 
 	if (tap->vnet_hdr)
 		peer_vnet = tap_sync_offload(tap);
-	for (unsigned int n = 0; n < TAP_BATCH && tap->read_poll && net_can_send(&tap->nc); n++) {
-		struct iovec iov;
-		unsigned int flags = 0;
-		ssize_t len;
+	for (unsigned int n = 0; n < TAP_BATCH && tap->read_poll; n++) {
+		int ret;
 
-		if (tap->vnet_hdr) {
-			int lent = tap_read_lent(tap, peer_vnet);
-
-			if (lent > 0)
-				continue;
-			if (lent < 0)
-				return;
-		}
-		len = read(tap->fd, tap->buf, NET_MAX_PACKET);
-		if (len < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN)
-				return;
-			tap_read_failed(tap, errno);
-			return;
-		}
-		iov.iov_base = tap->buf;
-		iov.iov_len = (size_t)len;
-		if (tap->vnet_hdr) {
-			if (len < NET_VNET_HDR_LEN) {
-				log_ratelimited_warn(&tap->rl, "netdev %s: %zd-byte read from %s",
-						     tap->nc.name, len, tap->ifname);
-				continue;
-			}
-			/*
-			 * A frame read while offloads were on may still be partial after the
-			 * peer stopped taking vnet headers: then the core finishes or drops it.
-			 */
-			if (peer_vnet || tap_hdr_needed(tap->buf)) {
-				flags = NET_FLAG_VNET_HDR;
-			} else {
-				iov.iov_base = tap->buf + NET_VNET_HDR_LEN;
-				iov.iov_len -= NET_VNET_HDR_LEN;
+		/* Lent buffers take a frame only while none waits in ours, to keep the order. */
+		if (!m) {
+			if (!net_can_send(&tap->nc))
+				break;
+			if (tap->vnet_hdr) {
+				ret = tap_read_lent(tap, peer_vnet);
+				if (ret > 0)
+					continue;
+				if (ret < 0)
+					break;
 			}
 		}
-		if (net_send_iov(&tap->nc, &iov, 1, flags, tap_send_completed) == 0) {
-			tap->read_poll = false;
-			return;
-		}
+		ret = tap_read_buf(tap, m, peer_vnet);
+		if (ret < 0)
+			break;
+		m += (unsigned int)ret;
+	}
+	if (m) {
+		tap->held = m;
+		tap->held_next = 0;
+		tap_send_held(tap);
 	}
 }
 
@@ -369,6 +426,8 @@ static void tap_cleanup(struct net_client *nc)
 	}
 	free(tap->downscript);
 	free(tap->buf);
+	loop_bh_free(tap->resume_bh);
+	tap->resume_bh = NULL;
 }
 
 static const struct net_client_ops tap_ops = {
@@ -431,9 +490,11 @@ static struct tap *tap_new(struct loop *loop, const char *model, const char *nam
 	tap->vnet_hdr = vnet_hdr;
 	nc->is_netdev = true;
 	snprintf(tap->ifname, sizeof(tap->ifname), "%s", ifname);
-	tap->buf = malloc(NET_MAX_PACKET);
+	/* Pages of it are touched only as frames fill them. */
+	tap->buf = malloc((size_t)TAP_BATCH * NET_MAX_PACKET);
+	tap->resume_bh = loop_bh_new(loop, tap_resume, tap);
 	tap->lend_len = TAP_LEND_DEFAULT;
-	if (!tap->buf) {
+	if (!tap->buf || !tap->resume_bh) {
 		error_set(err, -ENOMEM, "out of memory");
 		goto err;
 	}
