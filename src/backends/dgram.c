@@ -6,10 +6,9 @@
  * In: recvmmsg fills a batch of buffers in one call; the frames go to net_send_burst() as
  * one burst straight from their buffers; what the peer did not take stays there until the
  * sent_cb, and the socket is polled only while the peer can take packets.
- * Out: a burst goes out in one sendmmsg of the packets' own iovecs (a packet in one
- * sendmsg when handed alone); EAGAIN leaves the rest to the core and polls for write, then
- * net_flush_queued().
- * Errors drop the frame, as a lossy wire does.
+ * Out: a burst goes out in one sendmmsg of the packets' own iovecs (a packet handed on alone
+ * in one sendmsg); EAGAIN leaves the rest to the core and polls for write, then
+ * net_flush_queued(). Errors drop the frame, as a lossy wire does.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -672,9 +672,9 @@ static void test_dgram_udp_pair(void **state)
 	assert_string_equal(net_find("d2")->model, "socket");
 }
 
-static void test_dgram_unix_pair(void **state)
+/* Two dgram netdevs "d1" and "d2" on unix sockets, each with an endpoint. */
+static void dgram_unix_pair(struct endpoint **a, struct endpoint **b)
 {
-	struct endpoint *a, *b;
 	char p1[128], p2[128];
 
 	snprintf(p1, sizeof(p1), "%s/d1", tmpdir);
@@ -683,8 +683,15 @@ static void test_dgram_unix_pair(void **state)
 		  p1, p2);
 	netdev_ok("dgram,id=d2,local.type=unix,local.path=%s,remote.type=unix,remote.path=%s",
 		  p2, p1);
-	a = ep_attach("d1");
-	b = ep_attach("d2");
+	*a = ep_attach("d1");
+	*b = ep_attach("d2");
+}
+
+static void test_dgram_unix_pair(void **state)
+{
+	struct endpoint *a, *b;
+
+	dgram_unix_pair(&a, &b);
 	exchange(a, b);
 	/* Many at once: the receiver's queue fills, the sender waits instead of dropping. */
 	for (unsigned int i = 0; i < 500; i++) {
@@ -710,16 +717,8 @@ static void test_dgram_bursts(void **state)
 	struct net_pkt pkts[64];
 	struct iovec iov[64];
 	struct endpoint *a, *b;
-	char p1[128], p2[128];
 
-	snprintf(p1, sizeof(p1), "%s/d1", tmpdir);
-	snprintf(p2, sizeof(p2), "%s/d2", tmpdir);
-	netdev_ok("dgram,id=d1,local.type=unix,local.path=%s,remote.type=unix,remote.path=%s",
-		  p1, p2);
-	netdev_ok("dgram,id=d2,local.type=unix,local.path=%s,remote.type=unix,remote.path=%s",
-		  p2, p1);
-	a = ep_attach("d1");
-	b = ep_attach("d2");
+	dgram_unix_pair(&a, &b);
 	b->nc.ops = &ep_burst_ops;
 	exchange(a, b);
 	b->got = 0;
