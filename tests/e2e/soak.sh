@@ -256,8 +256,13 @@ for ((r = 1; r <= SOAK_RESTARTS; r++)); do
 	traffic_all 30
 	sleep 1
 	qmp_churn "$SOAK_QMP" || { tail -20 "$VW_LOG"; e2e_fail "QMP churn failed"; }
-	victim=${TRAFFIC[RANDOM % ${#TRAFFIC[@]}]}
-	kill -KILL "$victim"
+	vi=$((RANDOM % ${#TRAFFIC[@]}))
+	# A front end that already ended failed a check: say which and why.
+	kill -KILL "${TRAFFIC[vi]}" 2>/dev/null || {
+		cat "$T/traffic.$vi.log" >&2
+		tail -30 "$VW_LOG"
+		e2e_fail "round $r: traffic front end $vi ended before its time"
+	}
 	sleep 0.5
 	pid_alive "$VW_PID" || { tail -30 "$VW_LOG"; e2e_fail "vwire died in round $r"; }
 	sig=KILL
