@@ -73,6 +73,9 @@ stop_pid() {
 stop_ovs() {
 	[[ -d $ovs ]] || return 0
 	local p
+	# Deleting the bridge has OVS remove the devices its netdev datapath made (br0,
+	# ovs-netdev); exiting alone leaves them behind.
+	ovs-vsctl --db="unix:$ovs/db.sock" --timeout=10 --if-exists del-br br0 >/dev/null 2>&1
 	ovs-appctl -t "$ovs/ovs-vswitchd.ctl" exit >/dev/null 2>&1
 	ovs-appctl -t "$ovs/ovsdb-server.ctl" exit >/dev/null 2>&1
 	for p in "$ovs"/*.pid; do
