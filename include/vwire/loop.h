@@ -152,6 +152,9 @@ struct loop_bh *loop_bh_new(struct loop *loop, loop_cb *cb, void *opaque);
 
 /**
  * loop_bh_schedule() - run @bh once after the current dispatch; scheduling twice runs it once
+ *
+ * A bottom half scheduled by another one runs in the same round; one scheduled again after
+ * it ran (by itself or another) runs in the next round, after fds and timers were looked at.
  * @bh: the bottom half
  */
 void loop_bh_schedule(struct loop_bh *bh);

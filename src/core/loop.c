@@ -68,6 +68,7 @@ struct loop_bh {
 	void *opaque;
 	bool scheduled;
 	bool threadsafe_pending;
+	uint64_t ran_round; /* the loop's bh_round when it last ran */
 	struct loop_bh *next; /* in loop->bhs: every bottom half of the loop */
 };
 
@@ -81,6 +82,7 @@ struct loop_bh {
  * @timers:	pending timers, soonest first
  * @bhs:	all bottom halves
  * @bh_lock:	protects threadsafe_pending flags
+ * @bh_round:	counts the rounds that ran bottom halves (each runs at most once per round)
  * @wake_fd:	eventfd for loop_wakeup()
  * @sig_fd:	signalfd, or -1
  * @quit:	loop_run() returns after this round
@@ -102,6 +104,7 @@ struct loop {
 	int gated_cap;
 	struct loop_timer *timers;
 	struct loop_bh *bhs;
+	uint64_t bh_round;
 	pthread_mutex_t bh_lock;
 	bool threadsafe_any;
 	int wake_fd;
@@ -514,13 +517,20 @@ static int loop_run_bhs(struct loop *loop)
 	int ran = 0;
 	bool again = true;
 
-	/* A bottom half may schedule others, or free itself: restart the walk after each call. */
+	/*
+	 * A bottom half may schedule others, or free itself: restart the walk after each call.
+	 * One that was scheduled again after it ran this round (a tx queue with more to send
+	 * reschedules itself) waits for the next round, after the fds were looked at: else a
+	 * guest that refills its ring as fast as it drains would keep the loop here for good.
+	 */
+	loop->bh_round++;
 	while (again) {
 		struct loop_bh *bh;
 
 		again = false;
 		for (bh = loop->bhs; bh; bh = bh->next) {
-			if (bh->scheduled) {
+			if (bh->scheduled && bh->ran_round != loop->bh_round) {
+				bh->ran_round = loop->bh_round;
 				bh->scheduled = false;
 				bh->cb(bh->opaque);
 				ran++;

@@ -379,6 +379,63 @@ static void test_bottom_halves(void **state)
 	loop_bh_free(NULL);
 }
 
+static struct loop_bh *bh_again;
+
+static void bh_again_cb(void *opaque)
+{
+	note(5);
+	/* Bounded, so that a loop that runs it over and over fails the test instead of hanging. */
+	if (calls[5] < 100)
+		loop_bh_schedule(bh_again);
+}
+
+static void bh_ping_cb(void *opaque)
+{
+	note(1);
+	loop_bh_schedule(bh_b);
+}
+
+static void bh_pong_cb(void *opaque)
+{
+	note(2);
+	loop_bh_schedule(bh_a);
+}
+
+/* A bottom half that always schedules itself again runs once a round, and fds still come. */
+static void test_bottom_half_again(void **state)
+{
+	struct pipe_h p;
+
+	bh_again = loop_bh_new(loop, bh_again_cb, NULL);
+	assert_non_null(bh_again);
+	loop_bh_schedule(bh_again);
+	assert_int_equal(loop_run_once(loop, 1000), 1);
+	assert_int_equal(calls[5], 1);
+	pipe_open(&p, 4);
+	assert_int_equal(loop_set_fd_handler(loop, p.fd[0], NULL, pipe_read, NULL, &p), 0);
+	assert_int_equal(write(p.fd[1], "x", 1), 1);
+	norder = 0;
+	assert_int_equal(loop_run_once(loop, 1000), 2);
+	assert_int_equal(order[0], 4);
+	assert_int_equal(order[1], 5);
+	assert_int_equal(calls[5], 2);
+	pipe_close(&p);
+	loop_bh_free(bh_again);
+	/* Two that schedule each other: each once a round, in order. */
+	bh_a = loop_bh_new(loop, bh_ping_cb, NULL);
+	bh_b = loop_bh_new(loop, bh_pong_cb, NULL);
+	loop_bh_schedule(bh_a);
+	norder = 0;
+	assert_int_equal(loop_run_once(loop, 0), 2);
+	assert_int_equal(order[0], 1);
+	assert_int_equal(order[1], 2);
+	assert_int_equal(loop_run_once(loop, 0), 2);
+	assert_int_equal(calls[1], 2);
+	assert_int_equal(calls[2], 2);
+	loop_bh_free(bh_a);
+	loop_bh_free(bh_b);
+}
+
 static void *thread_schedule(void *arg)
 {
 	usleep(20000);
@@ -828,6 +885,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_removed_in_same_round, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bottom_halves, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_bottom_half_again, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bh_threadsafe, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pollers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_poll_off, setup_poll, teardown_poll),
