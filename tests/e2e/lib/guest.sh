@@ -225,6 +225,16 @@ guest_run() {
 	done
 }
 
+# guest_fetch_check NAME URL FILE [TIMEOUT] - the guest downloads URL (wget, default 60 s);
+# fail the test unless what it got is the host's FILE, byte for byte (SHA-256).
+guest_fetch_check() {
+	local name=$1 url=$2 file=$3 timeout=${4:-60} sum_host sum_guest
+	sum_host=$(sha256sum <"$file" | cut -d' ' -f1)
+	sum_guest=$(guest_run "$name" -t "$timeout" "wget -q -O - $url | sha256sum | cut -d' ' -f1") ||
+		e2e_fail "guest $name: fetching $url failed"
+	[[ $sum_guest == "$sum_host" ]] || e2e_fail "guest $name: $url differs: $sum_guest != $sum_host"
+}
+
 # guest_wait_result NAME [TIMEOUT] - wait (default 120 s) for the --cmd command to finish;
 # print its output (the console lines between VWIRE-CMD-BEGIN and VWIRE-RESULT) and return
 # its exit status (124 on timeout, 125 if QEMU exits first).
