@@ -125,6 +125,33 @@ class UsageError(Exception):
     """A command line vwirectl cannot run."""
 
 
+class NoConnection(Exception):
+    """vwire cannot be reached (the message says why and what to try)."""
+
+
+class LazyQMP(QMP):
+    """Connects at the first command, so that usage errors come first."""
+
+    def ensure(self):
+        if self.sock:
+            return
+        try:
+            self.connect()
+        except (OSError, ValueError, RuntimeError) as e:
+            self.close()
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+            msg = "cannot talk to vwire at %s: %s" % (self.path, reason)
+            if isinstance(e, (FileNotFoundError, ConnectionRefusedError)):
+                msg += ("\n%s: is vwire running with -qmp unix:%s,server=on,wait=off?"
+                        " (-s SOCKET picks another socket)" % (PROG, self.path))
+            raise NoConnection(msg)
+
+    def execute(self, cmd, args=None, msg_id=None):
+        if not self.sock and cmd != "qmp_capabilities":
+            self.ensure()
+        return super().execute(cmd, args, msg_id)
+
+
 def default_socket():
     """Where vwire's built-in default run puts its QMP socket (core/unix-socket.h)."""
     xdg = os.environ.get("XDG_RUNTIME_DIR", "")
@@ -338,6 +365,7 @@ def format_event(ev):
 def cmd_events(conn, argv):
     if argv not in ([], ["--json"]):
         raise UsageError("usage: %s events [--json]" % PROG)
+    conn.ensure()
     conn.sock.settimeout(None)
     while True:
         try:
@@ -405,18 +433,12 @@ def main(argv):
         sys.stderr.write("%s: unknown command '%s' (see %s -h)\n" % (PROG, args[0], PROG))
         return 2
     path = path or default_socket()
-    conn = QMP(path)
+    conn = LazyQMP(path)
     try:
-        try:
-            conn.connect()
-        except (OSError, ValueError, RuntimeError) as e:
-            reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-            sys.stderr.write("%s: cannot talk to vwire at %s: %s\n" % (PROG, path, reason))
-            if isinstance(e, (FileNotFoundError, ConnectionRefusedError)):
-                sys.stderr.write("%s: is vwire running with -qmp unix:%s,server=on,wait=off?"
-                                 " (-s SOCKET picks another socket)\n" % (PROG, path))
-            return 2
         return fn(conn, args[1:])
+    except NoConnection as e:
+        sys.stderr.write("%s: %s\n" % (PROG, e))
+        return 2
     except UsageError as e:
         sys.stderr.write("%s: %s\n" % (PROG, e))
         return 2

@@ -154,6 +154,9 @@ expect_status 2 "info without network" ctl info
 expect_status 2 "missing socket" "$VWIRECTL" -s "$E2E_TMP/none.sock" info network
 grep -q "cannot talk to vwire at $E2E_TMP/none.sock" "$E2E_TMP/err" ||
 	e2e_fail "missing socket: $(cat "$E2E_TMP/err")"
+# A usage error is found before any connection.
+expect_status 2 "usage error without vwire" "$VWIRECTL" -s "$E2E_TMP/none.sock" set_link a maybe
+grep -q "'maybe' is neither on nor off" "$E2E_TMP/err" || e2e_fail "set_link maybe: $(cat "$E2E_TMP/err")"
 expect_status 1 "qmp unknown command" ctl qmp no-such-command
 expect_status 0 "qmp with arguments" ctl qmp query-netdevs '{}'
 
