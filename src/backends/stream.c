@@ -91,9 +91,15 @@ static char *stream_describe(const struct stream_state *s, const struct sockaddr
 	return netaddr_format(sa, len, buf, size);
 }
 
+/* The peer being (or last) connected to. */
+static const struct netaddr *stream_peer_addr(const struct stream_state *s)
+{
+	return &s->peers.addr[s->next_peer < s->peers.count ? s->next_peer : 0];
+}
+
 static char *stream_peer_desc(const struct stream_state *s, char *buf, size_t size)
 {
-	const struct netaddr *a = &s->peers.addr[s->next_peer < s->peers.count ? s->next_peer : 0];
+	const struct netaddr *a = stream_peer_addr(s);
 
 	return stream_describe(s, (const struct sockaddr *)&a->ss, a->len, buf, size);
 }
@@ -244,7 +250,7 @@ static int stream_connected(struct stream_state *s, int fd)
 	else
 		stream_set_info(s, "%s", peer);
 	log_info("%s %s: connected to %s", s->nc.model, s->nc.name, peer);
-	a = &s->peers.addr[s->next_peer < s->peers.count ? s->next_peer : 0];
+	a = stream_peer_addr(s);
 	stream_post_event(s, (const struct sockaddr *)&a->ss, a->len);
 	return 0;
 }
