@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <json-c/json.h>
+
 #include "backends/netaddr.h"
 #include "core/netdev.h"
 #include "vwire/error.h"
@@ -229,4 +231,59 @@ char *netaddr_format_ip_port(const struct sockaddr_in *sin, char *buf, size_t si
 	inet_ntop(AF_INET, &sin->sin_addr, ip, sizeof(ip));
 	snprintf(buf, size, "%s:%u", ip, ntohs(sin->sin_port));
 	return buf;
+}
+
+/* Add "key": "value" to @o; false when out of memory. */
+static bool netaddr_json_add(struct json_object *o, const char *key, struct json_object *v)
+{
+	return v && !json_object_object_add(o, key, v);
+}
+
+struct json_object *netaddr_to_json(const struct sockaddr *sa, socklen_t len)
+{
+	struct json_object *o = json_object_new_object();
+	char ip[INET6_ADDRSTRLEN], port[8];
+	bool ok;
+
+	if (!o)
+		return NULL;
+	if (sa->sa_family == AF_INET || sa->sa_family == AF_INET6) {
+		bool v6 = sa->sa_family == AF_INET6;
+		const void *a = v6 ? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr :
+				     (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+
+		inet_ntop(sa->sa_family, a, ip, sizeof(ip));
+		snprintf(port, sizeof(port), "%u",
+			 ntohs(v6 ? ((const struct sockaddr_in6 *)sa)->sin6_port :
+				    ((const struct sockaddr_in *)sa)->sin_port));
+		ok = netaddr_json_add(o, "type", json_object_new_string("inet")) &&
+		     netaddr_json_add(o, "host", json_object_new_string(ip)) &&
+		     netaddr_json_add(o, "port", json_object_new_string(port)) &&
+		     (!v6 || netaddr_json_add(o, "ipv6", json_object_new_boolean(true)));
+	} else if (sa->sa_family == AF_UNIX) {
+		const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
+		size_t off = offsetof(struct sockaddr_un, sun_path);
+		size_t n = len > off ? len - off : 0;
+		bool abstract;
+
+		if (n > sizeof(sun->sun_path))
+			n = sizeof(sun->sun_path);
+		abstract = n && sun->sun_path[0] == '\0';
+		ok = netaddr_json_add(o, "type", json_object_new_string("unix")) &&
+		     netaddr_json_add(o, "path",
+				      abstract ? json_object_new_string_len(
+							 sun->sun_path + 1,
+							 (int)strnlen(sun->sun_path + 1, n - 1)) :
+						 json_object_new_string_len(
+							 sun->sun_path,
+							 (int)strnlen(sun->sun_path, n))) &&
+		     (!abstract || netaddr_json_add(o, "abstract", json_object_new_boolean(true)));
+	} else {
+		ok = false;
+	}
+	if (!ok) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
 }

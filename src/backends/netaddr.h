@@ -13,6 +13,7 @@
 #include <sys/un.h>
 
 struct error;
+struct json_object;
 struct netdev_addr_opts;
 
 /* Room for any printed address: "unix:" and a 108-byte path, or "tcp:[v6]:port". */
@@ -119,5 +120,16 @@ char *netaddr_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t
  * Return: @buf
  */
 char *netaddr_format_ip_port(const struct sockaddr_in *sin, char *buf, size_t size);
+
+/**
+ * netaddr_to_json() - an address as QAPI's SocketAddress, as QEMU's stream events carry it:
+ *		       {"type": "inet", "host": "1.2.3.4", "port": "5"} (plus "ipv6": true for
+ *		       IPv6), {"type": "unix", "path": "/p"} (plus "abstract": true)
+ * @sa:		the address
+ * @len:	its length
+ *
+ * Return: a new object, or NULL when out of memory
+ */
+struct json_object *netaddr_to_json(const struct sockaddr *sa, socklen_t len);
 
 #endif

@@ -20,9 +20,12 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "backends/netaddr.h"
 #include "backends/stream-framing.h"
 #include "backends/stream.h"
+#include "core/event.h"
 #include "core/log.h"
 #include "core/netdev.h"
 #include "vwire/error.h"
@@ -88,11 +91,40 @@ static char *stream_describe(const struct stream_state *s, const struct sockaddr
 	return netaddr_format(sa, len, buf, size);
 }
 
+/* The peer being (or last) connected to. */
+static const struct netaddr *stream_peer_addr(const struct stream_state *s)
+{
+	return &s->peers.addr[s->next_peer < s->peers.count ? s->next_peer : 0];
+}
+
 static char *stream_peer_desc(const struct stream_state *s, char *buf, size_t size)
 {
-	const struct netaddr *a = &s->peers.addr[s->next_peer < s->peers.count ? s->next_peer : 0];
+	const struct netaddr *a = stream_peer_addr(s);
 
 	return stream_describe(s, (const struct sockaddr *)&a->ss, a->len, buf, size);
+}
+
+/*
+ * QEMU's NETDEV_STREAM_CONNECTED {"netdev-id", "addr": SocketAddress} when @sa is given,
+ * NETDEV_STREAM_DISCONNECTED {"netdev-id"} when NULL; -netdev socket sends neither, as in QEMU.
+ */
+static void stream_post_event(const struct stream_state *s, const struct sockaddr *sa,
+			      socklen_t len)
+{
+	struct json_object *data, *addr = NULL;
+
+	if (s->socket_style)
+		return;
+	if (sa) {
+		addr = netaddr_to_json(sa, len);
+		if (!addr)
+			return;
+	}
+	data = json_object_new_object();
+	json_object_object_add(data, "netdev-id", json_object_new_string(s->nc.name));
+	if (addr)
+		json_object_object_add(data, "addr", addr);
+	event_post(sa ? "NETDEV_STREAM_CONNECTED" : "NETDEV_STREAM_DISCONNECTED", data);
 }
 
 static void stream_sent(struct net_client *nc, ssize_t ret)
@@ -133,6 +165,7 @@ static void stream_closed(void *opaque, bool error, const char *reason)
 		log_warn("%s %s: connection closed: %s", s->nc.model, s->nc.name, reason);
 	else
 		log_info("%s %s: connection closed: %s", s->nc.model, s->nc.name, reason);
+	stream_post_event(s, NULL, 0);
 	if (s->listen_fd >= 0)
 		stream_watch_listen(s);
 	else if (s->peers.count && s->reconnect_ns)
@@ -198,10 +231,12 @@ static void stream_accept(void *opaque)
 	else
 		stream_set_info(s, "%s", who);
 	log_info("%s %s: connection from %s", s->nc.model, s->nc.name, who);
+	stream_post_event(s, (struct sockaddr *)&ss, len);
 }
 
 static int stream_connected(struct stream_state *s, int fd)
 {
+	const struct netaddr *a;
 	char peer[NETADDR_STRLEN];
 	int ret;
 
@@ -215,6 +250,8 @@ static int stream_connected(struct stream_state *s, int fd)
 	else
 		stream_set_info(s, "%s", peer);
 	log_info("%s %s: connected to %s", s->nc.model, s->nc.name, peer);
+	a = stream_peer_addr(s);
+	stream_post_event(s, (const struct sockaddr *)&a->ss, a->len);
 	return 0;
 }
 

@@ -167,20 +167,20 @@ int unix_socket_private_dir(const char *dir, struct error *err)
 	return 0;
 }
 
-int unix_socket_default_path(char *buf, size_t size, struct error *err)
+int unix_socket_default_path(char *buf, size_t size, const char *file, struct error *err)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
 	char dir[64];
 	int n, ret;
 
 	if (xdg && xdg[0] == '/') {
-		n = snprintf(buf, size, "%s/vwire.sock", xdg);
+		n = snprintf(buf, size, "%s/%s", xdg, file);
 	} else {
 		snprintf(dir, sizeof(dir), "/tmp/vwire-%u", (unsigned int)geteuid());
 		ret = unix_socket_private_dir(dir, err);
 		if (ret < 0)
 			return ret;
-		n = snprintf(buf, size, "%s/vwire.sock", dir);
+		n = snprintf(buf, size, "%s/%s", dir, file);
 	}
 	if (n < 0 || (size_t)n >= size)
 		return error_set(err, -ENAMETOOLONG, "the default socket path is too long");

@@ -55,6 +55,10 @@ int unix_socket_listen(const char *path, int type, int backlog, struct unix_sock
  */
 void unix_socket_unlink_owned(struct unix_socket_owned *owned);
 
+/* File names of the default sockets, in the directory unix_socket_default_path() picks. */
+#define UNIX_SOCKET_DEFAULT_VHOST_USER "vwire.sock"
+#define UNIX_SOCKET_DEFAULT_QMP "vwire.qmp"
+
 /**
  * unix_socket_private_dir() - make sure @dir is a directory only the current user can use
  * @dir:	the path; created with mode 0700 if missing
@@ -68,17 +72,19 @@ void unix_socket_unlink_owned(struct unix_socket_owned *owned);
 int unix_socket_private_dir(const char *dir, struct error *err);
 
 /**
- * unix_socket_default_path() - the default vhost-user socket path
+ * unix_socket_default_path() - the path of a default socket (UNIX_SOCKET_DEFAULT_VHOST_USER,
+ *				UNIX_SOCKET_DEFAULT_QMP)
  * @buf:	where to write it
  * @size:	its size
+ * @file:	the socket's file name
  * @err:	what is wrong with the /tmp fallback, or a path too long
  *
- * $XDG_RUNTIME_DIR/vwire.sock when XDG_RUNTIME_DIR names an absolute path (a per-user
- * directory by definition), else /tmp/vwire-UID/vwire.sock in a private directory made and
- * checked by unix_socket_private_dir().
+ * $XDG_RUNTIME_DIR/FILE when XDG_RUNTIME_DIR names an absolute path (a per-user directory by
+ * definition), else /tmp/vwire-UID/FILE in a private directory made and checked by
+ * unix_socket_private_dir(). vwirectl looks for the QMP socket in the same places.
  *
  * Return: 0 or a negative errno
  */
-int unix_socket_default_path(char *buf, size_t size, struct error *err);
+int unix_socket_default_path(char *buf, size_t size, const char *file, struct error *err);
 
 #endif

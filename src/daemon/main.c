@@ -25,6 +25,7 @@
 #include <json-c/json.h>
 
 #include "config.h"
+#include "core/event.h"
 #include "core/iothread.h"
 #include "core/log.h"
 #include "core/netdev.h"
@@ -185,7 +186,8 @@ static void daemon_usage(FILE *f)
 		"  -V, --version             the version\n"
 		"\n"
 		"Without arguments: user-mode networking behind a virtio-net device on the\n"
-		"vhost-user socket $XDG_RUNTIME_DIR/vwire.sock (or /tmp/vwire-UID/vwire.sock).\n");
+		"vhost-user socket $XDG_RUNTIME_DIR/vwire.sock (or /tmp/vwire-UID/vwire.sock),\n"
+		"with the QMP socket vwire.qmp next to it (vwirectl's default).\n");
 }
 
 static int daemon_add_item(struct daemon_config *cfg, enum daemon_item_kind kind,
@@ -247,11 +249,13 @@ static int daemon_append_escaped(char *buf, size_t size, size_t *len, const char
 static int daemon_default_config(struct daemon_config *cfg)
 {
 #if HAVE_SLIRP
-	char sock[PATH_MAX], dev[PATH_MAX + 128], user[64];
+	char sock[PATH_MAX], qmp[PATH_MAX], dev[PATH_MAX + 128], user[64];
 	struct error err = { 0 };
 	int ret;
 
-	ret = unix_socket_default_path(sock, sizeof(sock), &err);
+	ret = unix_socket_default_path(sock, sizeof(sock), UNIX_SOCKET_DEFAULT_VHOST_USER, &err);
+	if (!ret)
+		ret = unix_socket_default_path(qmp, sizeof(qmp), UNIX_SOCKET_DEFAULT_QMP, &err);
 	if (ret < 0) {
 		daemon_error("built-in default: %s", err.msg);
 		return ret;
@@ -272,8 +276,17 @@ static int daemon_default_config(struct daemon_config *cfg)
 		daemon_error("built-in default: %s", strerror(-ret));
 		return ret;
 	}
+	/* The QMP socket vwirectl uses when given none. */
+	cfg->qmp_path[0] = strdup(qmp);
+	if (!cfg->qmp_path[0]) {
+		daemon_error("built-in default: %s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	cfg->qmp[0] = "unix:" UNIX_SOCKET_DEFAULT_QMP ",server=on,wait=off";
+	cfg->nqmp = 1;
 	printf("vwire: user-mode networking (10.0.2.0/24, host 10.0.2.2, DNS 10.0.2.3) behind a\n"
 	       "virtio-net device on the vhost-user socket %s\n"
+	       "(QMP control socket %s: vwirectl uses it)\n"
 	       "Attach a VM to it with:\n\n"
 	       "  qemu-system-x86_64 -m 1G \\\n"
 	       "    -object memory-backend-memfd,id=mem,size=1G,share=on -numa node,memdev=mem \\\n"
@@ -281,7 +294,7 @@ static int daemon_default_config(struct daemon_config *cfg)
 	       "    -netdev vhost-user,id=net0,chardev=vwire0 \\\n"
 	       "    -device virtio-net-pci,netdev=net0,host_mtu=%d \\\n"
 	       "    ...your disk and other options...\n\n",
-	       sock, sock, DAEMON_DEFAULT_MTU);
+	       sock, qmp, sock, DAEMON_DEFAULT_MTU);
 	fflush(stdout);
 	return 0;
 #else
@@ -865,6 +878,17 @@ static int daemon_create_items(const struct daemon_config *cfg, struct loop *loo
 	return 0;
 }
 
+/* The library's events (core/event.h) go to every QMP socket's clients. */
+static void daemon_event_sink(void *opaque, const char *name, struct json_object *data)
+{
+	struct daemon_state *st = opaque;
+
+	for (size_t i = 0; i < DAEMON_MAX_QMP; i++)
+		if (st->qmp[i])
+			qmp_server_emit_event(st->qmp[i], name, json_object_get(data));
+	json_object_put(data);
+}
+
 /* Tell QMP clients why the daemon goes, as QEMU's SHUTDOWN event. */
 static void daemon_shutdown_event(struct daemon_state *st, int sig)
 {
@@ -890,6 +914,7 @@ static void daemon_shutdown_event(struct daemon_state *st, int sig)
 /* Undo everything daemon_start() did; also the orderly shutdown. */
 static void daemon_stop(const struct daemon_config *cfg, struct daemon_state *st)
 {
+	event_sink_clear();
 	for (size_t i = 0; i < DAEMON_MAX_QMP; i++) {
 		qmp_server_free(st->qmp[i]);
 		st->qmp[i] = NULL;
@@ -977,6 +1002,14 @@ static int daemon_start(const struct daemon_config *cfg, struct daemon_state *st
 	}
 	/* Threads made now would escape the sandbox (iothread_defer_start()). */
 	iothread_defer_start(true);
+	/* Before the items, whose connections may come at once; delivered from the loop. */
+	if (cfg->nqmp) {
+		ret = event_sink_set(st->loop, daemon_event_sink, st);
+		if (ret < 0) {
+			daemon_error("%s", strerror(-ret));
+			goto fail;
+		}
+	}
 	ret = daemon_create_items(cfg, st->loop);
 	if (ret < 0)
 		goto fail;

@@ -29,6 +29,7 @@
 #if HAVE_SLIRP
 #include "backends/user.h"
 #endif
+#include "core/event.h"
 #include "core/hub.h"
 #include "core/iothread.h"
 #include "core/log.h"
@@ -515,6 +516,7 @@ static int qmp_cmd_device_del(struct qmp_request *req, struct json_object *args,
 static int qmp_set_link(struct qmp_request *req, const char *name, bool up, struct error *err)
 {
 	static struct net_client *queues[QMP_MAX_QUEUES];
+	bool changed = false;
 	unsigned int n;
 
 	memset(queues, 0, sizeof(queues));
@@ -523,10 +525,20 @@ static int qmp_set_link(struct qmp_request *req, const char *name, bool up, stru
 		req->err_class = "DeviceNotFound";
 		return error_set(err, -ENOENT, "Device '%s' not found", name);
 	}
-	for (unsigned int i = 0; i < QMP_MAX_QUEUES && i < n; i++)
-		if (queues[i])
-			net_set_link(queues[i], up);
+	for (unsigned int i = 0; i < QMP_MAX_QUEUES && i < n; i++) {
+		if (!queues[i])
+			continue;
+		changed |= queues[i]->link_down == up;
+		net_set_link(queues[i], up);
+	}
 	log_info("qmp: set_link %s %s", name, up ? "on" : "off");
+	if (changed) {
+		struct json_object *data = json_object_new_object();
+
+		json_object_object_add(data, "name", json_object_new_string(name));
+		json_object_object_add(data, "up", json_object_new_boolean(up));
+		event_post("NETDEV_LINK_CHANGED", data);
+	}
 	return 0;
 }
 

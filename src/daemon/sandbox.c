@@ -349,7 +349,8 @@ static int sandbox_runas(const struct sandbox_config *sb, struct error *err)
 /*
  * Bounding set first (CAP_SETPCAP is needed for it), then the user, then the effective,
  * permitted and inheritable sets, and no ambient ones: CAP_NET_ADMIN alone in each when
- * @net_admin, nothing otherwise. A process started without capabilities skips what it cannot do.
+ * @net_admin (and the process has it), nothing otherwise. A process started without capabilities
+ * skips what it cannot do.
  */
 static int sandbox_caps(const struct sandbox_config *sb, bool net_admin, struct error *err)
 {
@@ -372,7 +373,12 @@ static int sandbox_caps(const struct sandbox_config *sb, bool net_admin, struct 
 			return ret;
 	}
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	/* Lowering capabilities needs none: this works unprivileged too. */
+	/*
+	 * Lowering capabilities needs none: this works unprivileged too. CAP_NET_ADMIN is kept
+	 * only if the process has it: a user's vwire with a QMP socket has none to keep.
+	 */
+	capng_get_caps_process();
+	net_admin = net_admin && capng_have_capability(CAPNG_PERMITTED, CAP_NET_ADMIN);
 	capng_clear(CAPNG_SELECT_CAPS);
 	if (net_admin)
 		capng_update(CAPNG_ADD, CAPNG_EFFECTIVE | CAPNG_PERMITTED, CAP_NET_ADMIN);

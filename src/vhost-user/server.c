@@ -21,6 +21,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
+#include "core/event.h"
 #include "vhost-user/server-priv.h"
 #include "vwire/error.h"
 #include "vwire/loop.h"
@@ -351,6 +354,17 @@ static void vhost_user_server_read(void *opaque)
 	}
 }
 
+/* VHOST_USER_CONNECTED / VHOST_USER_DISCONNECTED for the control socket. */
+static void vhost_user_server_post_event(const struct vhost_user_server *s, const char *event)
+{
+	struct json_object *data = json_object_new_object();
+
+	json_object_object_add(data, "id", json_object_new_string(s->name ? s->name : ""));
+	if (s->path)
+		json_object_object_add(data, "path", json_object_new_string(s->path));
+	event_post(event, data);
+}
+
 /**
  * vhost_user_server_setup_conn() - make @fd the front end's connection
  * @s:	the server
@@ -375,6 +389,7 @@ static int vhost_user_server_setup_conn(struct vhost_user_server *s, int fd)
 	for (i = 0; i < VHOST_USER_MAX_VRINGS; i++)
 		vhost_user_server_reset_ring(&s->vrings[i]);
 	log_info("vhost-user %s: front end connected", s->name);
+	vhost_user_server_post_event(s, "VHOST_USER_CONNECTED");
 	if (s->cfg.ops->connected)
 		s->cfg.ops->connected(s->cfg.opaque);
 	return 0;
@@ -411,6 +426,7 @@ static void vhost_user_server_drop(struct vhost_user_server *s, bool notify)
 	s->protocol_acked = false;
 	s->protocol_features = 0;
 	s->status = 0;
+	vhost_user_server_post_event(s, "VHOST_USER_DISCONNECTED");
 	if (!notify)
 		return;
 	if (s->cfg.ops->disconnected)

@@ -26,6 +26,9 @@
 #include <linux/virtio_net.h>
 #include <linux/virtio_ring.h>
 
+#include <json-c/json.h>
+
+#include "core/event.h"
 #include "core/log.h"
 #include "core/netdev.h"
 #include "core/offload.h"
@@ -216,6 +219,15 @@ static void virtio_net_queue_broken(struct virtio_net_queue *q, struct virtq *vq
 			     vq->reason);
 	/* Tell a driver that reads the status that the device needs a reset. */
 	q->dev->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	if (!vq->broken_reported) {
+		struct json_object *data = json_object_new_object();
+
+		vq->broken_reported = true;
+		json_object_object_add(data, "id", json_object_new_string(q->dev->id));
+		json_object_object_add(data, "queue", json_object_new_int((int)vq->index));
+		json_object_object_add(data, "reason", json_object_new_string(vq->reason));
+		event_post("VIRTIO_QUEUE_BROKEN", data);
+	}
 }
 
 /* A ring just went idle: look at the rings again in a moment (a re-check due sooner stays). */

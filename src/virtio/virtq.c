@@ -223,6 +223,7 @@ int virtq_start(struct virtq *vq, const struct virtq_params *p, struct error *er
 		return error_set(err, -EINVAL, "virtqueue %u: bad size %u", vq->index, p->num);
 
 	vq->broken = false;
+	vq->broken_reported = false;
 	vq->reason[0] = '\0';
 	vq->packed = packed;
 	vq->event_idx = p->features & (1ULL << VIRTIO_RING_F_EVENT_IDX);

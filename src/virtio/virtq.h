@@ -113,6 +113,7 @@ struct virtq_params {
  * @indirect:		VIRTIO_RING_F_INDIRECT_DESC negotiated
  * @notify_on_empty:	VIRTIO_F_NOTIFY_ON_EMPTY negotiated
  * @broken:		the guest broke the ring: no more pops or pushes until the next start
+ * @broken_reported:	the device told the control socket (once per breakage)
  * @reason:		why, for the log and the control socket
  * @size:		queue size
  * @desc:		split descriptor table (host pointer)
@@ -161,6 +162,7 @@ struct virtq {
 	bool indirect;
 	bool notify_on_empty;
 	bool broken;
+	bool broken_reported;
 	char reason[VIRTQ_REASON_LEN];
 	uint16_t size;
 

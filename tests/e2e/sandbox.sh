@@ -11,7 +11,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 
 require_root
-require_cmd ip ping
+require_cmd ip ping setpriv
 require_file /dev/net/tun "tun device"
 require_vwire
 id nobody >/dev/null 2>&1 || e2e_skip "no user nobody"
@@ -87,6 +87,22 @@ expect qmp NoNewPrivs 1
 expect qmp CapEff "$CAP_NET_ADMIN_MASK"
 expect qmp CapPrm "$CAP_NET_ADMIN_MASK"
 expect qmp CapBnd "$CAP_NET_ADMIN_MASK"
+kill_pid "$pid"
+# Started by a user without capabilities, with a QMP socket: it has no CAP_NET_ADMIN to keep,
+# and runs (it once failed to drop capabilities it never had).
+udir=$E2E_TMP/user
+mkdir -m 0700 "$udir"
+chown nobody "$udir"
+chmod 0711 "$E2E_TMP"
+spawn -o "$E2E_TMP/user.out" setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
+	"$VWIRE" -netdev hubport,id=h0,hubid=0 -qmp "unix:$udir/qmp.sock,server=on,wait=off" \
+	-D "$udir/vwire.log"
+pid=$SPAWN_PID
+wait_for_log_line "$udir/vwire.log" "started" 10 ||
+	{ cat "$E2E_TMP/user.out" "$udir/vwire.log" 2>/dev/null; e2e_fail "user with QMP: vwire did not start"; }
+expect user Uid "$(id -u nobody)"
+expect user Seccomp 2
+expect user CapPrm "$NONE"
 kill_pid "$pid"
 e2e_log "status: Seccomp 2, NoNewPrivs 1, no capabilities (CAP_NET_ADMIN with QMP), user nobody"
 

@@ -334,10 +334,14 @@ static void test_default_path(void **state)
 	char *saved = getenv("XDG_RUNTIME_DIR") ? strdup(getenv("XDG_RUNTIME_DIR")) : NULL;
 
 	assert_int_equal(setenv("XDG_RUNTIME_DIR", f->dir, 1), 0);
-	assert_int_equal(unix_socket_default_path(buf, sizeof(buf), &err), 0);
+	assert_int_equal(unix_socket_default_path(buf, sizeof(buf), UNIX_SOCKET_DEFAULT_VHOST_USER, &err), 0);
 	snprintf(want, sizeof(want), "%s/vwire.sock", f->dir);
 	assert_string_equal(buf, want);
-	assert_int_equal(unix_socket_default_path(buf, 8, &err), -ENAMETOOLONG);
+	assert_int_equal(unix_socket_default_path(buf, sizeof(buf), UNIX_SOCKET_DEFAULT_QMP, &err),
+			 0);
+	snprintf(want, sizeof(want), "%s/vwire.qmp", f->dir);
+	assert_string_equal(buf, want);
+	assert_int_equal(unix_socket_default_path(buf, 8, UNIX_SOCKET_DEFAULT_VHOST_USER, &err), -ENAMETOOLONG);
 	if (saved)
 		setenv("XDG_RUNTIME_DIR", saved, 1);
 	else

@@ -49,7 +49,7 @@ _guest_known() {
 # A NAME may be booted again once its QEMU has exited (logs go to guest-NAME.2/ and so on).
 GUEST_PID=
 guest_boot() {
-	local name=$1 ns='' mem=512 smp=1 append=$GUEST_BASE_APPEND dir fin fout i
+	local name=$1 ns='' mem=512 smp=1 append=$GUEST_BASE_APPEND dir
 	shift
 	if [[ -n ${_GUEST_DIR[$name]:-} ]]; then
 		! pid_alive "${_GUEST_PID[$name]}" || e2e_fail "guest '$name' is already running"
@@ -76,27 +76,13 @@ guest_boot() {
 	done
 	((${#append} < 2000)) || e2e_fail "guest_boot: kernel command line too long"
 	guest_build
-
-	# A name booted again gets a new dir, so the earlier logs stay for a post-mortem.
-	dir=$E2E_TMP/guest-$name
-	i=1
-	while [[ -e $dir ]]; do
-		dir=$E2E_TMP/guest-$name.$((++i))
-	done
-	mkdir -p "$dir"
-	mkfifo "$dir/ctl.in" "$dir/ctl.out"
-	: >"$dir/serial.log"
-	_GUEST_DIR[$name]=$dir
+	guest_prepare "$name"
+	dir=$GUEST_DIR
 	# QEMU 7.2 under TCG drops a guest's memory barriers when maxcpus is 1 (it then thinks no
 	# other CPU can watch): the guest's avail->idx store and vwire's avail_event store cross and
 	# a kick is lost. maxcpus of 2 or more keeps the barriers; vwire survives a lost kick anyway
 	# (it re-checks idle rings), but a test should not depend on that to be quick.
 	local maxcpus=$((smp < 2 ? 2 : smp))
-	# Read-write opens never block and keep the FIFOs alive whatever QEMU does.
-	exec {fin}<>"$dir/ctl.in" {fout}<>"$dir/ctl.out"
-	_GUEST_IN[$name]=$fin
-	_GUEST_OUT[$name]=$fout
-	_GUEST_T0[$name]=$(date +%s%N)
 	${ns:+ip netns exec "$ns"} "$GUEST_QEMU" \
 		-name "vwire-$name" -accel tcg -machine pc -smp "$smp,maxcpus=$maxcpus" -m "${mem}M" \
 		-object "memory-backend-memfd,id=mem,size=${mem}M,share=on" -numa node,memdev=mem \
@@ -109,6 +95,39 @@ guest_boot() {
 	GUEST_PID=$!
 	_GUEST_PID[$name]=$GUEST_PID
 	record_pid "$GUEST_PID"
+}
+
+# guest_prepare NAME - the work dir of a guest about to boot, for a test that starts QEMU
+# itself (e.g. through libvirt): the console log serial.log and the command channel FIFOs
+# ctl.in/ctl.out (QEMU's "-chardev pipe,path=DIR/ctl" on the second serial port), which this
+# shell keeps open. Sets GUEST_DIR. Then guest_adopt NAME PID once QEMU runs.
+GUEST_DIR=
+guest_prepare() {
+	local name=$1 dir fin fout i
+	# A name booted again gets a new dir, so the earlier logs stay for a post-mortem.
+	dir=$E2E_TMP/guest-$name
+	i=1
+	while [[ -e $dir ]]; do
+		dir=$E2E_TMP/guest-$name.$((++i))
+	done
+	mkdir -p "$dir"
+	mkfifo "$dir/ctl.in" "$dir/ctl.out"
+	: >"$dir/serial.log"
+	_GUEST_DIR[$name]=$dir
+	# Read-write opens never block and keep the FIFOs alive whatever QEMU does.
+	exec {fin}<>"$dir/ctl.in" {fout}<>"$dir/ctl.out"
+	_GUEST_IN[$name]=$fin
+	_GUEST_OUT[$name]=$fout
+	_GUEST_T0[$name]=$(date +%s%N)
+	GUEST_DIR=$dir
+}
+
+# guest_adopt NAME PID - the QEMU of guest NAME (prepared by guest_prepare) is PID, started by
+# someone else: guest_wait_ready and guest_run work on it. Not recorded for the EXIT trap:
+# whoever started it stops it.
+guest_adopt() {
+	_guest_known "$1"
+	_GUEST_PID[$1]=$2
 }
 
 # guest_pid NAME / guest_log NAME / guest_dir NAME / guest_qmp NAME - QEMU's PID, the
@@ -204,6 +223,16 @@ guest_run() {
 		fi
 		printf '%s\n' "$line"
 	done
+}
+
+# guest_fetch_check NAME URL FILE [TIMEOUT] - the guest downloads URL (wget, default 60 s);
+# fail the test unless what it got is the host's FILE, byte for byte (SHA-256).
+guest_fetch_check() {
+	local name=$1 url=$2 file=$3 timeout=${4:-60} sum_host sum_guest
+	sum_host=$(sha256sum <"$file" | cut -d' ' -f1)
+	sum_guest=$(guest_run "$name" -t "$timeout" "wget -q -O - $url | sha256sum | cut -d' ' -f1") ||
+		e2e_fail "guest $name: fetching $url failed"
+	[[ $sum_guest == "$sum_host" ]] || e2e_fail "guest $name: $url differs: $sum_guest != $sum_host"
 }
 
 # guest_wait_result NAME [TIMEOUT] - wait (default 120 s) for the --cmd command to finish;

@@ -11,86 +11,16 @@ Exit status: 0 on success, 1 when the command returned an error (printed on stde
 "CLASS: desc"), 2 on a usage or connection problem.
 """
 import json
+import os
 import socket
 import sys
 import time
 
 
-class QMPError(Exception):
-    """An {"error": ...} reply."""
-
-    def __init__(self, err):
-        super().__init__("%s: %s" % (err.get("class"), err.get("desc")))
-        self.err_class = err.get("class")
-        self.desc = err.get("desc")
-
-
-class QMP:
-    """One connection: greeting read and capabilities negotiated on connect()."""
-
-    def __init__(self, path, timeout=10.0):
-        self.path = path
-        self.timeout = timeout
-        self.sock = None
-        self.buf = b""
-        self.events = []
-        self.greeting = None
-
-    def connect(self, negotiate=True):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(self.timeout)
-        self.sock.connect(self.path)
-        self.greeting = self.recv()
-        if "QMP" not in self.greeting:
-            raise RuntimeError("no QMP greeting: %r" % self.greeting)
-        if negotiate:
-            self.command("qmp_capabilities")
-        return self
-
-    def close(self):
-        if self.sock:
-            self.sock.close()
-            self.sock = None
-
-    def recv(self):
-        """The next message (one JSON object a line)."""
-        while b"\n" not in self.buf:
-            data = self.sock.recv(65536)
-            if not data:
-                raise ConnectionError("connection closed by vwire")
-            self.buf += data
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def send_raw(self, data):
-        self.sock.sendall(data)
-
-    def execute(self, cmd, args=None, msg_id=None):
-        """Send a command; return its reply (events seen first are kept in .events)."""
-        req = {"execute": cmd}
-        if args is not None:
-            req["arguments"] = args
-        if msg_id is not None:
-            req["id"] = msg_id
-        self.send_raw(json.dumps(req).encode() + b"\n")
-        while True:
-            msg = self.recv()
-            if "event" in msg:
-                self.events.append(msg)
-                continue
-            return msg
-
-    def command(self, cmd, args=None):
-        """Run a command; return its "return" value or raise QMPError."""
-        reply = self.execute(cmd, args)
-        if "error" in reply:
-            raise QMPError(reply["error"])
-        return reply["return"]
-
-    def hmp(self, line):
-        """Run a human monitor command; return its text with plain newlines."""
-        text = self.command("human-monitor-command", {"command-line": line})
-        return text.replace("\r\n", "\n")
+# The client class is vwirectl's (src/ctl/vwirectl.py): one QMP client in the tree.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                                "src", "ctl"))
+from vwirectl import QMP, QMPError  # noqa: E402  pylint: disable=wrong-import-position
 
 
 def main(argv):
