@@ -184,12 +184,18 @@ start_testpmd() {
 	wait_for_socket "$T/t0.sock" 60 || { tail -20 "$tlog"; e2e_fail "testpmd did not listen"; }
 }
 
+# testpmd_blocks_at_least LOG N - the log holds N whole statistics blocks (each ends in a line
+# of #s), looked at anew on each call.
+testpmd_blocks_at_least() {
+	(($(grep -cE '^ *#+$' "$1") >= $2))
+}
+
 # testpmd_rx_total - the sum of RX-packets over testpmd's ports, asked now.
 testpmd_rx_total() {
 	local tlog=$T/testpmd.log n
-	n=$(grep -c "NIC statistics for port" "$tlog" || true)
+	n=$(grep -cE '^ *#+$' "$tlog" || true)
 	echo "show port stats all" >&"$TP_IN"
-	wait_until 10 test "$(grep -c "NIC statistics for port" "$tlog")" -ge $((n + 2)) ||
+	wait_until 10 testpmd_blocks_at_least "$tlog" $((n + 2)) ||
 		{ tail -30 "$tlog" >&2; e2e_log "testpmd does not answer"; return 1; }
 	awk '/RX-packets:/ { v[++k] = $2 } END { print v[k - 1] + v[k] }' "$tlog"
 }
