@@ -83,7 +83,7 @@ struct virtio_net;
  * @rx_iov:		their writable iovecs, in order
  * @rx_iovcnt:		how many
  * @rx_lent:		chains lent to a sender that reads straight into them (rx_lend)
- * @rx_mrg:		the driver merges rx buffers (noted by virtio_net_rx_ready())
+ * @rx_mrg:		the driver merges rx buffers (noted when the rx ring starts)
  * @recheck:		looks at both rings once more after they went idle or an interrupt
  *			was held back (virtio_net_recheck())
  * @recheck_ns:		the interval it was last armed with
@@ -446,10 +446,9 @@ static void virtio_net_rx_flush_bh(void *opaque)
 	virtio_net_rx_flush(opaque);
 }
 
-/* Whether frames can go to the guest now; also notes whether it merges rx buffers. */
+/* Whether frames can go to the guest now. */
 static bool virtio_net_rx_ready(struct virtio_net_queue *q)
 {
-	q->rx_mrg = virtio_net_has(q->dev, VIRTIO_NET_F_MRG_RXBUF);
 	return q->rx_vr && !q->rx.broken && !(q->dev->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
@@ -1005,10 +1004,13 @@ static int virtio_net_queue_start(void *opaque, unsigned int idx, struct vhost_u
 	}
 	virtq_set_kick_fd(vq, vr->kick_fd);
 	virtq_set_call_fd(vq, vr->call_fd);
-	if (is_tx)
+	if (is_tx) {
 		q->tx_vr = vr;
-	else
+	} else {
 		q->rx_vr = vr;
+		/* Features are settled before the driver starts its rings. */
+		q->rx_mrg = virtio_net_has(dev, VIRTIO_NET_F_MRG_RXBUF);
+	}
 	if (dev->polling) {
 		virtq_disable_notify(vq);
 	} else if (vr->kick_fd >= 0) {
