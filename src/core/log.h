@@ -6,6 +6,7 @@
 #ifndef VWIRE_CORE_LOG_H
 #define VWIRE_CORE_LOG_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -39,6 +40,12 @@ void log_set_file(FILE *f);
  * @level: the level
  */
 void log_set_level(enum log_level level);
+
+/**
+ * log_set_timestamps() - begin each line with the time, ISO 8601 in UTC (the default), or not
+ * @on: whether to
+ */
+void log_set_timestamps(bool on);
 
 /**
  * log_msg() - print one line at @level, prefixed by time and level

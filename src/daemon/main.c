@@ -96,6 +96,7 @@ struct daemon_config {
 	const char *logfile;
 	bool daemonize;
 	enum log_level log_level;
+	bool log_timestamps;
 	const char *qmp[DAEMON_MAX_QMP];
 	char *qmp_path[DAEMON_MAX_QMP];
 	size_t nqmp;
@@ -174,6 +175,7 @@ static void daemon_usage(FILE *f)
 		"  -pidfile FILE             write and lock the daemon's pid in FILE\n"
 		"  -daemonize                detach once everything has been created\n"
 		"  -D FILE                   write the log to FILE\n"
+		"  -msg timestamp=on|off     begin log lines with the UTC time, ISO 8601 (on)\n"
 		"  -qmp unix:PATH,server=on,wait=off\n"
 		"                            QMP control socket (repeatable)\n"
 		"  -sandbox on|off[,obsolete=allow|deny][,elevateprivileges=allow|deny|children]\n"
@@ -579,6 +581,41 @@ static int daemon_parse_name(struct daemon_config *cfg, const char *text)
 	return ret;
 }
 
+/* -msg timestamp=on|off (QEMU's option; guest-name=on|off is taken and has nothing to add). */
+static int daemon_parse_msg(struct daemon_config *cfg, const char *text)
+{
+	struct error err = { 0 };
+	struct opts o;
+	const char *v;
+	int ret;
+
+	ret = opts_parse(text, "timestamp", &o, &err);
+	if (ret < 0) {
+		daemon_error("-msg %s: %s", text, err.msg);
+		return ret;
+	}
+	v = opts_get(&o, "timestamp");
+	/* A bare "timestamp" is QEMU's short form of timestamp=on. */
+	if (v && !strcmp(v, "timestamp"))
+		v = "on";
+	if (v && opts_parse_bool(v, &cfg->log_timestamps) < 0) {
+		daemon_error("-msg %s: timestamp=%s: expected on or off", text, v);
+		opts_free(&o);
+		return -EINVAL;
+	}
+	v = opts_get(&o, "guest-name");
+	if (v && opts_parse_bool(v, &(bool){ false }) < 0) {
+		daemon_error("-msg %s: guest-name=%s: expected on or off", text, v);
+		opts_free(&o);
+		return -EINVAL;
+	}
+	ret = opts_check_unused(&o, "-msg", &err);
+	if (ret < 0)
+		daemon_error("-msg %s: %s", text, err.msg);
+	opts_free(&o);
+	return ret;
+}
+
 /*
  * -qmp unix:PATH,server=on,wait=off (or QEMU's older unix:PATH,server,nowait): vwire
  * listens and never waits for a client before running, so wait=on is refused.
@@ -670,7 +707,8 @@ static int daemon_parse_args(struct daemon_config *cfg, int argc, char **argv)
 		}
 		if (strcmp(opt, "-netdev") && strcmp(opt, "-object") && strcmp(opt, "-device") &&
 		    strcmp(opt, "-readconfig") && strcmp(opt, "-name") && strcmp(opt, "-pidfile") &&
-		    strcmp(opt, "-D") && strcmp(opt, "-qmp") && !sandbox_is_option(opt)) {
+		    strcmp(opt, "-D") && strcmp(opt, "-qmp") && strcmp(opt, "-msg") &&
+		    !sandbox_is_option(opt)) {
 			daemon_error("%s: invalid option (see '" DAEMON_NAME " -h')", argv[i]);
 			return -EINVAL;
 		}
@@ -697,6 +735,8 @@ static int daemon_parse_args(struct daemon_config *cfg, int argc, char **argv)
 			ret = daemon_parse_name(cfg, arg);
 		} else if (!strcmp(opt, "-qmp")) {
 			ret = daemon_parse_qmp(cfg, arg);
+		} else if (!strcmp(opt, "-msg")) {
+			ret = daemon_parse_msg(cfg, arg);
 		} else if (sandbox_is_option(opt)) {
 			struct error err = { 0 };
 
@@ -979,6 +1019,7 @@ static int daemon_start(const struct daemon_config *cfg, struct daemon_state *st
 		log_set_file(st->log);
 	}
 	log_set_level(cfg->log_level);
+	log_set_timestamps(cfg->log_timestamps);
 	if (cfg->process)
 		prctl(PR_SET_NAME, cfg->process);
 	st->loop = loop_new();
@@ -1039,7 +1080,7 @@ fail:
 
 int main(int argc, char **argv)
 {
-	struct daemon_config cfg = { .log_level = LOG_LEVEL_INFO };
+	struct daemon_config cfg = { .log_level = LOG_LEVEL_INFO, .log_timestamps = true };
 	struct daemon_state st = { .pidfile_fd = -1 };
 	int ret, sig;
 

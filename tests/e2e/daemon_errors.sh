@@ -189,4 +189,28 @@ e2e_log "quit and SIGINT shut down cleanly"
 "$VWIRE" -netdev hubport,help | grep -q "hubid" || e2e_fail "-netdev hubport,help"
 "$VWIRE" --version | grep -q "^vwire version 0.1.0" || e2e_fail "--version"
 "$VWIRE" -h | grep -q -- "-readconfig" || e2e_fail "-h"
+for v in -version --version -V; do
+	timeout 5 "$VWIRE" "$v" >"$out" 2>&1 || e2e_fail "$v: exit status $? (expected 0, at once)"
+	[[ $(wc -l <"$out") == 1 ]] || e2e_fail "$v: printed more than one line: $(cat "$out")"
+done
+
+# 9. Log timestamps: ISO 8601 in UTC by default and with -msg timestamp=on, none with =off.
+log_first_line() {
+	local log=$E2E_TMP/ts.log vpid
+	rm -f "$log"
+	"$VWIRE" -D "$log" "$@" -netdev hubport,id=h0,hubid=0 &
+	vpid=$!
+	wait_for_log_line "$log" "started" 10 || e2e_fail "vwire $* did not start"
+	kill "$vpid"
+	wait "$vpid" || true
+	grep "started" "$log"
+}
+iso='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z vwire info: started'
+log_first_line | grep -qE "$iso" || e2e_fail "default log line: $(log_first_line)"
+log_first_line -msg timestamp=on | grep -qE "$iso" || e2e_fail "-msg timestamp=on"
+log_first_line -msg timestamp | grep -qE "$iso" || e2e_fail "-msg timestamp"
+log_first_line -msg timestamp=off | grep -qE '^vwire info: started' || e2e_fail "-msg timestamp=off"
+expect_fail "vwire: -msg timestamp=maybe: timestamp=maybe: expected on or off" -msg timestamp=maybe
+expect_fail "vwire: -msg color=on: -msg: invalid parameter 'color'" -msg color=on
+e2e_log "log timestamps: ISO 8601 UTC, -msg timestamp=on|off"
 echo "PASS: $E2E_NAME"
