@@ -82,12 +82,11 @@ static struct hub *hub_find(int id)
 
 int hub_next_id(int after)
 {
-	int best = -1;
+	struct hub *h = after < 0 ? hubs : hub_find(after);
 
-	for (struct hub *h = hubs; h; h = h->next)
-		if (h->id > after && (best < 0 || h->id < best))
-			best = h->id;
-	return best;
+	if (h && after >= 0)
+		h = h->next;
+	return h ? h->id : -1;
 }
 
 /* MAC table of a learning switch */

@@ -59,7 +59,7 @@ bool hub_port_hub_is_switch(const struct net_client *port);
 int hub_mac_count(int hubid);
 
 /**
- * hub_next_id() - hub numbers in increasing order, for listings
+ * hub_next_id() - hub numbers, the newest hub first (QEMU's order in 'info network')
  * @after:	the previous id returned, or -1 to start
  *
  * Return: the next hub id, or -1 when there are no more

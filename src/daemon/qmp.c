@@ -560,17 +560,39 @@ static int qmp_cmd_set_link(struct qmp_request *req, struct json_object *args,
 /* QEMU's print_net_client(): "name: index=N,type=T,info" and the filters. */
 static void hmp_print_client(FILE *out, const struct net_client *nc)
 {
-	fprintf(out, "%s: index=%u,type=%s,%s\n", nc->name, nc->queue_index, nc->ops->type,
-		nc->info_str);
+	/* A back end shows the -netdev type it was made with (socket, not the stream or dgram
+	 * client that serves it), as QEMU does. */
+	fprintf(out, "%s: index=%u,type=%s,%s\n", nc->name, nc->queue_index,
+		nc->is_netdev && nc->model ? nc->model : nc->ops->type, nc->info_str);
 	if (nc->filters)
 		fprintf(out, "filters:\n");
 	for (const struct net_filter *f = nc->filters; f; f = f->next)
 		fprintf(out, "  - %s: type=%s\n", f->name ? f->name : "", f->ops->type);
 }
 
+/* The ports of @hub after @after (creation order), printed newest first, as QEMU lists them. */
+static void hmp_print_hub_ports(FILE *out, int hub, const struct net_client *after)
+{
+	const struct net_client *nc = after ? after->next : net_first();
+
+	while (nc && (nc->hubid != hub || strcmp(nc->ops->type, "hubport")))
+		nc = nc->next;
+	if (!nc)
+		return;
+	hmp_print_hub_ports(out, hub, nc);
+	fprintf(out, " \\ %s", nc->name);
+	if (nc->peer) {
+		fprintf(out, ": ");
+		hmp_print_client(out, nc->peer);
+	} else {
+		fprintf(out, "\n");
+	}
+}
+
 /*
  * QEMU's hmp_info_network(): first each hub with its ports and what each port is peered
- * with, then every client not on a hub: alone, or a front end with its back end below it.
+ * with (newest hub and newest port first, as QEMU 7.2 lists them), then every client not on
+ * a hub: alone, or a front end with its back end below it.
  */
 static void hmp_info_network(struct qmp_request *req, const char *args, FILE *out)
 {
@@ -578,17 +600,7 @@ static void hmp_info_network(struct qmp_request *req, const char *args, FILE *ou
 
 	for (int hub = hub_next_id(-1); hub >= 0; hub = hub_next_id(hub)) {
 		fprintf(out, "hub %d\n", hub);
-		for (nc = net_first(); nc; nc = nc->next) {
-			if (nc->hubid != hub || strcmp(nc->ops->type, "hubport"))
-				continue;
-			fprintf(out, " \\ %s", nc->name);
-			if (nc->peer) {
-				fprintf(out, ": ");
-				hmp_print_client(out, nc->peer);
-			} else {
-				fprintf(out, "\n");
-			}
-		}
+		hmp_print_hub_ports(out, hub, NULL);
 	}
 	for (nc = net_first(); nc; nc = nc->next) {
 		const struct net_client *peer = nc->peer;

@@ -144,7 +144,8 @@ if qmp set_link '{"name": "ghost", "up": true}' 2>"$out"; then e2e_fail "set_lin
 grep -qF "DeviceNotFound: Device 'ghost' not found" "$out" || e2e_fail "set_link ghost: $(cat "$out")"
 
 qmp netdev_add '{"type": "hubport", "id": "hC", "hubid": 1}' >/dev/null
-want=$'hub 0\n \\ hA\n \\ hB\nhub 1\n \\ hC'
+# QEMU's order: the newest hub first, and in each hub the newest port first.
+want=$'hub 1\n \\ hC\nhub 0\n \\ hB\n \\ hA'
 got=$(hmp info network)
 [[ $got == "$want" ]] || e2e_fail "info network: got '$got', want '$want'"
 if qmp netdev_add '{"type": "hubport", "id": "hC", "hubid": 1}' 2>"$out"; then
@@ -153,7 +154,7 @@ fi
 grep -qF "Duplicate ID 'hC'" "$out" || e2e_fail "duplicate netdev_add: $(cat "$out")"
 qmp netdev_del '{"id": "hC"}' >/dev/null
 got=$(hmp info network)
-[[ $got == $'hub 0\n \\ hA\n \\ hB' ]] || e2e_fail "after netdev_del: '$got'"
+[[ $got == $'hub 0\n \\ hB\n \\ hA' ]] || e2e_fail "after netdev_del: '$got'"
 [[ $(hmp info version) == "0.1.0 (vwire)" ]] || e2e_fail "info version: $(hmp info version)"
 e2e_log "QMP set_link, netdev_add/netdev_del and info network OK"
 
