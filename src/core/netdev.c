@@ -524,17 +524,38 @@ int device_add(struct loop *loop, const char *text, struct error *err)
 			     "-device", "driver", loop, text, device_id_taken, err);
 }
 
+static void netdev_list(FILE *f, const char *title, const struct creatable *types, size_t n)
+{
+	fprintf(f, "%s\n", title);
+	for (size_t i = 0; i < n; i++)
+		fprintf(f, "%s\n", types[i].name);
+}
+
+int netdev_help_types(const char *option, void *out)
+{
+	FILE *f = out;
+
+	if (!strcmp(option, "-netdev"))
+		netdev_list(f, "Available netdev backend types:", netdev_types,
+			    sizeof(netdev_types) / sizeof(netdev_types[0]));
+	else if (!strcmp(option, "-object"))
+		netdev_list(f, "List of user creatable objects:", object_types,
+			    sizeof(object_types) / sizeof(object_types[0]));
+	else if (!strcmp(option, "-device"))
+		netdev_list(f, "Available devices:", device_types,
+			    sizeof(device_types) / sizeof(device_types[0]));
+	else
+		return -ENOENT;
+	return 0;
+}
+
 int netdev_help(const char *type, void *out)
 {
 	FILE *f = out;
 	const struct creatable *c;
 
-	if (!type) {
-		fprintf(f, "Available netdev backend types:\n");
-		for (size_t i = 0; i < sizeof(netdev_types) / sizeof(netdev_types[0]); i++)
-			fprintf(f, "%s\n", netdev_types[i].name);
-		return 0;
-	}
+	if (!type)
+		return netdev_help_types("-netdev", out);
 	c = creatable_find(netdev_types, sizeof(netdev_types) / sizeof(netdev_types[0]), type);
 	if (!c)
 		c = creatable_find(object_types, sizeof(object_types) / sizeof(object_types[0]),

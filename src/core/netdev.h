@@ -242,6 +242,16 @@ int object_del(const char *id, struct error *err);
 int device_add(struct loop *loop, const char *text, struct error *err);
 
 /**
+ * netdev_help_types() - print the types an option takes (-netdev help, -object help,
+ * -device help)
+ * @option:	"-netdev", "-object" or "-device"
+ * @out:	stream
+ *
+ * Return: 0, or -ENOENT for another option
+ */
+int netdev_help_types(const char *option, void *out);
+
+/**
  * netdev_help() - print the types, or one type's options, for -netdev help / TYPE,help
  * @type:	NULL for all types
  * @out:	stream

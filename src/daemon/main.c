@@ -30,6 +30,7 @@
 #include "core/log.h"
 #include "core/netdev.h"
 #include "core/unix-socket.h"
+#include "daemon/notify.h"
 #include "daemon/qmp.h"
 #include "daemon/sandbox.h"
 #include "vwire/error.h"
@@ -538,10 +539,8 @@ static int daemon_option_help(const char *option, const char *text, const char *
 	const char *type;
 	int ret;
 
-	if (!strcmp(option, "-netdev") && (!strcmp(text, "help") || !strcmp(text, "?"))) {
-		netdev_help(NULL, stdout);
-		return 1;
-	}
+	if (!strcmp(text, "help") || !strcmp(text, "?"))
+		return netdev_help_types(option, stdout) < 0 ? 0 : 1;
 	if (opts_parse(text, type_key, &o, NULL) < 0)
 		return 0;
 	ret = 0;
@@ -976,6 +975,7 @@ static void daemon_stop(const struct daemon_config *cfg, struct daemon_state *st
 		fclose(st->log);
 		st->log = NULL;
 	}
+	notify_close();
 }
 
 /*
@@ -1020,6 +1020,12 @@ static int daemon_start(const struct daemon_config *cfg, struct daemon_state *st
 	}
 	log_set_level(cfg->log_level);
 	log_set_timestamps(cfg->log_timestamps);
+	/* Before the sandbox and -chroot would hide the service manager's socket. */
+	ret = notify_open(&err);
+	if (ret < 0) {
+		daemon_error("%s", err.msg);
+		goto fail;
+	}
 	if (cfg->process)
 		prctl(PR_SET_NAME, cfg->process);
 	st->loop = loop_new();
@@ -1078,6 +1084,18 @@ fail:
 	return ret;
 }
 
+/* Every socket exists: a service manager may start what waits for them (Type=notify). */
+static void daemon_notify_ready(void)
+{
+	char state[64];
+	int ret;
+
+	snprintf(state, sizeof(state), "READY=1\nMAINPID=%d", (int)getpid());
+	ret = notify_send(state);
+	if (ret < 0)
+		log_warn("cannot tell the service manager that vwire is ready: %s", strerror(-ret));
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon_config cfg = { .log_level = LOG_LEVEL_INFO, .log_timestamps = true };
@@ -1103,6 +1121,7 @@ int main(int argc, char **argv)
 	daemon_detach();
 	log_info("started%s%s (pid %d)", cfg.name ? ": " : "", cfg.name ? cfg.name : "",
 		 (int)getpid());
+	daemon_notify_ready();
 	ret = loop_run(st.loop);
 	if (ret < 0)
 		log_error("event loop failed: %s", strerror(-ret));
@@ -1112,6 +1131,7 @@ int main(int argc, char **argv)
 	else
 		log_info("terminating");
 	daemon_shutdown_event(&st, sig);
+	notify_send("STOPPING=1");
 	daemon_stop(&cfg, &st);
 	daemon_config_free(&cfg);
 	return ret < 0 ? 1 : 0;
