@@ -109,6 +109,20 @@ static const struct opt_desc bridge_desc[] = {
 };
 CREATABLE_INIT(net_init_bridge, struct netdev_bridge_opts)
 
+#if HAVE_VDE
+/* -netdev vde */
+static const struct opt_desc vde_desc[] = {
+	OPT(struct netdev_vde_opts, "sock", OPT_STRING, sock,
+	    "socket path of the switch (default: libvdeplug's)"),
+	OPT(struct netdev_vde_opts, "port", OPT_UINT, port, "switch port (default: any)"),
+	OPT(struct netdev_vde_opts, "group", OPT_STRING, group, "group owning the port"),
+	OPT_SET(struct netdev_vde_opts, "mode", OPT_UINT, mode, has_mode,
+		"permissions of the port, octal (default 0700)"),
+	{ 0 }
+};
+CREATABLE_INIT(net_init_vde, struct netdev_vde_opts)
+#endif
+
 /* -netdev socket */
 static const struct opt_desc socket_desc[] = {
 	OPT(struct netdev_socket_opts, "fd", OPT_STRING, fd,
@@ -257,6 +271,9 @@ static const struct creatable netdev_types[] = {
 	{ "socket", socket_desc, sizeof(struct netdev_socket_opts), NULL, net_init_socket_any },
 	{ "stream", stream_desc, sizeof(struct netdev_stream_opts), NULL, net_init_stream_any },
 	{ "dgram", dgram_desc, sizeof(struct netdev_dgram_opts), NULL, net_init_dgram_any },
+#if HAVE_VDE
+	{ "vde", vde_desc, sizeof(struct netdev_vde_opts), NULL, net_init_vde_any },
+#endif
 #if HAVE_SLIRP
 	{ "user", user_desc, sizeof(struct netdev_user_opts), user_defaults, net_init_user_any },
 #endif

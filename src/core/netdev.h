@@ -44,6 +44,15 @@ struct netdev_bridge_opts {
 	char *helper;
 };
 
+/* -netdev vde */
+struct netdev_vde_opts {
+	char *sock;
+	uint64_t port;
+	char *group;
+	uint64_t mode;
+	bool has_mode;
+};
+
 /* -netdev socket */
 struct netdev_socket_opts {
 	char *fd;
@@ -174,6 +183,8 @@ int net_init_tap(const struct netdev_tap_opts *o, const char *id, struct loop *l
 		 struct error *err);
 int net_init_bridge(const struct netdev_bridge_opts *o, const char *id, struct loop *loop,
 		    struct error *err);
+int net_init_vde(const struct netdev_vde_opts *o, const char *id, struct loop *loop,
+		 struct error *err);
 int net_init_socket(const struct netdev_socket_opts *o, const char *id, struct loop *loop,
 		    struct error *err);
 int net_init_stream(const struct netdev_stream_opts *o, const char *id, struct loop *loop,
