@@ -31,6 +31,10 @@
 #define DGRAM_BATCH 16
 /* Largest frame taken from a datagram; a longer one is dropped. */
 #define DGRAM_MAX_FRAME NET_MAX_PACKET
+/* Longest header of an encapsulated frame (l2tpv3: 16 bytes and an offset of up to 256). */
+#define DGRAM_MAX_HDR 512
+/* Most pieces of a frame sent behind a header; a frame in more is dropped. */
+#define DGRAM_ENCAP_IOV 64
 /* How often a unix socket re-connects to its destination (which may have been restarted). */
 #define DGRAM_RECONNECT_NS 1000000000LL
 
@@ -53,6 +57,10 @@
  * @rx_bh:	hands on the rest of a batch after the sent_cb
  * @owned:	the unix socket file it bound, removed at cleanup if still ours
  * @rl:		rate limit of the logs peers can cause
+ * @encap:	the header around each frame, if @has_encap
+ * @has_encap:	frames are encapsulated: one at a time out, headers checked in
+ * @hdr:	the header of the frame being sent
+ * @priv:	dgram_config's priv, freed at cleanup
  */
 struct dgram_state {
 	struct net_client nc;
@@ -72,6 +80,10 @@ struct dgram_state {
 	struct loop_bh *rx_bh;
 	struct unix_socket_owned owned;
 	struct log_ratelimit rl;
+	struct dgram_encap encap;
+	bool has_encap;
+	uint8_t hdr[DGRAM_MAX_HDR];
+	void *priv;
 };
 
 static void dgram_read(void *opaque);
@@ -119,6 +131,19 @@ static void dgram_deliver(struct dgram_state *s)
 		if (!s->msgs[i].msg_len)
 			continue;
 		iov[m] = (struct iovec){ s->iovs[i].iov_base, s->msgs[i].msg_len };
+		if (s->has_encap) {
+			long off = s->encap.decap(s->encap.opaque, iov[m].iov_base,
+						  iov[m].iov_len);
+
+			if (off < 0 || (size_t)off >= iov[m].iov_len) {
+				log_msg_ratelimited(&s->rl, LOG_LEVEL_DEBUG,
+						    "%s %s: dropped a datagram: %s", s->nc.model,
+						    s->nc.name, strerror(off < 0 ? (int)-off : EINVAL));
+				continue;
+			}
+			iov[m].iov_base = (uint8_t *)iov[m].iov_base + off;
+			iov[m].iov_len -= (size_t)off;
+		}
 		pkts[m] = (struct net_pkt){ .iov = &iov[m], .iovcnt = 1, .len = iov[m].iov_len };
 		idx[m++] = i;
 	}
@@ -230,10 +255,23 @@ static ssize_t dgram_receive_iov(struct net_client *nc, const struct iovec *iov,
 {
 	struct dgram_state *s = (struct dgram_state *)nc;
 	struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt };
+	struct iovec v[DGRAM_ENCAP_IOV];
 	ssize_t n;
 
 	if (s->want_write)
 		return 0;
+	if (s->has_encap) {
+		if (iovcnt >= DGRAM_ENCAP_IOV) {
+			log_msg_ratelimited(&s->rl, LOG_LEVEL_DEBUG, "%s %s: a frame in %d pieces: "
+					    "dropped", s->nc.model, s->nc.name, iovcnt);
+			return (ssize_t)net_iov_size(iov, iovcnt);
+		}
+		s->encap.form(s->encap.opaque, s->hdr);
+		v[0] = (struct iovec){ s->hdr, s->encap.hdr_len };
+		memcpy(&v[1], iov, (size_t)iovcnt * sizeof(*iov));
+		msg.msg_iov = v;
+		msg.msg_iovlen = (size_t)iovcnt + 1;
+	}
 	do {
 		n = dgram_send(s, &msg);
 	} while (n < 0 && dgram_send_failed(s, (int)-n));
@@ -255,6 +293,14 @@ static unsigned int dgram_receive_burst(struct net_client *nc, const struct net_
 
 	if (s->want_write)
 		return 0;
+	if (s->has_encap) {
+		/* One header buffer: each frame goes out on its own (an error loses just it). */
+		for (; done < n; done++)
+			if (!dgram_receive_iov(nc, pkts[done].iov, pkts[done].iovcnt,
+					       pkts[done].flags))
+				break;
+		return done;
+	}
 	for (unsigned int i = 0; i < n; i++)
 		msgs[i].msg_hdr = (struct msghdr){ .msg_iov = (struct iovec *)pkts[i].iov,
 						   .msg_iovlen = (size_t)pkts[i].iovcnt };
@@ -295,6 +341,8 @@ static void dgram_cleanup(struct net_client *nc)
 	free(s->bufs);
 	s->bufs = NULL;
 	unix_socket_unlink_owned(&s->owned);
+	free(s->priv);
+	s->priv = NULL;
 }
 
 static const struct net_client_ops dgram_ops = {
@@ -328,6 +376,12 @@ static int dgram_setup(struct dgram_state *s, const struct dgram_config *cfg)
 			return -ENOMEM;
 		dgram_reconnect(s);
 	}
+	if (cfg->encap) {
+		if (cfg->encap->hdr_len > sizeof(s->hdr))
+			return -EINVAL;
+		s->encap = *cfg->encap;
+		s->has_encap = true;
+	}
 	snprintf(s->nc.info_str, sizeof(s->nc.info_str), "%s", cfg->info);
 	dgram_update_handler(s);
 	return 0;
@@ -345,12 +399,14 @@ int dgram_net_new(struct loop *loop, const char *id, const struct dgram_config *
 
 		ret = -errno;
 		close(cfg->fd);
+		free(cfg->priv);
 		unix_socket_unlink_owned(&owned);
 		return error_set(err, ret, "cannot create netdev '%s': %s", id, strerror(-ret));
 	}
 	s->nc.is_netdev = true;
 	s->fd = cfg->fd;
 	s->owned = cfg->owned;
+	s->priv = cfg->priv;
 	ret = dgram_setup(s, cfg);
 	if (ret < 0) {
 		net_client_free(&s->nc);

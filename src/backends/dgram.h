@@ -9,12 +9,30 @@
 
 #include <netinet/in.h>
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "backends/netaddr.h"
 #include "core/unix-socket.h"
 
 struct error;
 struct loop;
+
+/**
+ * struct dgram_encap - a header around each frame (l2tpv3), for the dgram client to add and
+ *			strip
+ * @hdr_len:	bytes of header before each frame sent
+ * @form:	write the header of the next frame into @hdr (@hdr_len bytes)
+ * @decap:	check a received datagram of @len bytes (untrusted); return the offset of the
+ *		frame in it, or a negative errno to drop it
+ * @opaque:	passed to both
+ */
+struct dgram_encap {
+	size_t hdr_len;
+	void (*form)(void *opaque, uint8_t *hdr);
+	long (*decap)(void *opaque, const uint8_t *d, size_t len);
+	void *opaque;
+};
 
 /**
  * struct dgram_config - how to make a datagram client
@@ -24,6 +42,8 @@ struct loop;
  * @info:	its info_str
  * @owned:	the unix socket file @fd is bound to (unix_socket_listen()), taken over and
  *		removed at cleanup while still the same file; or zeroed
+ * @encap:	a header around each frame (copied), or NULL
+ * @priv:	memory the client frees (free()) at cleanup, e.g. @encap's opaque; or NULL
  *
  * A unix @dest is also connect()ed to, and again every second, so that a full receiver
  * makes the socket unwritable (exact flow control) rather than failing every send; until it
@@ -35,13 +55,15 @@ struct dgram_config {
 	const struct netaddr *dest;
 	const char *info;
 	struct unix_socket_owned owned;
+	const struct dgram_encap *encap;
+	void *priv;
 };
 
 /**
  * dgram_net_new() - create a datagram client named @id (not peered)
  * @loop:	the event loop
  * @id:		its name
- * @cfg:	its socket (taken over, even on failure) and destination
+ * @cfg:	its socket and @priv (taken over, even on failure) and destination
  * @err:	what failed
  *
  * Return: 0 or a negative errno

@@ -109,6 +109,35 @@ static const struct opt_desc bridge_desc[] = {
 };
 CREATABLE_INIT(net_init_bridge, struct netdev_bridge_opts)
 
+/* -netdev l2tpv3 (QEMU 7.2's options) */
+static const struct opt_desc l2tpv3_desc[] = {
+	OPT(struct netdev_l2tpv3_opts, "src", OPT_STRING, src, "source address"),
+	OPT(struct netdev_l2tpv3_opts, "dst", OPT_STRING, dst, "destination address"),
+	OPT(struct netdev_l2tpv3_opts, "srcport", OPT_STRING, srcport, "source UDP port"),
+	OPT(struct netdev_l2tpv3_opts, "dstport", OPT_STRING, dstport, "destination UDP port"),
+	OPT(struct netdev_l2tpv3_opts, "ipv6", OPT_BOOL, ipv6, "IPv6 (on|off, default off)"),
+	OPT(struct netdev_l2tpv3_opts, "udp", OPT_BOOL, udp,
+	    "UDP encapsulation (on|off; default off: IP protocol 115, which needs CAP_NET_RAW)"),
+	OPT(struct netdev_l2tpv3_opts, "cookie64", OPT_BOOL, cookie64,
+	    "64-bit cookies (default 32)"),
+	OPT(struct netdev_l2tpv3_opts, "counter", OPT_BOOL, counter,
+	    "a counter after the cookie (Linux's l2spec_type default)"),
+	OPT(struct netdev_l2tpv3_opts, "pincounter", OPT_BOOL, pincounter,
+	    "a counter that is always 0"),
+	OPT_SET(struct netdev_l2tpv3_opts, "txcookie", OPT_UINT, txcookie, has_txcookie,
+		"cookie sent"),
+	OPT_SET(struct netdev_l2tpv3_opts, "rxcookie", OPT_UINT, rxcookie, has_rxcookie,
+		"cookie expected"),
+	OPT_SET(struct netdev_l2tpv3_opts, "txsession", OPT_UINT, txsession, has_txsession,
+		"session id sent"),
+	OPT_SET(struct netdev_l2tpv3_opts, "rxsession", OPT_UINT, rxsession, has_rxsession,
+		"session id expected (default: txsession)"),
+	OPT(struct netdev_l2tpv3_opts, "offset", OPT_UINT, offset,
+	    "bytes of padding after the header (at most 256)"),
+	{ 0 }
+};
+CREATABLE_INIT(net_init_l2tpv3, struct netdev_l2tpv3_opts)
+
 #if HAVE_VDE
 /* -netdev vde */
 static const struct opt_desc vde_desc[] = {
@@ -271,6 +300,7 @@ static const struct creatable netdev_types[] = {
 	{ "socket", socket_desc, sizeof(struct netdev_socket_opts), NULL, net_init_socket_any },
 	{ "stream", stream_desc, sizeof(struct netdev_stream_opts), NULL, net_init_stream_any },
 	{ "dgram", dgram_desc, sizeof(struct netdev_dgram_opts), NULL, net_init_dgram_any },
+	{ "l2tpv3", l2tpv3_desc, sizeof(struct netdev_l2tpv3_opts), NULL, net_init_l2tpv3_any },
 #if HAVE_VDE
 	{ "vde", vde_desc, sizeof(struct netdev_vde_opts), NULL, net_init_vde_any },
 #endif

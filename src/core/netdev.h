@@ -53,6 +53,28 @@ struct netdev_vde_opts {
 	bool has_mode;
 };
 
+/* -netdev l2tpv3 */
+struct netdev_l2tpv3_opts {
+	char *src;
+	char *dst;
+	char *srcport;
+	char *dstport;
+	uint64_t txsession;
+	uint64_t rxsession;
+	bool has_rxsession;
+	bool ipv6;
+	bool udp;
+	bool cookie64;
+	bool counter;
+	bool pincounter;
+	uint64_t txcookie;
+	bool has_txcookie;
+	uint64_t rxcookie;
+	bool has_rxcookie;
+	uint64_t offset;
+	bool has_txsession;
+};
+
 /* -netdev socket */
 struct netdev_socket_opts {
 	char *fd;
@@ -182,6 +204,8 @@ struct device_virtio_net_opts {
 int net_init_tap(const struct netdev_tap_opts *o, const char *id, struct loop *loop,
 		 struct error *err);
 int net_init_bridge(const struct netdev_bridge_opts *o, const char *id, struct loop *loop,
+		    struct error *err);
+int net_init_l2tpv3(const struct netdev_l2tpv3_opts *o, const char *id, struct loop *loop,
 		    struct error *err);
 int net_init_vde(const struct netdev_vde_opts *o, const char *id, struct loop *loop,
 		 struct error *err);

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# socket_interop.sh - the socket, stream, dgram and vde back ends between two network namespaces.
+# socket_interop.sh - the socket, stream, dgram, vde and l2tpv3 back ends between two namespaces.
 # Each side is a process in the host namespace (so 127.0.0.1 and unix paths are shared) that
 # makes a tap, joined by a hub to a socket/stream/dgram netdev; the test moves each tap into
 # its namespace. Promises checked:
@@ -8,6 +8,7 @@
 #   - QEMU 7.2 as the peer (the wire format is the same): socket TCP, stream inet and unix in
 #     both roles, dgram inet and unix, socket udp= and mcast=: ping both ways, iperf3 TCP;
 #   - vde: vwire and vwire, vwire and QEMU's -netdev vde, on a vde_switch;
+#   - l2tpv3 over UDP (IPv4, IPv6) and IP, cookies and counters: vwire and vwire, and QEMU;
 #   - a stream peer sending garbage (a huge length, random bytes, a frame cut short) is
 #     logged and disconnected, and the server then serves a real peer;
 #   - a client with reconnect=1 finds its server again after the server is killed and
@@ -171,6 +172,8 @@ else
 	sw=$E2E_TMP/vde.sw
 	vde_switch -s "$sw" -d -p "$E2E_TMP/vde.pid" >"$E2E_TMP/vde.log" 2>&1 ||
 		e2e_fail "vde_switch did not start: $(cat "$E2E_TMP/vde.log")"
+	# The daemon writes its pid file after the parent returned.
+	wait_until 10 test -s "$E2E_TMP/vde.pid" || e2e_fail "vde_switch wrote no pid file"
 	record_pid "$(cat "$E2E_TMP/vde.pid")"
 	# libvdeplug loads its transport plugins with dlopen(RTLD_DEEPBIND), which the ASan
 	# runtime refuses (google/sanitizers#611): these cases run the build without sanitizers.
@@ -180,6 +183,32 @@ else
 	run_case "vde, vwire and qemu" vwire "vde,id=s,sock=$sw,mode=0770" qemu "vde,id=s,sock=$sw"
 	VWIRE=$vwire_asan
 	kill_pid "$(cat "$E2E_TMP/vde.pid")"
+fi
+
+# l2tpv3: static sessions (session ids 0x11 one way, 0x22 the other), UDP over IPv4 and IPv6
+# and raw IP protocol 115, with cookies of 32 and 64 bits and counters; vwire with vwire and
+# with QEMU 7.2's own -netdev l2tpv3.
+l2tp() { # SRCPORT DSTPORT TXSESSION RXSESSION EXTRA
+	echo "l2tpv3,id=s,src=127.0.0.1,dst=127.0.0.1,udp=on,srcport=$1,dstport=$2,txsession=$3,rxsession=$4$5"
+}
+p=$(free_port udp) q=$(free_port udp)
+run_case "l2tpv3 udp, 32-bit cookies and pinned counters, vwire and vwire" \
+	vwire "$(l2tp "$p" "$q" 0x11 0x22 ,txcookie=0xa1,rxcookie=0xb2,pincounter=on,counter=on)" \
+	vwire "$(l2tp "$q" "$p" 0x22 0x11 ,txcookie=0xb2,rxcookie=0xa1,pincounter=on,counter=on)"
+p=$(free_port udp) q=$(free_port udp)
+run_case "l2tpv3 udp, 64-bit cookies, counter and offset, vwire and qemu" \
+	vwire "$(l2tp "$p" "$q" 0x11 0x22 ,cookie64=on,txcookie=0x0102030405060708,rxcookie=0x1112131415161718,counter=on,offset=8)" \
+	qemu "$(l2tp "$q" "$p" 0x22 0x11 ,cookie64=on,txcookie=0x1112131415161718,rxcookie=0x0102030405060708,counter=on,offset=8)"
+p=$(free_port udp) q=$(free_port udp)
+run_case "l2tpv3 udp over IPv6, vwire and qemu" \
+	vwire "l2tpv3,id=s,src=::1,dst=::1,ipv6=on,udp=on,srcport=$p,dstport=$q,txsession=0x11,rxsession=0x22" \
+	qemu "l2tpv3,id=s,src=::1,dst=::1,ipv6=on,udp=on,srcport=$q,dstport=$p,txsession=0x22,rxsession=0x11"
+run_case "l2tpv3 ip (protocol 115), cookies, vwire and qemu" \
+	vwire "l2tpv3,id=s,src=127.0.0.1,dst=127.0.0.1,txsession=0x11,rxsession=0x22,txcookie=7,rxcookie=8" \
+	qemu "l2tpv3,id=s,src=127.0.0.1,dst=127.0.0.1,txsession=0x22,rxsession=0x11,txcookie=8,rxcookie=7"
+# The Linux kernel's own L2TPv3 pseudowire as a third peer needs l2tp_eth and l2tp_ip.
+if ! modprobe -q l2tp_eth 2>/dev/null || ! modprobe -q l2tp_ip 2>/dev/null; then
+	e2e_log "no l2tp_eth/l2tp_ip in this kernel ($(uname -r)): the kernel's pseudowire is not tried"
 fi
 
 # Garbage from a stream peer: each bad peer is logged and dropped, then a real peer works.
