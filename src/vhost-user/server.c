@@ -538,6 +538,8 @@ static void vhost_user_server_mem_fault(void *opaque, const char *what, void *ad
 	log_warn("vhost-user %s: the front end shrank the file behind its %s (SIGBUS at %p): "
 		 "device stopped, connection closed",
 		 s->name, what, addr);
+	if (s->cfg.ops->fault)
+		s->cfg.ops->fault(s->cfg.opaque, what);
 	vhost_user_server_drop(s, true);
 }
 

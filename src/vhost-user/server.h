@@ -125,6 +125,8 @@ struct vhost_user_vring {
  * @connected:		a front end connected. NULL: ignored.
  * @disconnected:	the front end is gone; rings were stopped, memory is unmapped. NULL:
  *			ignored.
+ * @fault:		the front end made the device unusable (it shrank the file behind @what,
+ *			a mapping vwire reads); the connection is dropped next. NULL: ignored.
  *
  * Every callback gets cfg.opaque first. Callbacks must not free the server.
  */
@@ -142,6 +144,7 @@ struct vhost_user_dev_ops {
 	void (*reset)(void *opaque);
 	void (*connected)(void *opaque);
 	void (*disconnected)(void *opaque);
+	void (*fault)(void *opaque, const char *what);
 };
 
 /**

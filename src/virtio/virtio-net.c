@@ -1136,6 +1136,28 @@ static void virtio_net_disconnected(void *opaque)
 	virtio_net_reset(dev);
 }
 
+/*
+ * The front end shrank a file behind the device's mappings: every running ring is broken by
+ * the guest (each says so once, on the control socket too) before the connection drops.
+ */
+static void virtio_net_fault(void *opaque, const char *what)
+{
+	struct virtio_net *dev = opaque;
+
+	for (unsigned int i = 0; i < dev->npairs; i++) {
+		struct virtio_net_queue *q = dev->queues[i];
+
+		if (q->rx_vr && !q->rx.broken) {
+			virtq_break(&q->rx, "the front end shrank the file behind its %s", what);
+			virtio_net_queue_broken(q, &q->rx);
+		}
+		if (q->tx_vr && !q->tx.broken) {
+			virtq_break(&q->tx, "the front end shrank the file behind its %s", what);
+			virtio_net_queue_broken(q, &q->tx);
+		}
+	}
+}
+
 static const struct vhost_user_dev_ops virtio_net_vhost_ops = {
 	.get_features = virtio_net_get_features,
 	.set_features = virtio_net_set_features,
@@ -1148,6 +1170,7 @@ static const struct vhost_user_dev_ops virtio_net_vhost_ops = {
 	.reset = virtio_net_reset,
 	.connected = virtio_net_connected,
 	.disconnected = virtio_net_disconnected,
+	.fault = virtio_net_fault,
 };
 
 /* Creation and teardown */
