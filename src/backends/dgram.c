@@ -57,8 +57,8 @@
  * @rx_bh:	hands on the rest of a batch after the sent_cb
  * @owned:	the unix socket file it bound, removed at cleanup if still ours
  * @rl:		rate limit of the logs peers can cause
- * @encap:	the header around each frame, if @has_encap
- * @has_encap:	frames are encapsulated: one at a time out, headers checked in
+ * @encap:	the header around each frame (form NULL: none); with one, frames go out one at
+ *		a time and headers are checked in
  * @hdr:	the header of the frame being sent
  * @priv:	dgram_config's priv, freed at cleanup
  */
@@ -81,7 +81,6 @@ struct dgram_state {
 	struct unix_socket_owned owned;
 	struct log_ratelimit rl;
 	struct dgram_encap encap;
-	bool has_encap;
 	uint8_t hdr[DGRAM_MAX_HDR];
 	void *priv;
 };
@@ -131,7 +130,7 @@ static void dgram_deliver(struct dgram_state *s)
 		if (!s->msgs[i].msg_len)
 			continue;
 		iov[m] = (struct iovec){ s->iovs[i].iov_base, s->msgs[i].msg_len };
-		if (s->has_encap) {
+		if (s->encap.form) {
 			long off = s->encap.decap(s->encap.opaque, iov[m].iov_base,
 						  iov[m].iov_len);
 
@@ -260,7 +259,7 @@ static ssize_t dgram_receive_iov(struct net_client *nc, const struct iovec *iov,
 
 	if (s->want_write)
 		return 0;
-	if (s->has_encap) {
+	if (s->encap.form) {
 		if (iovcnt >= DGRAM_ENCAP_IOV) {
 			log_msg_ratelimited(&s->rl, LOG_LEVEL_DEBUG, "%s %s: a frame in %d pieces: "
 					    "dropped", s->nc.model, s->nc.name, iovcnt);
@@ -293,7 +292,7 @@ static unsigned int dgram_receive_burst(struct net_client *nc, const struct net_
 
 	if (s->want_write)
 		return 0;
-	if (s->has_encap) {
+	if (s->encap.form) {
 		/* One header buffer: each frame goes out on its own (an error loses just it). */
 		for (; done < n; done++)
 			if (!dgram_receive_iov(nc, pkts[done].iov, pkts[done].iovcnt,
@@ -380,7 +379,6 @@ static int dgram_setup(struct dgram_state *s, const struct dgram_config *cfg)
 		if (cfg->encap->hdr_len > sizeof(s->hdr))
 			return -EINVAL;
 		s->encap = *cfg->encap;
-		s->has_encap = true;
 	}
 	snprintf(s->nc.info_str, sizeof(s->nc.info_str), "%s", cfg->info);
 	dgram_update_handler(s);
