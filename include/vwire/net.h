@@ -72,6 +72,14 @@ struct net_pkt {
 typedef void net_sent_cb(struct net_client *sender, ssize_t ret);
 
 /**
+ * typedef net_counter_fn - one of a client's own counters (net_client_ops.counters)
+ * @opaque:	the caller's
+ * @name:	its name, e.g. "rx-bad-vni"
+ * @value:	its value
+ */
+typedef void net_counter_fn(void *opaque, const char *name, uint64_t value);
+
+/**
  * struct net_client_ops - what a kind of client does
  * @type:		kind, as in -netdev TYPE (also the default model name)
  * @size:		size of the client's state struct (struct net_client is its first member)
@@ -101,6 +109,8 @@ typedef void net_sent_cb(struct net_client *sender, ssize_t ret);
  *			without it, can_receive decides between 0 and NET_ROOM_UNLIMITED
  * @peer_flushed:	optional: the peer drained its incoming queue in net_flush_queued() and
  *			may take packets again (a hub retries what its other ports hold back)
+ * @counters:		optional: report the client's own counters (beyond struct net_stats),
+ *			each once through @add, for query-netdevs
  */
 struct net_client_ops {
 	const char *type;
@@ -119,6 +129,7 @@ struct net_client_ops {
 				      unsigned int n);
 	unsigned int (*rx_room)(struct net_client *nc);
 	void (*peer_flushed)(struct net_client *nc);
+	void (*counters)(struct net_client *nc, net_counter_fn *add, void *opaque);
 };
 
 /**

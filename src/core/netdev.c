@@ -291,6 +291,56 @@ static const struct opt_desc filter_dump_desc[] = {
 };
 CREATABLE_INIT(object_init_filter_dump, struct object_filter_dump_opts)
 
+/* -netdev vxlan and geneve: the same options, their own default port */
+#define OVERLAY_OPT(key, kind, field, help) OPT(struct netdev_overlay_opts, key, kind, field, help)
+static const struct opt_desc overlay_desc[] = {
+	OPT_SET(struct netdev_overlay_opts, "vni", OPT_UINT, vni, has_vni,
+		"virtual network identifier, 0 to 16777215 (required)"),
+	OVERLAY_OPT("local", OPT_STRING, local,
+		    "this host's IPv4 or IPv6 address, the underlay's source (required)"),
+	OVERLAY_OPT("remote", OPT_STRING_LIST, remote,
+		    "another host's address, of local's family (repeatable): broadcast and "
+		    "unknown unicast go to each"),
+	OVERLAY_OPT("group", OPT_STRING, group,
+		    "a multicast group: joined, and broadcast and unknown unicast go to it"),
+	OPT_MAX(struct netdev_overlay_opts, "port", OPT_UINT, port, 65535,
+		"UDP port, listened on and sent to (default 4789 vxlan, 6081 geneve)"),
+	OVERLAY_OPT("learning", OPT_BOOL, learning,
+		    "learn source MAC -> remote host from what arrives (default on)"),
+	OPT_MAX(struct netdev_overlay_opts, "ageing", OPT_UINT, ageing, 86400,
+		"seconds a learnt entry lives unseen (default 300)"),
+	OPT_MAX(struct netdev_overlay_opts, "mac-table-size", OPT_UINT, mac_table_size, 1 << 20,
+		"most forwarding-table entries (default 4096)"),
+	OPT_MAX(struct netdev_overlay_opts, "ttl", OPT_UINT, ttl, 255,
+		"outer TTL or hop limit (default 64; 1 towards a group)"),
+	OPT_MAX(struct netdev_overlay_opts, "tos", OPT_UINT, tos, 255,
+		"outer TOS or traffic class (default 0)"),
+	{ 0 }
+};
+#undef OVERLAY_OPT
+
+static void overlay_defaults(void *opts, uint64_t port)
+{
+	struct netdev_overlay_opts *o = opts;
+
+	o->port = port;
+	o->learning = true;
+	o->ageing = 300;
+	o->mac_table_size = 4096;
+}
+
+static void vxlan_defaults(void *opts)
+{
+	overlay_defaults(opts, 4789);
+}
+
+static void geneve_defaults(void *opts)
+{
+	overlay_defaults(opts, 6081);
+}
+CREATABLE_INIT(net_init_vxlan, struct netdev_overlay_opts)
+CREATABLE_INIT(net_init_geneve, struct netdev_overlay_opts)
+
 static const struct creatable netdev_types[] = {
 	{ "hubport", hubport_desc, sizeof(struct netdev_hubport_opts), NULL,
 	  net_init_hubport_any },
@@ -301,6 +351,10 @@ static const struct creatable netdev_types[] = {
 	{ "stream", stream_desc, sizeof(struct netdev_stream_opts), NULL, net_init_stream_any },
 	{ "dgram", dgram_desc, sizeof(struct netdev_dgram_opts), NULL, net_init_dgram_any },
 	{ "l2tpv3", l2tpv3_desc, sizeof(struct netdev_l2tpv3_opts), NULL, net_init_l2tpv3_any },
+	{ "vxlan", overlay_desc, sizeof(struct netdev_overlay_opts), vxlan_defaults,
+	  net_init_vxlan_any },
+	{ "geneve", overlay_desc, sizeof(struct netdev_overlay_opts), geneve_defaults,
+	  net_init_geneve_any },
 #if HAVE_VDE
 	{ "vde", vde_desc, sizeof(struct netdev_vde_opts), NULL, net_init_vde_any },
 #endif

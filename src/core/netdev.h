@@ -75,6 +75,21 @@ struct netdev_l2tpv3_opts {
 	bool has_txsession;
 };
 
+/* -netdev vxlan and -netdev geneve */
+struct netdev_overlay_opts {
+	uint64_t vni;
+	bool has_vni;
+	char *local;
+	struct opt_list remote;
+	char *group;
+	uint64_t port;
+	bool learning;
+	uint64_t ageing;
+	uint64_t mac_table_size;
+	uint64_t ttl;
+	uint64_t tos;
+};
+
 /* -netdev socket */
 struct netdev_socket_opts {
 	char *fd;
@@ -206,6 +221,10 @@ int net_init_tap(const struct netdev_tap_opts *o, const char *id, struct loop *l
 int net_init_bridge(const struct netdev_bridge_opts *o, const char *id, struct loop *loop,
 		    struct error *err);
 int net_init_l2tpv3(const struct netdev_l2tpv3_opts *o, const char *id, struct loop *loop,
+		    struct error *err);
+int net_init_vxlan(const struct netdev_overlay_opts *o, const char *id, struct loop *loop,
+		   struct error *err);
+int net_init_geneve(const struct netdev_overlay_opts *o, const char *id, struct loop *loop,
 		    struct error *err);
 int net_init_vde(const struct netdev_vde_opts *o, const char *id, struct loop *loop,
 		 struct error *err);

@@ -29,6 +29,7 @@
 #if HAVE_SLIRP
 #include "backends/user.h"
 #endif
+#include "backends/overlay.h"
 #include "core/event.h"
 #include "core/hub.h"
 #include "core/iothread.h"
@@ -357,6 +358,11 @@ static void qmp_add_u64(struct json_object *o, const char *key, uint64_t v)
 	json_object_object_add(o, key, json_object_new_uint64(v));
 }
 
+static void qmp_add_counter(void *opaque, const char *name, uint64_t value)
+{
+	qmp_add_u64(opaque, name, value);
+}
+
 static int qmp_cmd_query_netdevs(struct qmp_request *req, struct json_object *args,
 				 struct json_object **ret, struct error *err)
 {
@@ -384,6 +390,12 @@ static int qmp_cmd_query_netdevs(struct qmp_request *req, struct json_object *ar
 		qmp_add_u64(o, "queue-length", net_queue_length(nc));
 		json_object_object_add(o, "receive-disabled",
 				       json_object_new_boolean(nc->receive_disabled));
+		if (nc->ops->counters) {
+			struct json_object *c = json_object_new_object();
+
+			nc->ops->counters(nc, qmp_add_counter, c);
+			json_object_object_add(o, "counters", c);
+		}
 		json_object_array_add(list, o);
 	}
 	*ret = list;
@@ -836,6 +848,64 @@ static int qmp_cmd_hostfwd_remove(struct qmp_request *req, struct json_object *a
 }
 #endif
 
+/* vwire: a vxlan or geneve netdev's forwarding table, as Linux's "bridge fdb" edits one's */
+static int qmp_cmd_vxlan_fdb_add(struct qmp_request *req, struct json_object *args,
+				 struct json_object **ret, struct error *err)
+{
+	const char *netdev, *mac, *remote;
+
+	int r = qmp_arg_string(args, "netdev", &netdev, err);
+
+	if (r < 0 || (r = qmp_arg_string(args, "mac", &mac, err)) < 0 ||
+	    (r = qmp_arg_string(args, "remote", &remote, err)) < 0)
+		return r;
+	return overlay_fdb_add(netdev, mac, remote, err);
+}
+
+static int qmp_cmd_vxlan_fdb_del(struct qmp_request *req, struct json_object *args,
+				 struct json_object **ret, struct error *err)
+{
+	const char *netdev, *mac, *remote;
+
+	int r = qmp_arg_string(args, "netdev", &netdev, err);
+
+	if (r < 0 || (r = qmp_arg_string(args, "mac", &mac, err)) < 0 ||
+	    (r = qmp_arg_string(args, "remote", &remote, err)) < 0)
+		return r;
+	return overlay_fdb_del(netdev, mac, remote, err);
+}
+
+static void qmp_fdb_entry(void *opaque, const char *mac, const char *remote, bool is_static,
+			  uint64_t age_s)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "mac", json_object_new_string(mac));
+	json_object_object_add(o, "remote", json_object_new_string(remote));
+	json_object_object_add(o, "static", json_object_new_boolean(is_static));
+	qmp_add_u64(o, "age", age_s);
+	json_object_array_add(opaque, o);
+}
+
+static int qmp_cmd_query_vxlan_fdb(struct qmp_request *req, struct json_object *args,
+				   struct json_object **ret, struct error *err)
+{
+	struct json_object *list;
+	const char *netdev;
+	int r = qmp_arg_string(args, "netdev", &netdev, err);
+
+	if (r < 0)
+		return r;
+	list = json_object_new_array();
+	r = overlay_fdb_query(netdev, qmp_fdb_entry, list, err);
+	if (r < 0) {
+		json_object_put(list);
+		return r;
+	}
+	*ret = list;
+	return 0;
+}
+
 /* The QMP commands: add one line per command (see the top of this file). */
 static const struct qmp_command qmp_commands[] = {
 	{ "qmp_capabilities", "enable?", qmp_cmd_qmp_capabilities },
@@ -854,6 +924,9 @@ static const struct qmp_command qmp_commands[] = {
 	{ "set_link", "name up", qmp_cmd_set_link },
 	{ "human-monitor-command", "command-line cpu-index?", qmp_cmd_human_monitor_command },
 	{ "quit", "", qmp_cmd_quit },
+	{ "vxlan-fdb-add", "netdev mac remote", qmp_cmd_vxlan_fdb_add },
+	{ "vxlan-fdb-del", "netdev mac remote?", qmp_cmd_vxlan_fdb_del },
+	{ "query-vxlan-fdb", "netdev", qmp_cmd_query_vxlan_fdb },
 #if HAVE_SLIRP
 	{ "hostfwd_add", "netdev? rule", qmp_cmd_hostfwd_add },
 	{ "hostfwd_remove", "netdev? rule", qmp_cmd_hostfwd_remove },
