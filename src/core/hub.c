@@ -19,12 +19,13 @@
 #include <string.h>
 
 #include "core/hub.h"
+#include "core/mac-table.h"
 #include "core/netdev.h"
 #include "vwire/error.h"
 #include "vwire/loop.h"
 #include "vwire/net.h"
 
-#define ETH_ALEN 6
+#define ETH_ALEN MAC_LEN
 #define HUB_MAX_PORTS 256
 
 struct hub;
@@ -36,24 +37,13 @@ struct hub_port {
 	struct hub_port *next;
 };
 
-struct hub_mac_entry {
-	uint8_t mac[ETH_ALEN];
-	struct hub_port *port;
-	int64_t seen_ns;
-	int next; /* index of next entry in the bucket, -1 at the end */
-};
-
 /**
  * struct hub - a hub or switch
  * @id:		its number
  * @config:	its behaviour
  * @ports:	its ports
  * @num_ports:	ports created so far (names and indices grow)
- * @buckets:	switch: heads of the MAC hash chains (-1: empty)
- * @nbuckets:	their count (power of two)
- * @entries:	switch: MAC entries
- * @free_head:	first free entry (-1: table full)
- * @nmacs:	entries in use
+ * @macs:	switch: MAC -> struct hub_port * (NULL for a hub)
  * @flushing:	hub_port_flush_others() is walking the ports
  */
 struct hub {
@@ -61,11 +51,7 @@ struct hub {
 	struct hub_config config;
 	struct hub_port *ports;
 	unsigned int num_ports;
-	int *buckets;
-	unsigned int nbuckets;
-	struct hub_mac_entry *entries;
-	int free_head;
-	unsigned int nmacs;
+	struct mac_table *macs;
 	bool flushing;
 	struct hub *next;
 };
@@ -89,123 +75,18 @@ int hub_next_id(int after)
 	return h ? h->id : -1;
 }
 
-/* MAC table of a learning switch */
+/* MAC table of a learning switch: MAC -> the port it was seen on */
 
-static unsigned int hub_mac_hash(const struct hub *hub, const uint8_t *mac)
+static bool hub_mac_on_port(void *opaque, struct mac_entry *e)
 {
-	uint32_t h = 2166136261u;
-
-	for (int i = 0; i < ETH_ALEN; i++)
-		h = (h ^ mac[i]) * 16777619u;
-	return h & (hub->nbuckets - 1);
-}
-
-static void hub_mac_free_entry(struct hub *hub, int *link, int idx)
-{
-	*link = hub->entries[idx].next;
-	hub->entries[idx].next = hub->free_head;
-	hub->entries[idx].port = NULL;
-	hub->free_head = idx;
-	hub->nmacs--;
-}
-
-/* Find @mac; expired entries met on the way are freed. Return the entry index or -1. */
-static int hub_mac_lookup(struct hub *hub, const uint8_t *mac, int64_t now)
-{
-	int *link = &hub->buckets[hub_mac_hash(hub, mac)];
-
-	while (*link >= 0) {
-		int idx = *link;
-		struct hub_mac_entry *e = &hub->entries[idx];
-
-		if (now - e->seen_ns > hub->config.ageing_ns) {
-			hub_mac_free_entry(hub, link, idx);
-			continue;
-		}
-		if (!memcmp(e->mac, mac, ETH_ALEN))
-			return idx;
-		link = &e->next;
-	}
-	return -1;
-}
-
-static void hub_mac_expire_all(struct hub *hub, int64_t now)
-{
-	for (unsigned int b = 0; b < hub->nbuckets; b++) {
-		int *link = &hub->buckets[b];
-
-		while (*link >= 0) {
-			if (now - hub->entries[*link].seen_ns > hub->config.ageing_ns)
-				hub_mac_free_entry(hub, link, *link);
-			else
-				link = &hub->entries[*link].next;
-		}
-	}
-}
-
-static void hub_mac_learn(struct hub *hub, const uint8_t *mac, struct hub_port *port, int64_t now)
-{
-	int idx = hub_mac_lookup(hub, mac, now);
-	unsigned int b;
-
-	if (idx >= 0) {
-		hub->entries[idx].port = port;
-		hub->entries[idx].seen_ns = now;
-		return;
-	}
-	if (hub->free_head < 0)
-		hub_mac_expire_all(hub, now);
-	if (hub->free_head < 0)
-		return; /* Full of live entries: forget nothing, learn nothing; unknowns flood. */
-	idx = hub->free_head;
-	hub->free_head = hub->entries[idx].next;
-	memcpy(hub->entries[idx].mac, mac, ETH_ALEN);
-	hub->entries[idx].port = port;
-	hub->entries[idx].seen_ns = now;
-	b = hub_mac_hash(hub, mac);
-	hub->entries[idx].next = hub->buckets[b];
-	hub->buckets[b] = idx;
-	hub->nmacs++;
-}
-
-static void hub_mac_forget_port(struct hub *hub, struct hub_port *port)
-{
-	for (unsigned int b = 0; b < hub->nbuckets; b++) {
-		int *link = &hub->buckets[b];
-
-		while (*link >= 0) {
-			if (hub->entries[*link].port == port)
-				hub_mac_free_entry(hub, link, *link);
-			else
-				link = &hub->entries[*link].next;
-		}
-	}
+	return *(struct hub_port **)mac_entry_value(e) == opaque;
 }
 
 int hub_mac_count(int hubid)
 {
 	struct hub *hub = hub_find(hubid);
 
-	return hub ? (int)hub->nmacs : -1;
-}
-
-static int hub_mac_table_init(struct hub *hub)
-{
-	unsigned int n = hub->config.mac_table_size;
-
-	hub->nbuckets = 16;
-	while (hub->nbuckets < n)
-		hub->nbuckets <<= 1;
-	hub->buckets = malloc(hub->nbuckets * sizeof(*hub->buckets));
-	hub->entries = calloc(n, sizeof(*hub->entries));
-	if (!hub->buckets || !hub->entries)
-		return -ENOMEM;
-	for (unsigned int i = 0; i < hub->nbuckets; i++)
-		hub->buckets[i] = -1;
-	for (unsigned int i = 0; i < n; i++)
-		hub->entries[i].next = i + 1 < n ? (int)(i + 1) : -1;
-	hub->free_head = n ? 0 : -1;
-	return 0;
+	return hub ? (int)(hub->macs ? mac_table_count(hub->macs) : 0) : -1;
 }
 
 static void hub_port_flush_others(struct net_client *port);
@@ -247,12 +128,13 @@ static struct hub_port *hub_switch_dest(struct hub *hub, struct hub_port *src,
 					struct hub_switch_memo *memo)
 {
 	uint8_t dst_mac[ETH_ALEN], src_mac[ETH_ALEN];
-	int idx;
+	struct mac_entry *e;
 
 	if (!hub_eth_addrs(pkt, dst_mac, src_mac))
 		return src; /* a runt: nothing to switch */
 	if (!(src_mac[0] & 1) && !(memo->have_src && !memcmp(memo->src, src_mac, ETH_ALEN))) {
-		hub_mac_learn(hub, src_mac, src, now);
+		/* A full table learns nothing: unknown destinations flood. */
+		mac_table_learn(hub->macs, src_mac, &src, now);
 		memcpy(memo->src, src_mac, ETH_ALEN);
 		memo->have_src = true;
 		memo->have_dst = false; /* learning may have moved the destination */
@@ -261,10 +143,10 @@ static struct hub_port *hub_switch_dest(struct hub *hub, struct hub_port *src,
 		return NULL;
 	if (memo->have_dst && !memcmp(memo->dst, dst_mac, ETH_ALEN))
 		return memo->out;
-	idx = hub_mac_lookup(hub, dst_mac, now);
+	e = mac_table_lookup(hub->macs, dst_mac, now);
 	memcpy(memo->dst, dst_mac, ETH_ALEN);
 	memo->have_dst = true;
-	memo->out = idx >= 0 ? hub->entries[idx].port : NULL;
+	memo->out = e ? *(struct hub_port **)mac_entry_value(e) : NULL;
 	return memo->out;
 }
 
@@ -421,8 +303,7 @@ static void hub_free(struct hub *hub)
 			break;
 		}
 	}
-	free(hub->buckets);
-	free(hub->entries);
+	mac_table_free(hub->macs);
 	free(hub);
 }
 
@@ -438,8 +319,8 @@ static void hub_port_cleanup(struct net_client *nc)
 			break;
 		}
 	}
-	if (hub->config.learning)
-		hub_mac_forget_port(hub, port);
+	if (hub->macs)
+		mac_table_forget(hub->macs, hub_mac_on_port, port);
 	if (!hub->ports)
 		hub_free(hub);
 }
@@ -489,7 +370,6 @@ static struct hub *hub_new(int id, const struct hub_config *config)
 	if (!hub)
 		return NULL;
 	hub->id = id;
-	hub->free_head = -1;
 	if (config)
 		hub->config = *config;
 	if (hub->config.learning) {
@@ -497,9 +377,9 @@ static struct hub *hub_new(int id, const struct hub_config *config)
 			hub->config.mac_table_size = HUB_MAC_TABLE_DEFAULT;
 		if (!hub->config.ageing_ns)
 			hub->config.ageing_ns = HUB_AGEING_DEFAULT_S * 1000000000LL;
-		if (hub_mac_table_init(hub) < 0) {
-			free(hub->buckets);
-			free(hub->entries);
+		hub->macs = mac_table_new(hub->config.mac_table_size, hub->config.ageing_ns,
+					  sizeof(struct hub_port *));
+		if (!hub->macs) {
 			free(hub);
 			return NULL;
 		}
