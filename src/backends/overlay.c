@@ -11,7 +11,8 @@
  * flow keeps one UDP source port and flows spread over several, as Linux's vxlan does. A run
  * of datagrams of one socket goes out in one sendmmsg of [header, the frame's own iovecs];
  * a full socket (EAGAIN) leaves the rest of the burst to the core and polls for write.
- * A peer's GSO frames reach this client already segmented (it takes no vnet headers).
+ * A frame with a vnet header that asks for segmentation (a tap's or guest's GSO frame) is cut
+ * here by offload_segment(), and its datagrams go out in one sendmsg the kernel cuts (UDP GSO).
  * In: recvmmsg on the socket bound to local:port (and on the group's, if any) fills a batch;
  * each datagram is checked (header, VNI: anything else is dropped and counted), its inner
  * source MAC learnt against its outer source address, and the frames go on as one burst;
@@ -23,6 +24,7 @@
 #include <linux/filter.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +35,7 @@
 #include "core/log.h"
 #include "core/mac-table.h"
 #include "core/netdev.h"
+#include "core/offload.h"
 #include "vwire/error.h"
 #include "vwire/loop.h"
 #include "vwire/net.h"
@@ -54,6 +57,17 @@
 #define OVERLAY_EXPIRE_NS (10 * 1000000000LL)
 #define OVERLAY_SOCKBUF (4 << 20)
 #define ETH_HLEN 14
+/* Datagrams of one GSO frame sent in one sendmsg (UDP segmentation), and their most bytes. */
+#define OVERLAY_GSO_SEGS 64
+#define OVERLAY_GSO_BYTES 65000
+/* Room for the headers offload_segment() finishes for one segment. */
+#define OVERLAY_SEG_HDR 256
+/* Pieces of a frame with a vnet header that asks for nothing, passed on without a copy. */
+#define OVERLAY_PLAIN_IOV 64
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
 
 /**
  * union overlay_addr - a remote host (or the group): IPv4 or IPv6, with the UDP port
@@ -103,6 +117,38 @@ struct overlay_tx {
 };
 
 /**
+ * struct overlay_gso - the datagrams of a GSO frame's segments, for one sendmsg
+ * @dest:	where they go
+ * @sock:	the socket they leave from
+ * @n:		segments gathered
+ * @seg_len:	the datagram size of the first (the kernel cuts the rest at it)
+ * @bytes:	their total
+ * @short_tail:	the last is shorter than @seg_len: nothing may follow it in this sendmsg
+ * @lost:	the socket filled: the rest of the frame is lost
+ * @sent_any:	some datagram of the frame went
+ * @iov_used:	iovecs in use
+ * @seg_iov:	each segment's first iovec
+ * @hdrs:	copies of the headers built for each segment
+ * @iov:	[VXLAN/Geneve header, the segment's pieces] of each
+ * @msgs:	one message per segment, when the kernel will not segment
+ */
+struct overlay_gso {
+	const union overlay_addr *dest;
+	int sock;
+	unsigned int n;
+	size_t seg_len;
+	size_t bytes;
+	bool short_tail;
+	bool lost;
+	bool sent_any;
+	unsigned int iov_used;
+	unsigned int seg_iov[OVERLAY_GSO_SEGS + 1];
+	uint8_t hdrs[OVERLAY_GSO_SEGS][OVERLAY_SEG_HDR];
+	struct iovec iov[OVERLAY_GSO_SEGS * (1 + OFFLOAD_MAX_EMIT_IOV)];
+	struct mmsghdr msgs[OVERLAY_GSO_SEGS];
+};
+
+/**
  * struct overlay_state - a vxlan or geneve netdev
  * @nc:		the net client (first)
  * @proto:	its encapsulation
@@ -122,6 +168,9 @@ struct overlay_tx {
  * @expire:	frees expired entries every OVERLAY_EXPIRE_NS
  * @hdr:	the header of every frame sent
  * @tx:		the datagrams being gathered
+ * @gso:	the datagrams of a GSO frame being gathered
+ * @gso_frame:	the copy of a GSO frame being segmented (NET_MAX_PACKET bytes)
+ * @udp_gso:	the kernel segments UDP (UDP_SEGMENT): send a GSO frame's datagrams at once
  * @want_write:	a socket was full: index of the tx socket waited on, or -1
  * @bufs:	OVERLAY_RX_BATCH input buffers of OVERLAY_MAX_DGRAM bytes
  * @msgs:	recvmmsg's headers, one per buffer
@@ -154,6 +203,9 @@ struct overlay_state {
 	struct loop_timer *expire;
 	uint8_t hdr[OVERLAY_HDR_LEN];
 	struct overlay_tx tx;
+	struct overlay_gso gso;
+	uint8_t *gso_frame;
+	bool udp_gso;
 	int want_write;
 	uint8_t *bufs;
 	struct mmsghdr msgs[OVERLAY_RX_BATCH];
@@ -394,6 +446,193 @@ static int overlay_tx_frame(struct overlay_state *s, const struct net_pkt *pkt, 
 	return 1;
 }
 
+/* Send the gathered segments: one sendmsg the kernel cuts into datagrams, or one each. */
+static void overlay_gso_flush(struct overlay_state *s)
+{
+	struct overlay_gso *g = &s->gso;
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctl;
+	struct msghdr msg = {
+		.msg_name = (void *)g->dest,
+		.msg_namelen = overlay_addr_len(g->dest),
+		.msg_iov = g->iov,
+		.msg_iovlen = g->iov_used,
+	};
+	unsigned int done = 0;
+	ssize_t r = -1;
+
+	if (!g->n)
+		return;
+	if (g->n > 1 && s->udp_gso) {
+		struct cmsghdr *c;
+		uint16_t size = (uint16_t)g->seg_len;
+
+		memset(&ctl, 0, sizeof(ctl));
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_UDP;
+		c->cmsg_type = UDP_SEGMENT;
+		c->cmsg_len = CMSG_LEN(sizeof(size));
+		memcpy(CMSG_DATA(c), &size, sizeof(size));
+	}
+	if (g->n == 1 || s->udp_gso) {
+		do {
+			r = sendmsg(s->tx_fd[g->sock], &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+		} while (r < 0 && errno == EINTR);
+		if (r >= 0)
+			done = g->n;
+		else if (errno == ENOPROTOOPT || errno == EOPNOTSUPP)
+			s->udp_gso = false; /* no UDP segmentation here: one datagram each from now */
+	}
+	/* A segment over the path MTU cannot be cut by the kernel (it fragments only single
+	 * datagrams): send them one by one. */
+	if (r < 0 && g->n > 1 && errno != EAGAIN) {
+		for (unsigned int i = 0; i < g->n; i++)
+			g->msgs[i].msg_hdr = (struct msghdr){
+				.msg_name = (void *)g->dest,
+				.msg_namelen = overlay_addr_len(g->dest),
+				.msg_iov = &g->iov[g->seg_iov[i]],
+				.msg_iovlen = g->seg_iov[i + 1] - g->seg_iov[i],
+			};
+		while (done < g->n) {
+			int k = sendmmsg(s->tx_fd[g->sock], g->msgs + done, g->n - done,
+					 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+			if (k > 0) {
+				done += (unsigned int)k;
+				continue;
+			}
+			if (k < 0 && (errno == EINTR))
+				continue;
+			if (k < 0 && errno == EAGAIN)
+				break;
+			s->counters.tx_errors++;
+			done++;
+		}
+	}
+	if (done < g->n) {
+		if (errno == EAGAIN) {
+			g->lost = true;
+			overlay_wait_writable(s, g->sock);
+		} else {
+			log_msg_ratelimited(&s->rl, LOG_LEVEL_DEBUG, "%s %s: send: %s",
+					    s->nc.model, s->nc.name, strerror(errno));
+			s->counters.tx_errors++;
+		}
+	}
+	if (done)
+		g->sent_any = true;
+	g->n = 0;
+	g->bytes = 0;
+	g->iov_used = 0;
+	g->short_tail = false;
+}
+
+/* One finished segment of a GSO frame (offload_emit_fn): gather it behind its header. */
+static ssize_t overlay_gso_emit(void *opaque, const struct iovec *iov, int iovcnt)
+{
+	struct overlay_state *s = opaque;
+	struct overlay_gso *g = &s->gso;
+	size_t len = OVERLAY_HDR_LEN + net_iov_size(iov, iovcnt), copied = 0;
+	const uint8_t *frame_end = s->gso_frame + NET_MAX_PACKET;
+
+	if (!g->lost && g->n && (g->n == OVERLAY_GSO_SEGS || g->short_tail || len > g->seg_len ||
+				 g->bytes + len > OVERLAY_GSO_BYTES))
+		overlay_gso_flush(s);
+	if (g->lost)
+		return -EAGAIN;
+	g->seg_iov[g->n] = g->iov_used;
+	g->iov[g->iov_used++] = (struct iovec){ s->hdr, OVERLAY_HDR_LEN };
+	for (int k = 0; k < iovcnt; k++) {
+		const uint8_t *base = iov[k].iov_base;
+
+		/* Payload points into the frame's copy; headers built aside are copied. */
+		if (base >= s->gso_frame && base < frame_end) {
+			g->iov[g->iov_used++] = iov[k];
+			continue;
+		}
+		if (copied + iov[k].iov_len > OVERLAY_SEG_HDR) {
+			g->iov_used = g->seg_iov[g->n];
+			return -EMSGSIZE;
+		}
+		memcpy(g->hdrs[g->n] + copied, base, iov[k].iov_len);
+		g->iov[g->iov_used++] = (struct iovec){ g->hdrs[g->n] + copied, iov[k].iov_len };
+		copied += iov[k].iov_len;
+	}
+	if (!g->n)
+		g->seg_len = len;
+	else if (len < g->seg_len)
+		g->short_tail = true;
+	g->bytes += len;
+	g->seg_iov[++g->n] = g->iov_used;
+	return (ssize_t)len;
+}
+
+/*
+ * A frame whose vnet header asks for segmentation or a checksum: copied once (headers are
+ * read from memory the guest cannot change), cut by offload_segment(), and each
+ * destination's datagrams sent in as few sendmsg as the kernel's UDP segmentation allows.
+ * Return 1 when done, 0 when the socket filled (*@stop set), -1 when dropped.
+ */
+static int overlay_tx_offload(struct overlay_state *s, const struct net_pkt *pkt, unsigned int i,
+			      int64_t now, unsigned int *stop)
+{
+	struct overlay_gso *g = &s->gso;
+	struct virtio_net_hdr_v1 vh;
+	const union overlay_addr *dests;
+	struct mac_entry *e;
+	unsigned int ndests;
+	size_t len = pkt->len - NET_VNET_HDR_LEN;
+	int r = 0;
+
+	if (pkt->len < NET_VNET_HDR_LEN + ETH_HLEN || len > NET_MAX_PACKET)
+		return -1;
+	net_iov_to_buf(pkt->iov, pkt->iovcnt, 0, &vh, sizeof(vh));
+	net_iov_to_buf(pkt->iov, pkt->iovcnt, NET_VNET_HDR_LEN, s->gso_frame, len);
+	e = (s->gso_frame[0] & 1) ? NULL : mac_table_lookup(s->fdb, s->gso_frame, now);
+	if (e) {
+		dests = mac_entry_value(e);
+		ndests = 1;
+	} else if (s->has_group) {
+		dests = &s->group;
+		ndests = 1;
+	} else {
+		dests = s->remotes;
+		ndests = s->nremotes;
+	}
+	if (!ndests) {
+		s->counters.tx_no_dest++;
+		return -1;
+	}
+	if (!e)
+		s->counters.tx_flooded++;
+	if (s->tx.n && !overlay_tx_flush(s, stop))
+		return 0;
+	g->sock = (int)(overlay_flow_hash(s->gso_frame, len < OVERLAY_PEEK ? len : OVERLAY_PEEK) %
+			OVERLAY_TX_SOCKETS);
+	g->sent_any = false;
+	for (unsigned int d = 0; d < ndests; d++) {
+		g->dest = &dests[d];
+		g->lost = false;
+		r = offload_segment(s->gso_frame, len, &vh, overlay_gso_emit, s);
+		overlay_gso_flush(s);
+		if (r < 0) {
+			log_msg_ratelimited(&s->rl, LOG_LEVEL_DEBUG, "%s %s: dropped a frame whose "
+					    "offloads cannot be finished: %s", s->nc.model,
+					    s->nc.name, strerror(-r));
+			return -1;
+		}
+		if (g->lost) {
+			*stop = g->sent_any ? i + 1 : i;
+			return 0;
+		}
+	}
+	return 1;
+}
+
 static unsigned int overlay_receive_burst(struct net_client *nc, const struct net_pkt *pkts,
 					  unsigned int n)
 {
@@ -409,11 +648,32 @@ static unsigned int overlay_receive_burst(struct net_client *nc, const struct ne
 	s->tx.iov_used = 0;
 	s->tx.sock = -1;
 	for (unsigned int i = 0; i < n; i++) {
+		const struct net_pkt *pkt = &pkts[i];
+		struct iovec plain[OVERLAY_PLAIN_IOV];
+		struct net_pkt stripped;
 		uint8_t head[OVERLAY_PEEK];
-		size_t len = net_iov_peek(pkts[i].iov, pkts[i].iovcnt, 0, head, sizeof(head));
+		size_t len;
 		int sock, r;
 
-		if (len < ETH_HLEN || pkts[i].iovcnt + 1 > OVERLAY_TX_IOV) {
+		if (pkt->flags & NET_FLAG_VNET_HDR) {
+			r = offload_plain_iov(pkt->iov, pkt->iovcnt, plain, OVERLAY_PLAIN_IOV);
+			if (r == 0) {
+				r = overlay_tx_offload(s, pkt, i, now, &stop);
+				if (!r)
+					break;
+				dropped[i] = r < 0;
+				continue;
+			}
+			if (r < 0) {
+				dropped[i] = true;
+				continue;
+			}
+			stripped = (struct net_pkt){ .iov = plain, .iovcnt = r,
+						     .len = pkt->len - NET_VNET_HDR_LEN };
+			pkt = &stripped;
+		}
+		len = net_iov_peek(pkt->iov, pkt->iovcnt, 0, head, sizeof(head));
+		if (len < ETH_HLEN || pkt->iovcnt + 1 > OVERLAY_TX_IOV) {
 			dropped[i] = true;
 			continue;
 		}
@@ -421,7 +681,7 @@ static unsigned int overlay_receive_burst(struct net_client *nc, const struct ne
 		if (sock != s->tx.sock && s->tx.n && !overlay_tx_flush(s, &stop))
 			break;
 		s->tx.sock = sock;
-		r = overlay_tx_frame(s, &pkts[i], i, head, now, &stop);
+		r = overlay_tx_frame(s, pkt, i, head, now, &stop);
 		if (!r)
 			break;
 		if (r < 0) {
@@ -435,6 +695,12 @@ static unsigned int overlay_receive_burst(struct net_client *nc, const struct ne
 		if (dropped[i])
 			net_rx_dropped(nc, &pkts[i]);
 	return stop;
+}
+
+/* Frames with vnet headers are taken whole: GSO frames are cut here, per destination. */
+static bool overlay_accepts_vnet_hdr(struct net_client *nc)
+{
+	return true;
 }
 
 static ssize_t overlay_receive_iov(struct net_client *nc, const struct iovec *iov, int iovcnt,
@@ -632,6 +898,8 @@ static void overlay_cleanup(struct net_client *nc)
 	s->fdb = NULL;
 	free(s->bufs);
 	s->bufs = NULL;
+	free(s->gso_frame);
+	s->gso_frame = NULL;
 }
 
 #define OVERLAY_OPS(type_)                                                                   \
@@ -639,6 +907,7 @@ static void overlay_cleanup(struct net_client *nc)
 		.type = type_, .size = sizeof(struct overlay_state),                         \
 		.receive_iov = overlay_receive_iov, .receive_burst = overlay_receive_burst, \
 		.cleanup = overlay_cleanup, .counters = overlay_counters,                    \
+		.accepts_vnet_hdr = overlay_accepts_vnet_hdr,                               \
 	}
 /* One table per type, so that query-netdevs names it; they do the same. */
 static const struct net_client_ops overlay_ops[] = { OVERLAY_OPS("vxlan"), OVERLAY_OPS("geneve") };
@@ -870,9 +1139,11 @@ static int overlay_setup(struct overlay_state *s, const struct netdev_overlay_op
 	s->fdb = mac_table_new((unsigned int)o->mac_table_size, (int64_t)o->ageing * 1000000000LL,
 			       sizeof(union overlay_addr));
 	s->bufs = malloc((size_t)OVERLAY_RX_BATCH * OVERLAY_MAX_DGRAM);
+	s->gso_frame = malloc(NET_MAX_PACKET);
+	s->udp_gso = true;
 	s->rx_bh = loop_bh_new(s->nc.loop, overlay_rx_bh, s);
 	s->expire = loop_timer_new(s->nc.loop, overlay_expire, s);
-	if (!s->fdb || !s->bufs || !s->rx_bh || !s->expire)
+	if (!s->fdb || !s->bufs || !s->gso_frame || !s->rx_bh || !s->expire)
 		return error_set(err, -ENOMEM, "out of memory");
 	for (unsigned int i = 0; i < OVERLAY_RX_BATCH; i++) {
 		s->iovs[i] = (struct iovec){ s->bufs + (size_t)i * OVERLAY_MAX_DGRAM,
