@@ -11,11 +11,16 @@
 #   vwire-vxlan   in each host: vwire -netdev tap + -netdev vxlan on hub 0, the tap moved to the VM
 #   vwire-geneve  the same with -netdev geneve (UDP port 6081)
 #   qemu-dgram    in each host: qemu-system-x86_64 -M none, -netdev tap + -netdev dgram (inet)
+#   linux-vxlan-nogso (not run by default) linux-vxlan with TSO and GSO off on the VMs' veths: a
+#                 tap whose peer takes no vnet header (vwire's and QEMU's here) has them off, so
+#                 TCP through it goes in MTU-sized frames, where the kernel's own path carries
+#                 64 KiB segments as far as the underlay
 # Every namespace, link and process is made anew for each measurement; the flavours take turns
 # in each round, so that a change in the machine's load hits them alike. Prints a markdown table
 # of the median (and range) of RUNS runs per flavour and the ratios of vwire-vxlan to
 # linux-vxlan and to qemu-dgram. A flavour that does not come up (its process exits, or no ping
-# through it) is reported with its logs and counted as failed; the others go on.
+# through it) is reported with its logs and counted as failed; the others go on, and the script
+# exits 1 after the table.
 #   sudo bench/vxlan.sh   (VWIRE=path/to/vwire QEMU=... RUNS=3 SECS=5 FLAVOURS="linux-vxlan ...")
 set -euo pipefail
 # shellcheck disable=SC2034 # read by common.sh
@@ -36,12 +41,13 @@ VM_A=192.168.78.1 VM_B=192.168.78.2
 
 for fl in $FLAVOURS; do
 	case $fl in
-	linux-vxlan | vwire-vxlan | vwire-geneve | qemu-dgram) ;;
-	*) echo "unknown flavour $fl (linux-vxlan vwire-vxlan vwire-geneve qemu-dgram)" >&2; exit 2 ;;
+	linux-vxlan | linux-vxlan-nogso | vwire-vxlan | vwire-geneve | qemu-dgram) ;;
+	*) echo "unknown flavour $fl (linux-vxlan linux-vxlan-nogso vwire-vxlan vwire-geneve qemu-dgram)" >&2; exit 2 ;;
 	esac
 done
 require_root
 need=(ip iperf3 python3 ping)
+[[ " $FLAVOURS " != *" linux-vxlan-nogso "* ]] || need+=(ethtool)
 [[ " $FLAVOURS " != *" qemu-dgram "* ]] || need+=("$QEMU")
 require_cmd "${need[@]}"
 [[ " $FLAVOURS " != *" vwire-"* ]] || require_vwire
@@ -117,7 +123,7 @@ _up_or_dead() {
 # flavour's tunnel on hub 0; once TAP is there it moves into VM. 1 when the process exits first
 # or makes no TAP.
 proc_host() {
-	local fl=$1 h=$2 v=$3 local=$4 remote=$5 tap=$6 log=$tmp/$1-$2
+	local fl=$1 h=$2 v=$3 local=$4 remote=$5 tap=$6 log=$tmp/logs/$1-$2
 	local tunnel args
 	case $fl in
 	vwire-vxlan) tunnel="vxlan,id=x,vni=$VNI,local=$local,remote=$remote" ;;
@@ -148,9 +154,13 @@ _ping_b() {
 # QEMU does not come up.
 tunnels() {
 	case $1 in
-	linux-vxlan)
+	linux-vxlan*)
 		linux_host "$ha" "$va" "$UNDER_A" "$UNDER_B" "$ta"
 		linux_host "$hb" "$vb" "$UNDER_B" "$UNDER_A" "$tb"
+		if [[ $1 == linux-vxlan-nogso ]]; then
+			ip netns exec "$va" ethtool -K "$ta" tso off gso off >/dev/null
+			ip netns exec "$vb" ethtool -K "$tb" tso off gso off >/dev/null
+		fi
 		;;
 	*)
 		proc_host "$1" "$ha" "$va" "$UNDER_A" "$UNDER_B" "$ta" || return 1
@@ -163,7 +173,7 @@ tunnels() {
 iperf() {
 	local out=$1 spid st=0
 	shift
-	spawn -n "$vb" -o "$tmp/iperf3-server.out" iperf3 -s -1 -p 5201
+	spawn -n "$vb" -o "$tmp/logs/iperf3-server.out" iperf3 -s -1 -p 5201
 	spid=$SPAWN_PID
 	wait_for_tcp_listen 5201 "$vb" 5 || true
 	ip netns exec "$va" iperf3 -c "$VM_B" -p 5201 -J "$@" >"$out" || st=$?
@@ -176,7 +186,7 @@ iperf() {
 fail_report() {
 	local f
 	echo "  $1: $2" >&2
-	for f in "$tmp/$1"-*; do
+	for f in "$tmp"/logs/*; do
 		[[ -s $f ]] || continue
 		echo "  --- ${f##*/}" >&2
 		tail -20 "$f" | sed 's/^/  | /' >&2
@@ -186,7 +196,8 @@ fail_report() {
 # measure FLAVOUR: one run; prints "udp_rx_pps tcp_gbps", or "nan nan" when it failed.
 measure() {
 	local fl=$1 ok=0
-	rm -f "$tmp/$fl"-* "$tmp"/*.json
+	rm -rf "$tmp/logs" "$tmp"/*.json
+	mkdir "$tmp/logs"
 	hosts
 	if ! tunnels "$fl"; then
 		fail_report "$fl" "vwire or QEMU did not make its tap"
@@ -235,6 +246,7 @@ python3 - "$tmp" "$SECS" "$RUNS" $FLAVOURS <<'EOF'
 import math, statistics, sys
 tmp, secs, runs, flavours = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 what = {"linux-vxlan": "linux-vxlan (kernel vxlan + bridge + veth)",
+        "linux-vxlan-nogso": "linux-vxlan-nogso (the same, VMs' TSO and GSO off)",
         "vwire-vxlan": "vwire-vxlan (-netdev vxlan)",
         "vwire-geneve": "vwire-geneve (-netdev geneve)",
         "qemu-dgram": "qemu-dgram (QEMU 7.2 -netdev dgram, inet)"}
@@ -262,3 +274,5 @@ for base in ("linux-vxlan", "qemu-dgram"):
         v, b = med["vwire-vxlan"], med[base]
         print(f"| vwire-vxlan / {base} (medians) | {ratio(v[0], b[0])} | {ratio(v[1], b[1])} |")
 EOF
+# The table is printed either way; a failed run makes the exit status 1.
+! grep -q nan "$tmp"/*.runs || e2e_fail "some runs failed (see above)"
