@@ -68,6 +68,11 @@
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+/* Frames one read may hold: a batch of datagrams, each of up to 64 joined by UDP GRO. */
+#define OVERLAY_RX_FRAMES (OVERLAY_RX_BATCH * 64)
 
 /**
  * union overlay_addr - a remote host (or the group): IPv4 or IPv6, with the UDP port
@@ -176,8 +181,14 @@ struct overlay_gso {
  * @msgs:	recvmmsg's headers, one per buffer
  * @iovs:	their iovecs
  * @names:	the source of each
- * @frames:	the frame of each datagram, valid ones only: iov_len 0 for the rest
- * @rx_count:	datagrams in the current batch
+ * @ctl:	recvmmsg's control buffers (the size of datagrams UDP GRO joined)
+ * @rx_frames:	the valid frames of the batch (OVERLAY_RX_FRAMES)
+ * @rx_pkts:	what goes on: frames, and runs of them joined into GSO frames
+ * @rx_iov:	the pieces of the joined ones (2 * OVERLAY_RX_FRAMES)
+ * @rx_hdrs:	their vnet headers and headers (OVERLAY_RX_FRAMES / 2 of
+ *		OFFLOAD_COALESCE_HDR bytes)
+ * @rx_learnt:	the source address last learnt in this read, and @rx_learnt_mac its MAC
+ * @rx_count:	packets in @rx_pkts
  * @rx_next:	the first not yet handed on
  * @rx_blocked:	the peer did not take the whole batch: wait for the sent_cb
  * @rx_bh:	hands on the rest of the batch after the sent_cb
@@ -211,7 +222,16 @@ struct overlay_state {
 	struct mmsghdr msgs[OVERLAY_RX_BATCH];
 	struct iovec iovs[OVERLAY_RX_BATCH];
 	union overlay_addr names[OVERLAY_RX_BATCH];
-	struct iovec frames[OVERLAY_RX_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} ctl[OVERLAY_RX_BATCH];
+	struct iovec *rx_frames;
+	struct net_pkt *rx_pkts;
+	struct iovec *rx_iov;
+	uint8_t *rx_hdrs;
+	const union overlay_addr *rx_learnt;
+	uint8_t rx_learnt_mac[MAC_LEN];
 	unsigned int rx_count;
 	unsigned int rx_next;
 	bool rx_blocked;
@@ -733,24 +753,17 @@ static void overlay_sent(struct net_client *nc, ssize_t ret)
 		loop_bh_schedule(s->rx_bh);
 }
 
-/* Hand on the rest of the batch as one burst; what the peer did not take waits. */
+/* Hand on the rest of the batch's packets; what the peer did not take waits. */
 static void overlay_deliver(struct overlay_state *s)
 {
-	struct net_pkt pkts[OVERLAY_RX_BATCH];
-	unsigned int idx[OVERLAY_RX_BATCH], m = 0, taken;
+	unsigned int taken;
 
-	if (s->rx_blocked)
+	if (s->rx_blocked || s->rx_next == s->rx_count)
 		return;
-	for (unsigned int i = s->rx_next; i < s->rx_count; i++) {
-		if (!s->frames[i].iov_len)
-			continue;
-		pkts[m] = (struct net_pkt){ .iov = &s->frames[i], .iovcnt = 1,
-					    .len = s->frames[i].iov_len };
-		idx[m++] = i;
-	}
-	taken = m ? net_send_burst(&s->nc, pkts, m, overlay_sent) : 0;
-	if (taken < m) {
-		s->rx_next = idx[taken];
+	taken = net_send_burst(&s->nc, s->rx_pkts + s->rx_next, s->rx_count - s->rx_next,
+			       overlay_sent);
+	s->rx_next += taken;
+	if (s->rx_next < s->rx_count) {
 		s->rx_blocked = true;
 		return;
 	}
@@ -762,55 +775,118 @@ static void overlay_rx_bh(void *opaque)
 	overlay_deliver(opaque);
 }
 
-/* Check datagram @i, learn its source; its frame, or iov_len 0 when it is dropped. */
-static void overlay_decap(struct overlay_state *s, unsigned int i, int64_t now)
+/*
+ * Check one datagram of @len bytes at @d from @from, learn its source; return true and set
+ * @frame to its frame, or false when it is dropped (and counted).
+ */
+static bool overlay_decap(struct overlay_state *s, uint8_t *d, size_t len,
+			  union overlay_addr *from, int64_t now, struct iovec *frame)
 {
 	struct overlay_decoded dec;
-	uint8_t *d = s->iovs[i].iov_base;
-	size_t len = s->msgs[i].msg_len;
-	union overlay_addr *from = &s->names[i];
-	int why;
+	const uint8_t *src;
+	int why = s->proto->decap(d, len, &dec);
 
-	s->frames[i].iov_len = 0;
-	if (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC)
-		why = OVERLAY_DROP_TRUNC;
-	else
-		why = s->proto->decap(d, len, &dec);
 	if (!why && dec.vni != s->vni)
 		why = OVERLAY_DROP_VNI;
 	if (why) {
 		s->counters.rx_drop[why]++;
 		log_msg_ratelimited(&s->rl, LOG_LEVEL_DEBUG, "%s %s: dropped a datagram (%d)",
 				    s->nc.model, s->nc.name, why);
-		return;
+		return false;
 	}
-	s->frames[i] = (struct iovec){ d + dec.off, len - dec.off };
-	/* The inner source MAC is behind the outer source address (at our port). */
-	if (s->learning && !(d[dec.off + 6] & 1) && !overlay_mac_is_zero(d + dec.off + 6)) {
-		int r;
+	*frame = (struct iovec){ d + dec.off, len - dec.off };
+	src = d + dec.off + MAC_LEN;
+	/* The inner source MAC is behind the outer source address (at our port); the
+	 * datagrams of one read mostly repeat the last one's. */
+	if (!s->learning || (src[0] & 1) || overlay_mac_is_zero(src) ||
+	    (s->rx_learnt == from && !memcmp(s->rx_learnt_mac, src, MAC_LEN)))
+		return true;
+	if (from->sa.sa_family == AF_INET6) {
+		from->v6.sin6_port = s->local.v6.sin6_port;
+		from->v6.sin6_flowinfo = 0;
+	} else {
+		from->v4.sin_port = s->local.v4.sin_port;
+	}
+	switch (mac_table_learn(s->fdb, src, from, now)) {
+	case 1:
+		s->counters.fdb_learnt++;
+		break;
+	case -ENOSPC:
+		s->counters.fdb_full++;
+		break;
+	}
+	s->rx_learnt = from;
+	memcpy(s->rx_learnt_mac, src, MAC_LEN);
+	return true;
+}
 
-		if (from->sa.sa_family == AF_INET6) {
-			from->v6.sin6_port = s->local.v6.sin6_port;
-			from->v6.sin6_flowinfo = 0;
-		} else {
-			from->v4.sin_port = s->local.v4.sin_port;
+/* The size of the datagrams UDP GRO joined in @msg, or 0 (one datagram). */
+static size_t overlay_gro_size(struct msghdr *msg)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		int size;
+
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO &&
+		    c->cmsg_len >= CMSG_LEN(sizeof(size))) {
+			memcpy(&size, CMSG_DATA(c), sizeof(size));
+			return size > 0 ? (size_t)size : 0;
 		}
-		r = mac_table_learn(s->fdb, d + dec.off + 6, from, now);
-		if (r > 0)
-			s->counters.fdb_learnt++;
-		else if (r < 0)
-			s->counters.fdb_full++;
 	}
+	return 0;
+}
+
+/*
+ * The packets of the batch's @nf frames: for a peer that takes vnet headers, each run of
+ * TCP segments of one flow becomes one GSO frame (its headers built in rx_hdrs, then the
+ * segments' payloads in place); every other frame goes on as it is.
+ */
+static void overlay_rx_packets(struct overlay_state *s, unsigned int nf)
+{
+	bool coalesce = net_peer_accepts_vnet_hdr(&s->nc);
+	unsigned int np = 0, iu = 0, nh = 0;
+
+	for (unsigned int k = 0; k < nf;) {
+		uint8_t *hdr = s->rx_hdrs + (size_t)nh * OFFLOAD_COALESCE_HDR;
+		size_t hdr_len = 0, len, skip;
+		int m = coalesce ? offload_coalesce(&s->rx_frames[k], nf - k, hdr, &hdr_len) : 1;
+
+		if (m < 2) {
+			s->rx_pkts[np++] = (struct net_pkt){ .iov = &s->rx_frames[k], .iovcnt = 1,
+							     .len = s->rx_frames[k].iov_len };
+			k++;
+			continue;
+		}
+		skip = hdr_len - NET_VNET_HDR_LEN;
+		len = hdr_len;
+		s->rx_iov[iu] = (struct iovec){ hdr, hdr_len };
+		for (int j = 0; j < m; j++) {
+			const struct iovec *f = &s->rx_frames[k + (unsigned int)j];
+
+			s->rx_iov[iu + 1 + (unsigned int)j] =
+				(struct iovec){ (uint8_t *)f->iov_base + skip, f->iov_len - skip };
+			len += f->iov_len - skip;
+		}
+		s->rx_pkts[np++] = (struct net_pkt){ .iov = &s->rx_iov[iu], .iovcnt = m + 1,
+						     .flags = NET_FLAG_VNET_HDR, .len = len };
+		iu += (unsigned int)m + 1;
+		nh++;
+		k += (unsigned int)m;
+	}
+	s->rx_count = np;
+	s->rx_next = 0;
 }
 
 static void overlay_read_fd(struct overlay_state *s, int fd)
 {
+	unsigned int nf = 0;
 	int64_t now;
 	int n;
 
 	for (unsigned int i = 0; i < OVERLAY_RX_BATCH; i++) {
 		s->msgs[i].msg_hdr.msg_flags = 0;
 		s->msgs[i].msg_hdr.msg_namelen = sizeof(s->names[i]);
+		s->msgs[i].msg_hdr.msg_control = s->ctl[i].buf;
+		s->msgs[i].msg_hdr.msg_controllen = sizeof(s->ctl[i].buf);
 	}
 	n = recvmmsg(fd, s->msgs, OVERLAY_RX_BATCH, MSG_DONTWAIT, NULL);
 	if (n <= 0) {
@@ -820,10 +896,26 @@ static void overlay_read_fd(struct overlay_state *s, int fd)
 		return;
 	}
 	now = loop_now_ns();
-	for (unsigned int i = 0; i < (unsigned int)n; i++)
-		overlay_decap(s, i, now);
-	s->rx_count = (unsigned int)n;
-	s->rx_next = 0;
+	s->rx_learnt = NULL;
+	for (unsigned int i = 0; i < (unsigned int)n; i++) {
+		uint8_t *d = s->iovs[i].iov_base;
+		size_t len = s->msgs[i].msg_len, seg = overlay_gro_size(&s->msgs[i].msg_hdr);
+
+		if (s->msgs[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			s->counters.rx_drop[OVERLAY_DROP_TRUNC]++;
+			continue;
+		}
+		if (!seg || seg > len)
+			seg = len;
+		/* An empty datagram carries nothing; GRO joins at most 64 per message. */
+		for (size_t off = 0; seg && off < len && nf < OVERLAY_RX_FRAMES; off += seg) {
+			size_t l = len - off < seg ? len - off : seg;
+
+			if (overlay_decap(s, d + off, l, &s->names[i], now, &s->rx_frames[nf]))
+				nf++;
+		}
+	}
+	overlay_rx_packets(s, nf);
 	overlay_deliver(s);
 }
 
@@ -900,6 +992,13 @@ static void overlay_cleanup(struct net_client *nc)
 	s->bufs = NULL;
 	free(s->gso_frame);
 	s->gso_frame = NULL;
+	free(s->rx_frames);
+	free(s->rx_pkts);
+	free(s->rx_iov);
+	free(s->rx_hdrs);
+	s->rx_frames = s->rx_iov = NULL;
+	s->rx_pkts = NULL;
+	s->rx_hdrs = NULL;
 }
 
 #define OVERLAY_OPS(type_)                                                                   \
@@ -938,6 +1037,15 @@ static void overlay_sockbuf(int fd, int opt_force, int opt)
 
 	if (setsockopt(fd, SOL_SOCKET, opt_force, &size, sizeof(size)) < 0)
 		setsockopt(fd, SOL_SOCKET, opt, &size, sizeof(size));
+}
+
+/* Let the kernel join a flow's datagrams (UDP GRO): fewer reads, and whole runs of
+ * segments to coalesce. Without it (an old kernel), one datagram per message. */
+static void overlay_gro(int fd)
+{
+	int on = 1;
+
+	setsockopt(fd, SOL_UDP, UDP_GRO, &on, sizeof(on));
 }
 
 /* A UDP socket bound to @a (address reuse for a group's). */
@@ -1107,11 +1215,13 @@ static int overlay_open(struct overlay_state *s, const struct netdev_overlay_opt
 	if (s->rx_fd < 0)
 		return s->rx_fd;
 	overlay_sockbuf(s->rx_fd, SO_RCVBUFFORCE, SO_RCVBUF);
+	overlay_gro(s->rx_fd);
 	if (s->has_group) {
 		s->group_fd = overlay_socket(&s->group, true, "group", err);
 		if (s->group_fd < 0)
 			return s->group_fd;
 		overlay_sockbuf(s->group_fd, SO_RCVBUFFORCE, SO_RCVBUF);
+		overlay_gro(s->group_fd);
 		r = overlay_join(s, o->group, err);
 		if (r < 0)
 			return r;
@@ -1140,10 +1250,15 @@ static int overlay_setup(struct overlay_state *s, const struct netdev_overlay_op
 			       sizeof(union overlay_addr));
 	s->bufs = malloc((size_t)OVERLAY_RX_BATCH * OVERLAY_MAX_DGRAM);
 	s->gso_frame = malloc(NET_MAX_PACKET);
+	s->rx_frames = calloc(OVERLAY_RX_FRAMES, sizeof(*s->rx_frames));
+	s->rx_pkts = calloc(OVERLAY_RX_FRAMES, sizeof(*s->rx_pkts));
+	s->rx_iov = calloc(2 * OVERLAY_RX_FRAMES, sizeof(*s->rx_iov));
+	s->rx_hdrs = malloc((size_t)OVERLAY_RX_FRAMES / 2 * OFFLOAD_COALESCE_HDR);
 	s->udp_gso = true;
 	s->rx_bh = loop_bh_new(s->nc.loop, overlay_rx_bh, s);
 	s->expire = loop_timer_new(s->nc.loop, overlay_expire, s);
-	if (!s->fdb || !s->bufs || !s->gso_frame || !s->rx_bh || !s->expire)
+	if (!s->fdb || !s->bufs || !s->gso_frame || !s->rx_frames || !s->rx_pkts || !s->rx_iov ||
+	    !s->rx_hdrs || !s->rx_bh || !s->expire)
 		return error_set(err, -ENOMEM, "out of memory");
 	for (unsigned int i = 0; i < OVERLAY_RX_BATCH; i++) {
 		s->iovs[i] = (struct iovec){ s->bufs + (size_t)i * OVERLAY_MAX_DGRAM,

@@ -626,6 +626,143 @@ int offload_segment(const uint8_t *frame, size_t len, const struct virtio_net_hd
 	return offload_gso_l4(frame, &lo, proto, gso_size, emit, opaque);
 }
 
+/* Coalescing: the inverse of TSO, for a receiver that takes vnet headers */
+
+/* Whether the TCP (and IPv4 header) checksums of a parsed frame are right. */
+static bool offload_tcp_csum_ok(const uint8_t *f, const struct offload_layout *lo)
+{
+	size_t l4_len = lo->end - lo->l4;
+	uint8_t pseudo[4] = { 0, IPPROTO_TCP, (uint8_t)(l4_len >> 8), (uint8_t)l4_len };
+	uint64_t sum;
+
+	if (lo->ipv6) {
+		/* Upper-layer length (32 bits), three zero bytes, next header. */
+		const uint8_t v6[8] = { 0, 0, (uint8_t)(l4_len >> 8), (uint8_t)l4_len,
+					0, 0, 0, IPPROTO_TCP };
+
+		sum = offload_csum_add(0, f + lo->l3 + IPV6_OFF_SADDR, 2 * IPV6_ADDR_LEN);
+		sum = offload_csum_add(sum, v6, sizeof(v6));
+	} else {
+		if (offload_csum_fold(offload_csum_add(0, f + lo->l3, lo->l4 - lo->l3)))
+			return false;
+		sum = offload_csum_add(0, f + lo->l3 + IPV4_OFF_SADDR, 2 * IPV4_ADDR_LEN);
+		sum = offload_csum_add(sum, pseudo, sizeof(pseudo));
+	}
+	return offload_csum_fold(offload_csum_add(sum, f + lo->l4, l4_len)) == 0;
+}
+
+static uint32_t offload_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/*
+ * Whether frame @f (layout @lo) continues the run that @f0 (layout @lo0) starts, @seq being
+ * the sequence number it must have: the same addresses, ports, header lengths, options, ack,
+ * window and flags (but PSH), only the lengths, IPv4 id and checksums differing.
+ */
+static bool offload_continues(const uint8_t *f0, const struct offload_layout *lo0,
+			      const uint8_t *f, const struct offload_layout *lo, uint32_t seq)
+{
+	const uint8_t *t0 = f0 + lo0->l4, *t = f + lo->l4;
+
+	if (lo->ipv6 != lo0->ipv6 || lo->l3 != lo0->l3 || lo->l4 != lo0->l4 ||
+	    lo->data != lo0->data)
+		return false;
+	if (memcmp(f, f0, lo->l3))
+		return false;
+	if (lo->ipv6) {
+		if (memcmp(f + lo->l3, f0 + lo->l3, IPV6_OFF_PAYLOAD_LEN) ||
+		    memcmp(f + lo->l3 + IPV6_OFF_NEXT, f0 + lo->l3 + IPV6_OFF_NEXT,
+			   IPV6_HLEN - IPV6_OFF_NEXT))
+			return false;
+	} else {
+		if (memcmp(f + lo->l3, f0 + lo->l3, IPV4_OFF_TOT_LEN) ||
+		    memcmp(f + lo->l3 + IPV4_OFF_FRAG, f0 + lo->l3 + IPV4_OFF_FRAG,
+			   IPV4_OFF_CSUM - IPV4_OFF_FRAG) ||
+		    memcmp(f + lo->l3 + IPV4_OFF_SADDR, f0 + lo->l3 + IPV4_OFF_SADDR,
+			   lo->l4 - lo->l3 - IPV4_OFF_SADDR))
+			return false;
+	}
+	/* Ports; then ack, data offset, flags but PSH, window; urgent pointer and options. */
+	return !memcmp(t, t0, TCP_OFF_SEQ) && offload_get32(t + TCP_OFF_SEQ) == seq &&
+	       !memcmp(t + 8, t0 + 8, TCP_OFF_FLAGS - 8) &&
+	       (t[TCP_OFF_FLAGS] & ~TCP_FLAG_PSH) == t0[TCP_OFF_FLAGS] &&
+	       !memcmp(t + 14, t0 + 14, TCP_OFF_CSUM - 14) &&
+	       !memcmp(t + 18, t0 + 18, lo->data - lo->l4 - 18);
+}
+
+int offload_coalesce(const struct iovec *frames, unsigned int n, uint8_t *hdr, size_t *hdr_len)
+{
+	struct offload_layout lo0, lo;
+	struct virtio_net_hdr_v1 vh = { 0 };
+	const uint8_t *f0 = frames[0].iov_base;
+	size_t seg, total, data_len;
+	struct offload_hdrs h;
+	uint32_t seq;
+	unsigned int k;
+	uint8_t flags;
+
+	if (n < 2 || offload_parse(&(struct offload_view){ f0, frames[0].iov_len }, -1,
+				   IPPROTO_TCP, &lo0) < 0)
+		return 1;
+	seg = lo0.end - lo0.data;
+	flags = f0[lo0.l4 + TCP_OFF_FLAGS];
+	/* Only plain data segments with ACK (and ECE) start a run. */
+	if (!seg || (flags & ~0x50) || !(flags & 0x10) || !offload_tcp_csum_ok(f0, &lo0))
+		return 1;
+	seq = offload_get32(f0 + lo0.l4 + TCP_OFF_SEQ) + (uint32_t)seg;
+	total = lo0.end;
+	for (k = 1; k < n; k++) {
+		const uint8_t *f = frames[k].iov_base;
+		size_t len;
+
+		if (offload_parse(&(struct offload_view){ f, frames[k].iov_len }, -1, IPPROTO_TCP,
+				  &lo) < 0 ||
+		    !offload_continues(f0, &lo0, f, &lo, seq))
+			break;
+		len = lo.end - lo.data;
+		/* The merged IP packet's length must fit 16 bits, whatever the family. */
+		if (!len || len > seg || total + len - lo0.l3 > IPV4_MAX_TOT_LEN ||
+		    !offload_tcp_csum_ok(f, &lo))
+			break;
+		total += len;
+		seq += (uint32_t)len;
+		flags |= f[lo.l4 + TCP_OFF_FLAGS] & TCP_FLAG_PSH;
+		/* A short segment or a push ends the run. */
+		if (len < seg || (f[lo.l4 + TCP_OFF_FLAGS] & TCP_FLAG_PSH)) {
+			k++;
+			break;
+		}
+	}
+	if (k < 2)
+		return 1;
+	/* The first frame's headers, with the lengths of the whole and a partial checksum. */
+	h.len = lo0.data;
+	memcpy(h.b, f0, lo0.data);
+	data_len = total - lo0.l4;
+	if (lo0.ipv6) {
+		offload_wr16(&h, lo0.l3 + IPV6_OFF_PAYLOAD_LEN, (uint16_t)(total - lo0.l3 - IPV6_HLEN));
+	} else {
+		offload_wr16(&h, lo0.l3 + IPV4_OFF_TOT_LEN, (uint16_t)(total - lo0.l3));
+		offload_ipv4_csum(&h, &lo0);
+	}
+	offload_wr8(&h, lo0.l4 + TCP_OFF_FLAGS, flags);
+	offload_wr_csum(h.b + lo0.l4 + TCP_OFF_CSUM,
+			(uint16_t)~offload_csum_fold(offload_pseudo_sum(&h, &lo0, IPPROTO_TCP,
+									data_len)));
+	vh.flags = VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	vh.gso_type = lo0.ipv6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4;
+	vh.hdr_len = htole16((uint16_t)lo0.data);
+	vh.gso_size = htole16((uint16_t)seg);
+	vh.csum_start = htole16((uint16_t)lo0.l4);
+	vh.csum_offset = htole16(TCP_OFF_CSUM);
+	memcpy(hdr, &vh, NET_VNET_HDR_LEN);
+	memcpy(hdr + NET_VNET_HDR_LEN, h.b, h.len);
+	*hdr_len = NET_VNET_HDR_LEN + h.len;
+	return (int)k;
+}
+
 /* The glue between offload_segment() and a net client */
 
 /**

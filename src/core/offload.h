@@ -74,6 +74,27 @@ typedef ssize_t offload_emit_fn(void *opaque, const struct iovec *iov, int iovcn
 int offload_segment(const uint8_t *frame, size_t len, const struct virtio_net_hdr_v1 *hdr,
 		    offload_emit_fn *emit, void *opaque);
 
+/* Room for what offload_coalesce() builds: a vnet header and a frame's headers. */
+#define OFFLOAD_COALESCE_HDR (12 + 256)
+
+/**
+ * offload_coalesce() - merge the TCP segments of one flow at the start of @frames into one
+ *			GSO frame, the inverse of offload_segment() (as GRO does): each after the
+ *			first must carry the next bytes of the same flow with the same headers
+ *			(addresses, ports, options, ack, window, flags but PSH), its checksums
+ *			right, and the same length as the first but the last, which may be shorter
+ * @frames:	frames, each one Ethernet frame in one piece (untrusted)
+ * @n:		how many
+ * @hdr:	OFFLOAD_COALESCE_HDR bytes: the merged frame's vnet header (NEEDS_CSUM, GSO
+ *		TCPV4 or TCPV6) and its headers are built here
+ * @hdr_len:	set to their length; the merged frame is @hdr then the payload of each frame
+ *		merged, which starts at @hdr_len - 12 in every one of them
+ *
+ * Return: how many frames were merged (>= 2), or 1 when the first merges with none (it goes
+ *	   on as it is)
+ */
+int offload_coalesce(const struct iovec *frames, unsigned int n, uint8_t *hdr, size_t *hdr_len);
+
 /**
  * offload_plain_iov() - the frame after a vnet header that asks for nothing, without copying
  * @iov:	the packet, beginning with struct virtio_net_hdr_v1

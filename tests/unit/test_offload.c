@@ -806,6 +806,99 @@ static void test_deliver_plain(void **state)
 	fclose(devnull);
 }
 
+/* Coalescing: segments of a TSO frame merge back into it (offload_coalesce). */
+static int coalesce_out(unsigned int first, unsigned int n, uint8_t *hdr, size_t *hdr_len)
+{
+	struct iovec v[MAX_SEGS];
+
+	for (unsigned int i = 0; i < n; i++)
+		v[i] = (struct iovec){ out.seg[first + i], out.len[first + i] };
+	return offload_coalesce(v, n, hdr, hdr_len);
+}
+
+static void coalesce_case(const struct spec *s, uint16_t mss, uint8_t gso_type)
+{
+	static uint8_t f[70000];
+	uint8_t hdr[OFFLOAD_COALESCE_HDR];
+	struct virtio_net_hdr_v1 vh;
+	struct layout lo;
+	size_t len = build(f, s, &lo), hdr_len, off;
+	int n;
+
+	tso_case(s, mss, gso_type);
+	n = coalesce_out(0, out.n, hdr, &hdr_len);
+	assert_int_equal(n, (int)out.n);
+	assert_int_equal(hdr_len, NET_VNET_HDR_LEN + lo.data);
+	memcpy(&vh, hdr, sizeof(vh));
+	assert_int_equal(vh.flags, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+	assert_int_equal(vh.gso_type, gso_type & ~VIRTIO_NET_HDR_GSO_ECN);
+	assert_int_equal(le16toh(vh.gso_size), mss);
+	assert_int_equal(le16toh(vh.hdr_len), lo.data);
+	assert_int_equal(le16toh(vh.csum_start), lo.l4);
+	assert_int_equal(le16toh(vh.csum_offset), 16);
+	/* The headers are the TSO frame's own, its pseudo-header sum included; then the data. */
+	assert_memory_equal(hdr + NET_VNET_HDR_LEN, f, lo.data);
+	off = lo.data;
+	for (unsigned int i = 0; i < out.n; i++) {
+		assert_memory_equal(out.seg[i] + lo.data, f + off, out.len[i] - lo.data);
+		off += out.len[i] - lo.data;
+	}
+	assert_int_equal(off, len);
+}
+
+static void test_coalesce(void **state)
+{
+	struct spec s = { .proto = 6, .vlan = true, .ip_opt_words = 1, .tcp_opt_words = 3,
+			  .payload = 4000, .seq = 0xfffffa00, .ip_id = 7,
+			  .tcp_flags = TCP_ACK | TCP_PSH };
+	uint8_t hdr[OFFLOAD_COALESCE_HDR];
+	size_t hdr_len;
+
+	coalesce_case(&s, 1448, VIRTIO_NET_HDR_GSO_TCPV4);
+	s.ipv6 = true;
+	coalesce_case(&s, 1000, VIRTIO_NET_HDR_GSO_TCPV6);
+	s = (struct spec){ .proto = 6, .payload = 65535 - 40, .tcp_flags = TCP_ACK };
+	coalesce_case(&s, 1460, VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(out.n, 45);
+
+	/* Runs stop: at a bad checksum, a gap, another flow, other flags, a shorter segment. */
+	s = (struct spec){ .proto = 6, .payload = 6000, .tcp_flags = TCP_ACK };
+	tso_case(&s, 1000, VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(out.n, 6);
+	out.seg[3][out.len[3] - 1] ^= 1;
+	assert_int_equal(coalesce_out(0, 6, hdr, &hdr_len), 3);
+	assert_int_equal(coalesce_out(3, 3, hdr, &hdr_len), 1);
+	assert_int_equal(coalesce_out(4, 2, hdr, &hdr_len), 2);
+	assert_int_equal(coalesce_out(1, 1, hdr, &hdr_len), 1);
+	out.seg[3][out.len[3] - 1] ^= 1;
+	assert_int_equal(coalesce_out(0, 6, hdr, &hdr_len), 6);
+	/* A gap: segment 1 then 3. */
+	memcpy(out.seg[2], out.seg[3], out.len[3]);
+	assert_int_equal(coalesce_out(0, 4, hdr, &hdr_len), 2);
+	tso_case(&s, 1000, VIRTIO_NET_HDR_GSO_TCPV4);
+	/* Another source port (its checksum fixed up the same way). */
+	out.seg[2][14 + 20 + 1] ^= 1;
+	out.seg[2][14 + 20 + 17] ^= 1;
+	assert_int_equal(coalesce_out(0, 6, hdr, &hdr_len), 2);
+	tso_case(&s, 1000, VIRTIO_NET_HDR_GSO_TCPV4);
+	/* A FIN in the middle (and its checksum): not merged. */
+	out.seg[2][14 + 20 + 13] |= TCP_FIN;
+	out.seg[2][14 + 20 + 17] -= TCP_FIN;
+	assert_int_equal(coalesce_out(0, 6, hdr, &hdr_len), 2);
+	/* A frame after a shorter one is not merged: the run ends at the short one. */
+	s.payload = 2500;
+	tso_case(&s, 1000, VIRTIO_NET_HDR_GSO_TCPV4);
+	assert_int_equal(out.n, 3);
+	memcpy(out.seg[1], out.seg[2], out.len[2]);
+	out.len[1] = out.len[2];
+	assert_int_equal(coalesce_out(0, 3, hdr, &hdr_len), 1);
+	/* UDP, or a lone frame: nothing to merge. */
+	s = (struct spec){ .proto = 17, .payload = 3000 };
+	tso_case(&s, 1000, VIRTIO_NET_HDR_GSO_UDP_L4);
+	assert_int_equal(coalesce_out(0, out.n, hdr, &hdr_len), 1);
+	reset(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -818,6 +911,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_ufo_v6, reset),
 		cmocka_unit_test_teardown(test_ufo_refused, reset),
 		cmocka_unit_test_teardown(test_csum_only, reset),
+		cmocka_unit_test_teardown(test_coalesce, reset),
 		cmocka_unit_test_teardown(test_csum_anywhere, reset),
 		cmocka_unit_test_teardown(test_plain_passes, reset),
 		cmocka_unit_test_teardown(test_hostile_csum, reset),
