@@ -131,8 +131,12 @@ proc_host() {
 	qemu-dgram) tunnel="dgram,id=x,local.type=inet,local.host=$local,local.port=$DGRAM_PORT"
 		tunnel+=",remote.type=inet,remote.host=$remote,remote.port=$DGRAM_PORT" ;;
 	esac
+	# vwire's taps carry vnet headers, so that TCP crosses the overlay in GSO frames (cut
+	# before wrapping, joined again after); QEMU's dgram takes none.
+	local tap_opts="tap,id=t,ifname=$tap,script=no,downscript=no"
+	[[ $fl != vwire-* ]] || tap_opts+=",vnet_hdr=on"
 	# shellcheck disable=SC2054 # the commas are the netdevs' own
-	args=(-netdev "tap,id=t,ifname=$tap,script=no,downscript=no" -netdev "$tunnel"
+	args=(-netdev "$tap_opts" -netdev "$tunnel"
 		-netdev hubport,id=h1,hubid=0,netdev=t -netdev hubport,id=h2,hubid=0,netdev=x)
 	case $fl in
 	vwire-*) spawn -n "$h" -o "$log.out" "$VWIRE" "${args[@]}" -D "$log.log" ;;
