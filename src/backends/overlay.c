@@ -13,10 +13,12 @@
  * a full socket (EAGAIN) leaves the rest of the burst to the core and polls for write.
  * A frame with a vnet header that asks for segmentation (a tap's or guest's GSO frame) is cut
  * here by offload_segment(), and its datagrams go out in one sendmsg the kernel cuts (UDP GSO).
- * In: recvmmsg on the socket bound to local:port (and on the group's, if any) fills a batch;
- * each datagram is checked (header, VNI: anything else is dropped and counted), its inner
- * source MAC learnt against its outer source address, and the frames go on as one burst;
- * what the peer does not take waits for the sent_cb, reading stopped meanwhile.
+ * In: recvmmsg on the socket bound to local:port (and on the group's, if any) fills a batch,
+ * the kernel having joined each flow's datagrams (UDP GRO); each datagram is checked (header,
+ * VNI: anything else is dropped and counted), its inner source MAC learnt against its outer
+ * source address. For a peer that takes vnet headers, runs of TCP segments of one flow are
+ * joined into GSO frames (offload_coalesce); the packets go on as one burst, what the peer
+ * does not take waiting for the sent_cb, reading stopped meanwhile.
  */
 #include <arpa/inet.h>
 #include <errno.h>
