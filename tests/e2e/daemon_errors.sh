@@ -58,6 +58,20 @@ expect_fail "vwire: -netdev $hp,netdev=ghost: netdev=ghost: no such netdev" -net
 expect_fail "vwire: -netdev hubport,id=h0: Parameter 'hubid' is missing" -netdev hubport,id=h0
 expect_fail "vwire: -netdev hubport,,id=x: " -netdev hubport,,id=x
 expect_fail "vwire: -object nosuch,id=o: " -object nosuch,id=o
+vx=vxlan,id=x
+expect_fail "vwire: -netdev $vx,local=127.0.0.1: 'vni' is missing" -netdev $vx,local=127.0.0.1
+expect_fail "vwire: -netdev $vx,vni=16777216,local=127.0.0.1: vni=16777216: out of range" \
+	-netdev $vx,vni=16777216,local=127.0.0.1
+expect_fail "vwire: -netdev $vx,vni=1: 'local' is missing" -netdev $vx,vni=1
+expect_fail "vwire: -netdev $vx,vni=1,local=host: local=host: not a unicast IPv4 or IPv6 address" \
+	-netdev $vx,vni=1,local=host
+expect_fail "remote=::1: not a unicast address of 127.0.0.1's family" \
+	-netdev $vx,vni=1,local=127.0.0.1,remote=::1
+expect_fail "group=10.0.0.1: not a multicast address" \
+	-netdev geneve,id=g,vni=1,local=127.0.0.1,group=10.0.0.1
+expect_fail "local=192.0.2.99: no interface has this address" \
+	-netdev $vx,vni=1,local=192.0.2.99
+expect_fail "port=70000: " -netdev $vx,vni=1,local=127.0.0.1,port=70000
 expect_fail "vwire: -device nosuch: " -device nosuch
 vn="virtio-net,id=v0,netdev=h0,socket=$E2E_TMP/v0.sock"
 expect_fail "vwire: -device $vn,poll=on,poll-us=50: poll=on and poll-us=50 cannot be combined" \
