@@ -849,30 +849,32 @@ static int qmp_cmd_hostfwd_remove(struct qmp_request *req, struct json_object *a
 #endif
 
 /* vwire: a vxlan or geneve netdev's forwarding table, as Linux's "bridge fdb" edits one's */
+static int qmp_fdb_args(struct json_object *args, const char **netdev, const char **mac,
+			const char **remote, struct error *err)
+{
+	int r = qmp_arg_string(args, "netdev", netdev, err);
+
+	if (r < 0 || (r = qmp_arg_string(args, "mac", mac, err)) < 0)
+		return r;
+	return qmp_arg_string(args, "remote", remote, err);
+}
+
 static int qmp_cmd_vxlan_fdb_add(struct qmp_request *req, struct json_object *args,
 				 struct json_object **ret, struct error *err)
 {
 	const char *netdev, *mac, *remote;
+	int r = qmp_fdb_args(args, &netdev, &mac, &remote, err);
 
-	int r = qmp_arg_string(args, "netdev", &netdev, err);
-
-	if (r < 0 || (r = qmp_arg_string(args, "mac", &mac, err)) < 0 ||
-	    (r = qmp_arg_string(args, "remote", &remote, err)) < 0)
-		return r;
-	return overlay_fdb_add(netdev, mac, remote, err);
+	return r < 0 ? r : overlay_fdb_add(netdev, mac, remote, err);
 }
 
 static int qmp_cmd_vxlan_fdb_del(struct qmp_request *req, struct json_object *args,
 				 struct json_object **ret, struct error *err)
 {
 	const char *netdev, *mac, *remote;
+	int r = qmp_fdb_args(args, &netdev, &mac, &remote, err);
 
-	int r = qmp_arg_string(args, "netdev", &netdev, err);
-
-	if (r < 0 || (r = qmp_arg_string(args, "mac", &mac, err)) < 0 ||
-	    (r = qmp_arg_string(args, "remote", &remote, err)) < 0)
-		return r;
-	return overlay_fdb_del(netdev, mac, remote, err);
+	return r < 0 ? r : overlay_fdb_del(netdev, mac, remote, err);
 }
 
 static void qmp_fdb_entry(void *opaque, const char *mac, const char *remote, bool is_static,
