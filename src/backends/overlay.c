@@ -63,7 +63,7 @@
 #define OVERLAY_GSO_SEGS 64
 #define OVERLAY_GSO_BYTES 65000
 /* Room for the headers offload_segment() finishes for one segment. */
-#define OVERLAY_SEG_HDR 256
+#define OVERLAY_SEG_HDR 272
 /* Pieces of a frame with a vnet header that asks for nothing, passed on without a copy. */
 #define OVERLAY_PLAIN_IOV 64
 
