@@ -293,19 +293,6 @@ static bool overlay_addr_is_multicast(const union overlay_addr *a)
 	return IN_MULTICAST(ntohl(a->v4.sin_addr.s_addr));
 }
 
-static int overlay_parse_mac(const char *str, uint8_t *mac)
-{
-	unsigned int b[MAC_LEN];
-	char tail;
-
-	if (sscanf(str, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-		   &tail) != MAC_LEN)
-		return -EINVAL;
-	for (int i = 0; i < MAC_LEN; i++)
-		mac[i] = (uint8_t)b[i];
-	return 0;
-}
-
 static bool overlay_mac_is_zero(const uint8_t *mac)
 {
 	static const uint8_t zero[MAC_LEN];
@@ -1321,7 +1308,7 @@ static int overlay_fdb_args(struct overlay_state *s, const char *mac_str, const 
 	uint16_t port = ntohs(s->family == AF_INET6 ? s->local.v6.sin6_port
 						    : s->local.v4.sin_port);
 
-	if (overlay_parse_mac(mac_str, mac) < 0)
+	if (mac_parse(mac_str, mac) < 0)
 		return error_set(err, -EINVAL, "mac=%s: not a MAC address", mac_str);
 	if (remote && (overlay_addr_parse(remote, s->family, port, a) < 0 ||
 		       overlay_addr_is_multicast(a)))

@@ -8,6 +8,7 @@
  * than forget a live entry.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,4 +247,17 @@ unsigned int mac_table_count(const struct mac_table *t)
 int64_t mac_table_ageing_ns(const struct mac_table *t)
 {
 	return t->ageing_ns;
+}
+
+int mac_parse(const char *str, uint8_t *mac)
+{
+	unsigned int b[MAC_LEN];
+	char tail;
+
+	if (sscanf(str, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &tail) != MAC_LEN)
+		return -EINVAL;
+	for (int i = 0; i < MAC_LEN; i++)
+		mac[i] = (uint8_t)b[i];
+	return 0;
 }

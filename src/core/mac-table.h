@@ -110,6 +110,15 @@ void mac_table_expire(struct mac_table *t, int64_t now);
 void mac_table_foreach(struct mac_table *t, int64_t now,
 		       void (*fn)(void *opaque, struct mac_entry *e), void *opaque);
 
+/**
+ * mac_parse() - a MAC address from its text, "52:54:00:12:34:56"
+ * @str:	the text
+ * @mac:	MAC_LEN bytes, set
+ *
+ * Return: 0 or -EINVAL
+ */
+int mac_parse(const char *str, uint8_t *mac);
+
 /* mac_table_count() - entries in use */
 unsigned int mac_table_count(const struct mac_table *t);
 

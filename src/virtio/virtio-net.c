@@ -30,6 +30,7 @@
 
 #include "core/event.h"
 #include "core/log.h"
+#include "core/mac-table.h"
 #include "core/netdev.h"
 #include "core/offload.h"
 #include "vhost-user/server.h"
@@ -1200,19 +1201,6 @@ static void virtio_net_device_free(struct virtio_net *dev)
 	free(dev);
 }
 
-static int virtio_net_parse_mac(const char *s, uint8_t *mac)
-{
-	unsigned int b[ETH_ALEN];
-	char tail;
-
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-		   &tail) != ETH_ALEN)
-		return -EINVAL;
-	for (int i = 0; i < ETH_ALEN; i++)
-		mac[i] = (uint8_t)b[i];
-	return (mac[0] & 1) ? -EINVAL : 0;
-}
-
 static uint64_t virtio_net_features_from_opts(const struct device_virtio_net_opts *o)
 {
 	uint64_t f = (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VHOST_F_LOG_ALL) |
@@ -1326,7 +1314,7 @@ int device_init_virtio_net(const struct device_virtio_net_opts *o, const char *i
 	dev->mtu = (uint16_t)o->mtu;
 	dev->poll = o->poll;
 	if (o->mac) {
-		if (virtio_net_parse_mac(o->mac, dev->mac) < 0) {
+		if (mac_parse(o->mac, dev->mac) < 0 || (dev->mac[0] & 1)) {
 			free(dev->id);
 			free(dev);
 			return error_set(err, -EINVAL, "mac=%s: expected a unicast xx:xx:xx:xx:xx:xx",
