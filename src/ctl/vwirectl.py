@@ -13,6 +13,11 @@ commands:
   hostfwd_add [NETDEV] RULE     forward a host port into user-mode networking, as QEMU's
                                 hostfwd_add: [tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT
   hostfwd_remove [NETDEV] RULE  remove one: [tcp|udp]:[HOSTADDR]:HOSTPORT
+  fdb NETDEV                    a vxlan or geneve netdev's forwarding table: MAC, remote host,
+                                static or learnt and its age (MAC 00:00:00:00:00:00: flooding)
+  fdb_add NETDEV MAC REMOTE     add a static entry; MAC 00:00:00:00:00:00 adds REMOTE to the
+                                hosts broadcast and unknown unicast go to
+  fdb_del NETDEV MAC [REMOTE]   remove one (REMOTE is needed for 00:00:00:00:00:00)
   stats [--watch [SECONDS]]     packets, bytes and drops per client; --watch refreshes them
                                 (every SECONDS, default 1) with rates, until interrupted
   events [--json]               print QMP events, one line each, until interrupted
@@ -291,6 +296,31 @@ def cmd_hostfwd_remove(conn, argv):
                    "hostfwd_remove [NETDEV] [tcp|udp]:[HOSTADDR]:HOSTPORT")
 
 
+def cmd_fdb(conn, argv):
+    need(argv, 1, 1, "fdb NETDEV")
+    rows = [("MAC", "REMOTE", "KIND", "AGE")]
+    for e in conn.command("query-vxlan-fdb", {"netdev": argv[0]}):
+        rows.append((e["mac"], e["remote"], "static" if e["static"] else "learnt",
+                     "-" if e["static"] else "%ds" % e["age"]))
+    print_table(rows)
+    return 0
+
+
+def cmd_fdb_add(conn, argv):
+    need(argv, 3, 3, "fdb_add NETDEV MAC REMOTE")
+    conn.command("vxlan-fdb-add", {"netdev": argv[0], "mac": argv[1], "remote": argv[2]})
+    return 0
+
+
+def cmd_fdb_del(conn, argv):
+    need(argv, 2, 3, "fdb_del NETDEV MAC [REMOTE]")
+    args = {"netdev": argv[0], "mac": argv[1]}
+    if len(argv) == 3:
+        args["remote"] = argv[2]
+    conn.command("vxlan-fdb-del", args)
+    return 0
+
+
 STAT_KEYS = ("rx-packets", "rx-bytes", "tx-packets", "tx-bytes", "rx-dropped", "tx-dropped")
 
 
@@ -405,6 +435,9 @@ COMMANDS = {
     "netdev_del": cmd_netdev_del,
     "hostfwd_add": cmd_hostfwd_add,
     "hostfwd_remove": cmd_hostfwd_remove,
+    "fdb": cmd_fdb,
+    "fdb_add": cmd_fdb_add,
+    "fdb_del": cmd_fdb_del,
     "stats": cmd_stats,
     "events": cmd_events,
     "qmp": cmd_qmp,

@@ -11,7 +11,7 @@
 #   - VMs with the underlay's own MTU: 1500-byte frames cross in fragmented datagrams;
 #   - learning: vwire's table (query-vxlan-fdb) holds v2's MAC behind h2 and h3's behind h3,
 #     and Linux's (bridge fdb) holds v1's MAC behind h1;
-#   - static entries and flooding-list remotes added and removed over QMP;
+#   - static entries and flooding-list remotes added and removed over QMP and vwirectl;
 #   - malformed datagrams from the underlay (short, wrong flags, another VNI; Geneve options
 #     past the end, a critical option) are dropped and counted in query-netdevs, and traffic
 #     still flows; a Geneve frame behind a non-critical option goes on;
@@ -266,10 +266,16 @@ if ip netns exec "$v1" ping -c 1 -W 1 192.168.88.2 >/dev/null 2>&1; then
 fi
 [[ $(counter 1 tx-no-destination) -gt 0 ]] || e2e_fail "tx-no-destination did not count"
 qmp_h 1 vxlan-fdb-add '{"netdev": "x", "mac": "00:00:00:00:00:00", "remote": "10.88.0.2"}' >/dev/null
-qmp_h 2 vxlan-fdb-add '{"netdev": "x", "mac": "'"$mac1"'", "remote": "10.88.0.1"}' >/dev/null
+# The static entry through vwirectl, as a user would add it.
+vwirectl_h() { # N ARGS...
+	python3 "$E2E_TOP/src/ctl/vwirectl.py" -s "$E2E_TMP/h$1.qmp" "${@:2}"
+}
+vwirectl_h 2 fdb_add x "$mac1" 10.88.0.1
 ping_ok "$v1" 192.168.88.2 "remote and static entry added over QMP"
-qmp_h 2 query-vxlan-fdb '{"netdev": "x"}' | grep -q "\"mac\": \"$mac1\", \"remote\": \"10.88.0.1\", \"static\": true" ||
-	e2e_fail "static entry not shown: $(qmp_h 2 query-vxlan-fdb '{"netdev": "x"}')"
+vwirectl_h 2 fdb x | grep -qE "^$mac1 +10\.88\.0\.1 +static" ||
+	e2e_fail "static entry not shown: $(vwirectl_h 2 fdb x)"
+vwirectl_h 1 fdb x | grep -qE "^00:00:00:00:00:00 +10\.88\.0\.2 +static" ||
+	e2e_fail "flooding remote not shown: $(vwirectl_h 1 fdb x)"
 if qmp_h 1 vxlan-fdb-add '{"netdev": "x", "mac": "zz", "remote": "10.88.0.2"}' 2>"$E2E_TMP/err"; then
 	e2e_fail "a bad MAC was taken"
 fi
@@ -277,7 +283,7 @@ grep -q "mac=zz" "$E2E_TMP/err" || e2e_fail "the error does not name the MAC: $(
 if qmp_h 1 vxlan-fdb-add '{"netdev": "x", "mac": "00:00:00:00:00:00", "remote": "fd88::2"}' 2>/dev/null; then
 	e2e_fail "an IPv6 remote was taken by an IPv4 netdev"
 fi
-qmp_h 2 vxlan-fdb-del '{"netdev": "x", "mac": "'"$mac1"'"}' >/dev/null
+vwirectl_h 2 fdb_del x "$mac1"
 qmp_h 1 vxlan-fdb-del '{"netdev": "x", "mac": "00:00:00:00:00:00", "remote": "10.88.0.2"}' >/dev/null
 ip -n "$v1" neigh flush dev "$tap1"
 if ip netns exec "$v1" ping -c 1 -W 1 192.168.88.2 >/dev/null 2>&1; then
