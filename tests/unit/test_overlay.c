@@ -27,7 +27,8 @@ static size_t make_dgram(uint8_t *d, const uint8_t *hdr, size_t hdr_len)
 		0x03, 0xe8, 0x07, 0xd0,
 	};
 
-	memcpy(d, hdr, hdr_len);
+	if (hdr_len)
+		memcpy(d, hdr, hdr_len);
 	memcpy(d + hdr_len, frame, sizeof(frame));
 	return hdr_len + sizeof(frame);
 }
