@@ -18,7 +18,6 @@
 #define GENEVE_FLAG_O 0x80
 #define GENEVE_FLAG_C 0x40
 #define GENEVE_OPT_HDR 4
-#define ETH_HLEN_MIN 14
 
 static void geneve_form(uint32_t vni, uint8_t *hdr)
 {
@@ -53,7 +52,7 @@ static int geneve_decap(const uint8_t *d, size_t len, struct overlay_decoded *ou
 		return OVERLAY_DROP_OPTIONS;
 	if (d[1] & (GENEVE_FLAG_O | GENEVE_FLAG_C))
 		return OVERLAY_DROP_CRITICAL;
-	if (len - pos < ETH_HLEN_MIN)
+	if (len - pos < OVERLAY_ETH_HLEN)
 		return OVERLAY_DROP_SHORT;
 	memcpy(&w, d + 4, 4);
 	out->vni = ntohl(w) >> 8;

@@ -58,7 +58,6 @@
 /* How often expired learnt entries are freed. */
 #define OVERLAY_EXPIRE_NS (10 * 1000000000LL)
 #define OVERLAY_SOCKBUF (4 << 20)
-#define ETH_HLEN 14
 /* Datagrams of one GSO frame sent in one sendmsg (UDP segmentation), and their most bytes. */
 #define OVERLAY_GSO_SEGS 64
 #define OVERLAY_GSO_BYTES 65000
@@ -312,15 +311,15 @@ static uint32_t overlay_mix(uint32_t h, const uint8_t *p, size_t n)
 uint32_t overlay_flow_hash(const uint8_t *f, size_t len)
 {
 	uint32_t h = 2166136261u;
-	size_t l3 = ETH_HLEN, l4 = 0;
+	size_t l3 = OVERLAY_ETH_HLEN, l4 = 0;
 	uint16_t type;
 	uint8_t proto = 0;
 
-	if (len < ETH_HLEN)
+	if (len < OVERLAY_ETH_HLEN)
 		return overlay_mix(h, f, len);
 	h = overlay_mix(h, f, 12);
 	type = (uint16_t)(f[12] << 8 | f[13]);
-	if ((type == 0x8100 || type == 0x88a8) && len >= ETH_HLEN + 4) {
+	if ((type == 0x8100 || type == 0x88a8) && len >= OVERLAY_ETH_HLEN + 4) {
 		type = (uint16_t)(f[16] << 8 | f[17]);
 		l3 += 4;
 	}
@@ -367,6 +366,42 @@ static void overlay_writable(void *opaque)
 	net_flush_queued(&s->nc);
 }
 
+/* A datagram the kernel refused (no route, a remote's ICMP error): lost, as on a wire. */
+static void overlay_tx_error(struct overlay_state *s, int err)
+{
+	log_msg_ratelimited(&s->rl, LOG_LEVEL_DEBUG, "%s %s: send: %s", s->nc.model, s->nc.name,
+			    strerror(err));
+	s->counters.tx_errors++;
+}
+
+/*
+ * Send @n messages from socket @sock in as few sendmmsg as the kernel takes; *@done counts
+ * those that went or were refused. Return false when the socket filled (*@done is then the
+ * first one not sent, and the socket is polled for write).
+ */
+static bool overlay_sendmmsg(struct overlay_state *s, int sock, struct mmsghdr *msgs,
+			     unsigned int n, unsigned int *done)
+{
+	while (*done < n) {
+		int r = sendmmsg(s->tx_fd[sock], msgs + *done, n - *done,
+				 MSG_DONTWAIT | MSG_NOSIGNAL);
+
+		if (r > 0) {
+			*done += (unsigned int)r;
+			continue;
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0 && errno == EAGAIN) {
+			overlay_wait_writable(s, sock);
+			return false;
+		}
+		overlay_tx_error(s, r < 0 ? errno : EIO);
+		(*done)++;
+	}
+	return true;
+}
+
 /*
  * Send what is gathered. Return true when all went (or was refused and counted), false when
  * the socket was full: *@stop is then the number of the burst's packets that are done (a
@@ -376,30 +411,10 @@ static bool overlay_tx_flush(struct overlay_state *s, unsigned int *stop)
 {
 	struct overlay_tx *tx = &s->tx;
 	unsigned int done = 0;
-	bool all = true;
+	bool all = overlay_sendmmsg(s, tx->sock, tx->msgs, tx->n, &done);
 
-	while (done < tx->n) {
-		int r = sendmmsg(s->tx_fd[tx->sock], tx->msgs + done, tx->n - done,
-				 MSG_DONTWAIT | MSG_NOSIGNAL);
-
-		if (r > 0) {
-			done += (unsigned int)r;
-			continue;
-		}
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EAGAIN) {
-			*stop = tx->pkt[done] + (tx->copy[done] ? 1 : 0);
-			overlay_wait_writable(s, tx->sock);
-			all = false;
-			break;
-		}
-		/* A refused datagram (no route, a remote's ICMP error) is lost, as on a wire. */
-		log_msg_ratelimited(&s->rl, LOG_LEVEL_DEBUG, "%s %s: send: %s", s->nc.model,
-				    s->nc.name, strerror(r < 0 ? errno : EIO));
-		s->counters.tx_errors++;
-		done++;
-	}
+	if (!all)
+		*stop = tx->pkt[done] + (tx->copy[done] ? 1 : 0);
 	tx->n = 0;
 	tx->iov_used = 0;
 	return all;
@@ -433,24 +448,44 @@ static bool overlay_tx_add(struct overlay_state *s, const struct net_pkt *pkt, u
 }
 
 /*
- * Gather frame @i for where it goes: its learnt or static remote; else (broadcast, multicast,
- * unknown unicast) the group or every remote. Return 1 when gathered, 0 when the socket
+ * Where a frame to destination MAC @eth goes: its learnt or static remote; else (broadcast,
+ * multicast, unknown unicast) the group or every remote. Return them and set *@n (0: nowhere,
+ * counted).
+ */
+static const union overlay_addr *overlay_dests(struct overlay_state *s, const uint8_t *eth,
+					       int64_t now, unsigned int *n)
+{
+	struct mac_entry *e = (eth[0] & 1) ? NULL : mac_table_lookup(s->fdb, eth, now);
+
+	*n = 1;
+	if (e)
+		return mac_entry_value(e);
+	if (!s->has_group && !s->nremotes) {
+		s->counters.tx_no_dest++;
+		*n = 0;
+		return NULL;
+	}
+	s->counters.tx_flooded++;
+	if (s->has_group)
+		return &s->group;
+	*n = s->nremotes;
+	return s->remotes;
+}
+
+/*
+ * Gather frame @i for where it goes (overlay_dests). Return 1 when gathered, 0 when the socket
  * filled (see overlay_tx_flush), -1 when there is nowhere to send it.
  */
 static int overlay_tx_frame(struct overlay_state *s, const struct net_pkt *pkt, unsigned int i,
 			    const uint8_t *eth, int64_t now, unsigned int *stop)
 {
-	struct mac_entry *e = (eth[0] & 1) ? NULL : mac_table_lookup(s->fdb, eth, now);
+	unsigned int n;
+	const union overlay_addr *dests = overlay_dests(s, eth, now, &n);
 
-	if (e)
-		return overlay_tx_add(s, pkt, i, false, mac_entry_value(e), stop);
-	if (!s->has_group && !s->nremotes)
+	if (!n)
 		return -1;
-	s->counters.tx_flooded++;
-	if (s->has_group)
-		return overlay_tx_add(s, pkt, i, false, &s->group, stop);
-	for (unsigned int r = 0; r < s->nremotes; r++)
-		if (!overlay_tx_add(s, pkt, i, r > 0, &s->remotes[r], stop))
+	for (unsigned int d = 0; d < n; d++)
+		if (!overlay_tx_add(s, pkt, i, d > 0, &dests[d], stop))
 			return 0;
 	return 1;
 }
@@ -470,7 +505,7 @@ static void overlay_gso_flush(struct overlay_state *s)
 		.msg_iovlen = g->iov_used,
 	};
 	unsigned int done = 0;
-	ssize_t r = -1;
+	bool full = false;
 
 	if (!g->n)
 		return;
@@ -488,17 +523,26 @@ static void overlay_gso_flush(struct overlay_state *s)
 		memcpy(CMSG_DATA(c), &size, sizeof(size));
 	}
 	if (g->n == 1 || s->udp_gso) {
+		ssize_t r;
+
 		do {
 			r = sendmsg(s->tx_fd[g->sock], &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
 		} while (r < 0 && errno == EINTR);
-		if (r >= 0)
+		if (r >= 0) {
 			done = g->n;
-		else if (errno == ENOPROTOOPT || errno == EOPNOTSUPP)
+		} else if (errno == EAGAIN) {
+			full = true;
+			overlay_wait_writable(s, g->sock);
+		} else if (g->n == 1) {
+			overlay_tx_error(s, errno);
+			done = 1;
+		} else if (errno == ENOPROTOOPT || errno == EOPNOTSUPP) {
 			s->udp_gso = false; /* no UDP segmentation here: one datagram each from now */
+		}
 	}
 	/* A segment over the path MTU cannot be cut by the kernel (it fragments only single
 	 * datagrams): send them one by one. */
-	if (r < 0 && g->n > 1 && errno != EAGAIN) {
+	if (!full && done < g->n) {
 		for (unsigned int i = 0; i < g->n; i++)
 			g->msgs[i].msg_hdr = (struct msghdr){
 				.msg_name = (void *)g->dest,
@@ -506,32 +550,10 @@ static void overlay_gso_flush(struct overlay_state *s)
 				.msg_iov = &g->iov[g->seg_iov[i]],
 				.msg_iovlen = g->seg_iov[i + 1] - g->seg_iov[i],
 			};
-		while (done < g->n) {
-			int k = sendmmsg(s->tx_fd[g->sock], g->msgs + done, g->n - done,
-					 MSG_DONTWAIT | MSG_NOSIGNAL);
-
-			if (k > 0) {
-				done += (unsigned int)k;
-				continue;
-			}
-			if (k < 0 && (errno == EINTR))
-				continue;
-			if (k < 0 && errno == EAGAIN)
-				break;
-			s->counters.tx_errors++;
-			done++;
-		}
+		full = !overlay_sendmmsg(s, g->sock, g->msgs, g->n, &done);
 	}
-	if (done < g->n) {
-		if (errno == EAGAIN) {
-			g->lost = true;
-			overlay_wait_writable(s, g->sock);
-		} else {
-			log_msg_ratelimited(&s->rl, LOG_LEVEL_DEBUG, "%s %s: send: %s",
-					    s->nc.model, s->nc.name, strerror(errno));
-			s->counters.tx_errors++;
-		}
-	}
+	if (full)
+		g->lost = true;
 	if (done)
 		g->sent_any = true;
 	g->n = 0;
@@ -592,32 +614,17 @@ static int overlay_tx_offload(struct overlay_state *s, const struct net_pkt *pkt
 	struct overlay_gso *g = &s->gso;
 	struct virtio_net_hdr_v1 vh;
 	const union overlay_addr *dests;
-	struct mac_entry *e;
 	unsigned int ndests;
 	size_t len = pkt->len - NET_VNET_HDR_LEN;
 	int r = 0;
 
-	if (pkt->len < NET_VNET_HDR_LEN + ETH_HLEN || len > NET_MAX_PACKET)
+	if (pkt->len < NET_VNET_HDR_LEN + OVERLAY_ETH_HLEN || len > NET_MAX_PACKET)
 		return -1;
 	net_iov_to_buf(pkt->iov, pkt->iovcnt, 0, &vh, sizeof(vh));
 	net_iov_to_buf(pkt->iov, pkt->iovcnt, NET_VNET_HDR_LEN, s->gso_frame, len);
-	e = (s->gso_frame[0] & 1) ? NULL : mac_table_lookup(s->fdb, s->gso_frame, now);
-	if (e) {
-		dests = mac_entry_value(e);
-		ndests = 1;
-	} else if (s->has_group) {
-		dests = &s->group;
-		ndests = 1;
-	} else {
-		dests = s->remotes;
-		ndests = s->nremotes;
-	}
-	if (!ndests) {
-		s->counters.tx_no_dest++;
+	dests = overlay_dests(s, s->gso_frame, now, &ndests);
+	if (!ndests)
 		return -1;
-	}
-	if (!e)
-		s->counters.tx_flooded++;
 	if (s->tx.n && !overlay_tx_flush(s, stop))
 		return 0;
 	g->sock = (int)(overlay_flow_hash(s->gso_frame, len < OVERLAY_PEEK ? len : OVERLAY_PEEK) %
@@ -682,7 +689,7 @@ static unsigned int overlay_receive_burst(struct net_client *nc, const struct ne
 			pkt = &stripped;
 		}
 		len = net_iov_peek(pkt->iov, pkt->iovcnt, 0, head, sizeof(head));
-		if (len < ETH_HLEN || pkt->iovcnt + 1 > OVERLAY_TX_IOV) {
+		if (len < OVERLAY_ETH_HLEN || pkt->iovcnt + 1 > OVERLAY_TX_IOV) {
 			dropped[i] = true;
 			continue;
 		}
@@ -693,10 +700,7 @@ static unsigned int overlay_receive_burst(struct net_client *nc, const struct ne
 		r = overlay_tx_frame(s, pkt, i, head, now, &stop);
 		if (!r)
 			break;
-		if (r < 0) {
-			s->counters.tx_no_dest++;
-			dropped[i] = true;
-		}
+		dropped[i] = r < 0;
 	}
 	if (stop == n && s->tx.n)
 		overlay_tx_flush(s, &stop);

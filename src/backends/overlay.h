@@ -18,6 +18,8 @@ struct netdev_overlay_opts;
 
 /* Length of the VXLAN header and of Geneve's header without options. */
 #define OVERLAY_HDR_LEN 8
+/* An Ethernet header: the least a datagram must carry after its header. */
+#define OVERLAY_ETH_HLEN 14
 /* Largest VNI: 24 bits. */
 #define OVERLAY_VNI_MAX 0xffffffu
 

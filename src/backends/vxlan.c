@@ -14,7 +14,6 @@
 #include "core/netdev.h"
 
 #define VXLAN_FLAG_I 0x08000000u
-#define ETH_HLEN_MIN 14
 
 static void vxlan_form(uint32_t vni, uint8_t *hdr)
 {
@@ -27,7 +26,7 @@ static int vxlan_decap(const uint8_t *d, size_t len, struct overlay_decoded *out
 {
 	uint32_t w[2];
 
-	if (len < OVERLAY_HDR_LEN + ETH_HLEN_MIN)
+	if (len < OVERLAY_HDR_LEN + OVERLAY_ETH_HLEN)
 		return OVERLAY_DROP_SHORT;
 	memcpy(w, d, sizeof(w));
 	if (ntohl(w[0]) != VXLAN_FLAG_I || (ntohl(w[1]) & 0xff))
