@@ -41,7 +41,7 @@ stop() {
 spawn -o "$E2E_TMP/iperf-server.log" iperf3 -s -B 127.0.0.1 -p "$port"
 wait_for_tcp_listen "$port" "" 5 || e2e_fail "iperf3 server did not start"
 
-has_default_route() { ip -n "$ns" -4 route show default 2>/dev/null | grep -q .; }
+has_default_route() { ip -n "$ns" -4 route show default 2>/dev/null | e2e_grep .; }
 
 # start CASE: the forwarder for CASE (impl-mtu) with the namespace plumbed; sets $server to
 # the address that reaches the host's 127.0.0.1 from inside the namespace.

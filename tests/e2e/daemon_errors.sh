@@ -200,10 +200,10 @@ no_leftovers "daemon after SIGINT"
 e2e_log "quit and SIGINT shut down cleanly"
 
 # 8. Help and version.
-"$VWIRE" -netdev help | grep -qx hubport || e2e_fail "-netdev help does not list hubport"
-"$VWIRE" -netdev hubport,help | grep -q "hubid" || e2e_fail "-netdev hubport,help"
-"$VWIRE" --version | grep -q "^vwire version 0.1.0" || e2e_fail "--version"
-"$VWIRE" -h | grep -q -- "-readconfig" || e2e_fail "-h"
+"$VWIRE" -netdev help | e2e_grep -x hubport || e2e_fail "-netdev help does not list hubport"
+"$VWIRE" -netdev hubport,help | e2e_grep "hubid" || e2e_fail "-netdev hubport,help"
+"$VWIRE" --version | e2e_grep "^vwire version 0.1.0" || e2e_fail "--version"
+"$VWIRE" -h | e2e_grep -- "-readconfig" || e2e_fail "-h"
 for v in -version --version -V; do
 	timeout 5 "$VWIRE" "$v" >"$out" 2>&1 || e2e_fail "$v: exit status $? (expected 0, at once)"
 	[[ $(wc -l <"$out") == 1 ]] || e2e_fail "$v: printed more than one line: $(cat "$out")"
@@ -221,10 +221,10 @@ log_first_line() {
 	grep "started" "$log"
 }
 iso='^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z vwire info: started'
-log_first_line | grep -qE "$iso" || e2e_fail "default log line: $(log_first_line)"
-log_first_line -msg timestamp=on | grep -qE "$iso" || e2e_fail "-msg timestamp=on"
-log_first_line -msg timestamp | grep -qE "$iso" || e2e_fail "-msg timestamp"
-log_first_line -msg timestamp=off | grep -qE '^vwire info: started' || e2e_fail "-msg timestamp=off"
+log_first_line | e2e_grep -E "$iso" || e2e_fail "default log line: $(log_first_line)"
+log_first_line -msg timestamp=on | e2e_grep -E "$iso" || e2e_fail "-msg timestamp=on"
+log_first_line -msg timestamp | e2e_grep -E "$iso" || e2e_fail "-msg timestamp"
+log_first_line -msg timestamp=off | e2e_grep -E '^vwire info: started' || e2e_fail "-msg timestamp=off"
 expect_fail "vwire: -msg timestamp=maybe: timestamp=maybe: expected on or off" -msg timestamp=maybe
 expect_fail "vwire: -msg color=on: -msg: invalid parameter 'color'" -msg color=on
 e2e_log "log timestamps: ISO 8601 UTC, -msg timestamp=on|off"

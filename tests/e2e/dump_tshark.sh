@@ -123,5 +123,5 @@ check() {
 check "$T/hub.pcap" all 128
 check "$T/a.pcap" all 65536
 check "$T/b-rx.pcap" a-only 65536
-head -c 4 "$T/hub.pcap" | od -An -tx4 | grep -q a1b2c3d4 || e2e_fail "not a classic pcap"
+head -c 4 "$T/hub.pcap" | od -An -tx4 | e2e_grep a1b2c3d4 || e2e_fail "not a classic pcap"
 e2e_log "PASS"

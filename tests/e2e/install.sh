@@ -39,7 +39,7 @@ e2e_log "installed under $prefix: programs, man pages, unit, examples"
 [[ $(wc -l <"$E2E_TMP/version") == 1 ]] && grep -q "^vwire version " "$E2E_TMP/version" ||
 	e2e_fail "installed vwire -version: $(cat "$E2E_TMP/version")"
 example=tap-switch.conf
-"$p/bin/vwire" -netdev help | grep -qx user && example=user.conf
+"$p/bin/vwire" -netdev help | e2e_grep -x user && example=user.conf
 sed "s#/run/vwire#$E2E_TMP#g; s#vwire0#$(e2e_ifname vwin)#" \
 	"$p/share/doc/vwire/examples/$example" >"$E2E_TMP/example.conf"
 sock=$(awk -F'"' '/socket =/ { print $2; exit }' "$E2E_TMP/example.conf")

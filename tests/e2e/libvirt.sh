@@ -21,7 +21,7 @@ require_cmd libvirtd virsh setpriv qemu-system-x86_64 python3 sha256sum base64
 require_vwire --fast
 VWIRECTL=${VWIRECTL:-$(dirname "$VWIRE")/vwirectl}
 [[ -x $VWIRECTL ]] || e2e_fail "no vwirectl next to $VWIRE (copied there by meson)"
-"$VWIRE" -netdev help 2>&1 | grep -qw user || e2e_skip "vwire built without user mode (libslirp)"
+"$VWIRE" -netdev help 2>&1 | e2e_grep -w user || e2e_skip "vwire built without user mode (libslirp)"
 guest_build
 
 LV_UID=$(id -u nobody 2>/dev/null) || e2e_skip "no user 'nobody' to run libvirtd as"
@@ -131,9 +131,9 @@ lv_fail() {
 }
 e2e_log "domain $dom started (QEMU pid $qemu_pid), booting under TCG"
 
-tr '\0' ' ' <"/proc/$qemu_pid/cmdline" | grep -q vhost-user ||
+tr '\0' ' ' <"/proc/$qemu_pid/cmdline" | e2e_grep vhost-user ||
 	e2e_fail "QEMU has no vhost-user netdev: $(tr '\0' ' ' <"/proc/$qemu_pid/cmdline")"
-tr '\0' ' ' <"/proc/$qemu_pid/cmdline" | grep -q -- "-smp 1,maxcpus=2" ||
+tr '\0' ' ' <"/proc/$qemu_pid/cmdline" | e2e_grep -- "-smp 1,maxcpus=2" ||
 	e2e_fail "QEMU was not given -smp 1,maxcpus=2: $(tr '\0' ' ' <"/proc/$qemu_pid/cmdline")"
 grep -q 'VHOST_USER_CONNECTED {"id": "vnet0"' "$E2E_TMP/events.log" ||
 	wait_until 10 grep -q 'VHOST_USER_CONNECTED {"id": "vnet0"' "$E2E_TMP/events.log" ||

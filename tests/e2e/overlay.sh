@@ -174,7 +174,7 @@ round() {
 	fi
 
 	# The VMs' TCP leaves in GSO frames, which vwire cuts before wrapping them.
-	ip netns exec "$v1" ethtool -k "$tap1" | grep -q "^tcp-segmentation-offload: on" ||
+	ip netns exec "$v1" ethtool -k "$tap1" | e2e_grep "^tcp-segmentation-offload: on" ||
 		e2e_fail "$linux: v1's tap does not do TSO: $(ip netns exec "$v1" ethtool -k "$tap1")"
 	ping_ok "$v1" 192.168.88.2 "$linux: v1 -> v2"
 	ping_ok "$v2" 192.168.88.1 "$linux: v2 -> v1"
@@ -215,7 +215,7 @@ round() {
 			e2e_fail "$linux: h1 did not learn h3 behind $u3"
 	fi
 	if ((have3)) && [[ $proto == vxlan ]]; then
-		bridge -n "$h3" fdb show dev ov0 | grep -q "^$mac1 dst $u1 " ||
+		bridge -n "$h3" fdb show dev ov0 | e2e_grep "^$mac1 dst $u1 " ||
 			e2e_fail "$linux: Linux did not learn v1 behind $u1: $(bridge -n "$h3" fdb show dev ov0)"
 	fi
 
@@ -272,9 +272,9 @@ vwirectl_h() { # N ARGS...
 }
 vwirectl_h 2 fdb_add x "$mac1" 10.88.0.1
 ping_ok "$v1" 192.168.88.2 "remote and static entry added over QMP"
-vwirectl_h 2 fdb x | grep -qE "^$mac1 +10\.88\.0\.1 +static" ||
+vwirectl_h 2 fdb x | e2e_grep -E "^$mac1 +10\.88\.0\.1 +static" ||
 	e2e_fail "static entry not shown: $(vwirectl_h 2 fdb x)"
-vwirectl_h 1 fdb x | grep -qE "^00:00:00:00:00:00 +10\.88\.0\.2 +static" ||
+vwirectl_h 1 fdb x | e2e_grep -E "^00:00:00:00:00:00 +10\.88\.0\.2 +static" ||
 	e2e_fail "flooding remote not shown: $(vwirectl_h 1 fdb x)"
 if qmp_h 1 vxlan-fdb-add '{"netdev": "x", "mac": "zz", "remote": "10.88.0.2"}' 2>"$E2E_TMP/err"; then
 	e2e_fail "a bad MAC was taken"

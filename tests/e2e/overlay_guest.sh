@@ -61,7 +61,7 @@ e2e_log "Linux -> guest: $(iperf3_mbits <<<"$out") Mbit/s"
 python3 "$E2E_DIR/lib/qmp.py" "$qmp" query-vxlan-fdb '{"netdev": "x"}' |
 	grep -q "\"mac\": \"$linux_mac\", \"remote\": \"10.89.0.2\"" ||
 	e2e_fail "vwire did not learn Linux's MAC behind 10.89.0.2"
-bridge -n "$h2" fdb show dev vx0 | grep -q "^$guest_mac dst 10.89.0.1 " ||
+bridge -n "$h2" fdb show dev vx0 | e2e_grep "^$guest_mac dst 10.89.0.1 " ||
 	e2e_fail "Linux did not learn the guest's MAC: $(bridge -n "$h2" fdb show dev vx0)"
 e2e_log "both tables learnt the other side"
 guest_stop g || true

@@ -66,7 +66,7 @@ ping_fails "$nsa" 10.97.1.3 "tC not on the hub yet"
 qmp netdev_add '{"type": "hubport", "id": "hC", "hubid": 0, "netdev": "tC"}' >/dev/null
 ping_ok "$nsa" 10.97.1.3 "netdev_add hC"
 ping_ok "$nsc" 10.97.1.2 "netdev_add hC"
-python3 "$QMP" hmp "$sock" info network | grep -qE "^ \\\\ hC: tC: index=0,type=tap," ||
+python3 "$QMP" hmp "$sock" info network | e2e_grep -E "^ \\\\ hC: tC: index=0,type=tap," ||
 	e2e_fail "info network lacks hC"
 counts=$(qmp query-netdevs | python3 -c '
 import json, sys

@@ -112,7 +112,7 @@ hd=hd$E2E_SUFFIX
 	e2e_fail "-daemonize: vwire failed to start"
 pid=
 for p in /proc/[0-9]*; do
-	tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -q -- "hubport,id=$hd,hubid=0" && pid=${p#/proc/}
+	tr '\0' ' ' <"$p/cmdline" 2>/dev/null | e2e_grep -- "hubport,id=$hd,hubid=0" && pid=${p#/proc/}
 done
 [[ -n $pid ]] || e2e_fail "-daemonize: no daemon"
 record_pid "$pid"

@@ -164,7 +164,7 @@ run_case "socket mcast, vwire and qemu" \
 # vde: both sides on a vde_switch (Debian's vde2), vwire with vwire, then vwire with QEMU's
 # own -netdev vde. Left out with a note when vwire was built without libvdeplug or there is
 # no vde_switch.
-if ! "$VWIRE" -netdev help | grep -qx vde; then
+if ! "$VWIRE" -netdev help | e2e_grep -x vde; then
 	e2e_log "vwire was built without vde: no vde cases"
 elif ! command -v vde_switch >/dev/null; then
 	e2e_log "no vde_switch (Debian's vde2): no vde cases"

@@ -42,7 +42,7 @@ start_first() {
 first_intact() {
 	local p
 	pid_alive "$first" || e2e_fail "$1: the first vwire died: $(cat "$E2E_TMP/first.out")"
-	python3 "$QMP" "$q1" query-version | grep -q '"qemu"' ||
+	python3 "$QMP" "$q1" query-version | e2e_grep '"qemu"' ||
 		e2e_fail "$1: the first vwire does not answer QMP"
 	for p in "$q1" "$vs" "$ss" "$dl"; do
 		[[ -S $p ]] || e2e_fail "$1: $p is gone"

@@ -25,7 +25,7 @@ require_cmd ip python3 curl busybox dnsmasq unshare mount ss
 require_file /dev/net/tun "tun device"
 require_file "$QMP_PY" "QMP helper"
 require_vwire
-"$VWIRE" -netdev help 2>&1 | grep -qx user || e2e_skip "$VWIRE was built without libslirp"
+"$VWIRE" -netdev help 2>&1 | e2e_grep -x user || e2e_skip "$VWIRE was built without libslirp"
 
 tap=$(e2e_ifname vwu)
 ns=vwu$E2E_SUFFIX
@@ -39,7 +39,7 @@ in_ns() { ip netns exec "$ns" "$@"; }
 
 # A loopback address of our own for the DNS server; nothing of the machine's may use it.
 dns_addr=127.77.$((($$ >> 8) & 255)).$(($$ & 255 | 1))
-if ss -Hlun "src $dns_addr:53 or src 0.0.0.0:53 or src [::]:53" | grep -q .; then
+if ss -Hlun "src $dns_addr:53 or src 0.0.0.0:53 or src [::]:53" | e2e_grep .; then
 	e2e_skip "a DNS server already listens on a wildcard or on $dns_addr port 53"
 fi
 printf 'nameserver %s\n' "$dns_addr" >"$E2E_TMP/resolv.conf"
@@ -249,7 +249,7 @@ conns=$(cat "$E2E_TMP/echo.count")
 e2e_log "guestfwd: 20 guest connections to 10.0.2.100:7777, 20 host connections, $out"
 
 # IPv6: libslirp's router advertisement gives an fec0:: address; fec0::2 answers.
-has_fec0() { ip -n "$ns" -6 addr show dev "$tap" | grep 'inet6 fec0:' | grep -qv tentative; }
+has_fec0() { ip -n "$ns" -6 addr show dev "$tap" | grep 'inet6 fec0:' | e2e_grep -v tentative; }
 wait_until 15 has_fec0 || { ip -n "$ns" -6 addr show; e2e_fail "no fec0:: address"; }
 in_ns ping -6 -c 3 -i 0.2 -W 2 fec0::2 >/dev/null || e2e_fail "ping fec0::2 failed"
 e2e_log "IPv6: $(ip -n "$ns" -6 addr show dev "$tap" | grep -o 'fec0:[0-9a-f:]*/64'), ping fec0::2 ok"
@@ -286,7 +286,7 @@ lease=$(dhcp)
 [[ $lease == "ip=10.0.2.15 mask=24 router= dns=" ]] || e2e_fail "restricted lease: $lease"
 in_ns curl -sf --max-time 5 -o /dev/null "http://10.0.2.2:$http_port/p0.bin" &&
 	e2e_fail "restrict=on: the host's HTTP server was reached"
-in_ns ip neigh show 10.0.2.2 | grep -q lladdr || e2e_fail "restrict=on: 10.0.2.2 did not even answer ARP"
+in_ns ip neigh show 10.0.2.2 | e2e_grep lladdr || e2e_fail "restrict=on: 10.0.2.2 did not even answer ARP"
 [[ $(host_get "$fwd_port") == "served from inside $ns" ]] || e2e_fail "restrict=on: hostfwd failed"
 e2e_log "restrict=on: host unreachable from the namespace, hostfwd works"
 stop_vwire

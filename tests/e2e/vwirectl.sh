@@ -21,7 +21,7 @@ FRONTEND=$(dirname "$VWIRE")/vu-frontend
 [[ -x $FRONTEND ]] || e2e_fail "no vu-frontend next to $VWIRE (built with vwire by ninja)"
 VWIRECTL=${VWIRECTL:-$(dirname "$VWIRE")/vwirectl}
 [[ -x $VWIRECTL ]] || e2e_fail "no vwirectl next to $VWIRE (copied there by meson)"
-"$VWIRE" -netdev help 2>&1 | grep -qw user || e2e_skip "vwire built without user mode (libslirp)"
+"$VWIRE" -netdev help 2>&1 | e2e_grep -w user || e2e_skip "vwire built without user mode (libslirp)"
 
 sock=$E2E_TMP/qmp.sock
 vlog=$E2E_TMP/vwire.log
@@ -122,7 +122,7 @@ wait_for_tcp_listen "$fport" || e2e_fail "hostfwd_add: nothing listens on $fport
 expect_status 1 "hostfwd_add bad rule" ctl hostfwd_add u0 tcp:bad
 grep -q "Invalid host forwarding rule" "$E2E_TMP/err" || e2e_fail "hostfwd_add bad: $(cat "$E2E_TMP/err")"
 expect_status 0 "hostfwd_remove" ctl hostfwd_remove u0 "tcp:127.0.0.1:$fport"
-port_closed() { ! ss -Hltn "sport = :$1" | grep -q .; }
+port_closed() { ! ss -Hltn "sport = :$1" | e2e_grep .; }
 wait_until 5 port_closed "$fport" || e2e_fail "hostfwd_remove: $fport still listens"
 
 e2e_log "front ends: VHOST_USER_* events, stats"

@@ -39,6 +39,16 @@ e2e_fail() {
 	exit 1
 }
 
+# e2e_grep GREP-ARGS... - whether standard input has a line that grep's arguments match (as
+# grep -q), after reading all of it. Not "CMD | grep -q": grep -q leaves at the first match,
+# and CMD, if it writes again (bridge and ip flush every line), dies of SIGPIPE, which
+# pipefail turns into a failed test.
+e2e_grep() {
+	local input
+	input=$(cat)
+	grep -q "$@" <<<"$input"
+}
+
 # require_root - skip unless running as root (namespaces, taps).
 require_root() {
 	[[ $(id -u) == 0 ]] || e2e_skip "needs root"
