@@ -433,6 +433,26 @@ static const struct opt_desc virtio_net_desc[] = {
 	{ 0 }
 };
 
+static const struct opt_desc e1000_desc[] = {
+	OPT(struct device_e1000_opts, "netdev", OPT_STRING, netdev, "netdev to peer with"),
+	OPT(struct device_e1000_opts, "mac", OPT_STRING, mac, "MAC address"),
+	OPT(struct device_e1000_opts, "socket", OPT_STRING, socket,
+	    "unix socket to listen on for the hypervisor's x-pci-proxy-dev connection"),
+	OPT(struct device_e1000_opts, "fd", OPT_STRING, fd,
+	    "or: an inherited socket already connected to the hypervisor"),
+	OPT(struct device_e1000_opts, "qtest", OPT_STRING, qtest,
+	    "QEMU's qtest socket, to raise the interrupt under TCG"),
+	OPT(struct device_e1000_opts, "ioapic", OPT_STRING, ioapic,
+	    "the IOAPIC's QOM path for qtest (default /machine/i440fx/ioapic)"),
+	{ 0 }
+};
+
+static int device_init_e1000_any(const void *opts, const char *id, struct loop *loop,
+				 struct error *err)
+{
+	return device_init_e1000(opts, id, loop, err);
+}
+
 /*
  * -device ...,iothread=ID: the iothread must exist. The devices and the clients they peer
  * with still share the main loop's state (net.c, hub.c), so no device runs on an iothread
@@ -463,6 +483,7 @@ static int device_init_virtio_net_any(const void *opts, const char *id, struct l
 static const struct creatable device_types[] = {
 	{ "virtio-net", virtio_net_desc, sizeof(struct device_virtio_net_opts),
 	  virtio_net_defaults, device_init_virtio_net_any },
+	{ "e1000", e1000_desc, sizeof(struct device_e1000_opts), NULL, device_init_e1000_any },
 };
 
 static const struct creatable *creatable_find(const struct creatable *table, size_t n,

@@ -216,6 +216,16 @@ struct device_virtio_net_opts {
 	char *iothread; /* -object iothread id for the data path, or NULL: the main loop */
 };
 
+/* -device e1000 */
+struct device_e1000_opts {
+	char *netdev;
+	char *mac;
+	char *socket;	/* listen here for the hypervisor's proxy connection */
+	char *fd;	/* or: an inherited, connected socket */
+	char *qtest;	/* QEMU's qtest socket, to raise INTx under TCG */
+	char *ioapic;	/* the IOAPIC's QOM path for qtest */
+};
+
 int net_init_tap(const struct netdev_tap_opts *o, const char *id, struct loop *loop,
 		 struct error *err);
 int net_init_bridge(const struct netdev_bridge_opts *o, const char *id, struct loop *loop,
@@ -246,6 +256,8 @@ int object_init_iothread(const struct object_iothread_opts *o, const char *id,
 			 struct loop *loop, struct error *err);
 int device_init_virtio_net(const struct device_virtio_net_opts *o, const char *id,
 			   struct loop *loop, struct error *err);
+int device_init_e1000(const struct device_e1000_opts *o, const char *id, struct loop *loop,
+		      struct error *err);
 
 /**
  * netdev_add() - create a back end from a -netdev option string
