@@ -22,6 +22,11 @@ commands:
                                 (every SECONDS, default 1) with rates, until interrupted
   events [--json]               print QMP events, one line each, until interrupted
   qmp COMMAND [JSON-ARGUMENTS]  run any QMP command; print its return as JSON
+  pci-exec PCISOCKET PROGRAM [ARG...]
+                                connect to the socket= of a vwire PCI device (-device e1000)
+                                and run PROGRAM (QEMU) with the connection as an inherited fd;
+                                '{fd}' in the arguments becomes its number, as in
+                                -device x-pci-proxy-dev,fd={fd}
 
 SOCKET defaults to the QMP socket of vwire's built-in default run: $XDG_RUNTIME_DIR/vwire.qmp,
 or /tmp/vwire-UID/vwire.qmp without XDG_RUNTIME_DIR. Start vwire with
@@ -441,7 +446,28 @@ COMMANDS = {
     "stats": cmd_stats,
     "events": cmd_events,
     "qmp": cmd_qmp,
+    "pci-exec": cmd_pci_exec,
 }
+
+
+def cmd_pci_exec(conn, argv):
+    if len(argv) < 2:
+        raise UsageError("usage: pci-exec PCISOCKET PROGRAM [ARG...]")
+    if not any("{fd}" in a for a in argv[2:]):
+        raise UsageError("pci-exec: no '{fd}' in the arguments: the program would not use "
+                         "the connection")
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(argv[0])
+    except OSError as e:
+        raise NoConnection("%s: %s" % (argv[0], e.strerror))
+    fd = s.detach()
+    os.set_inheritable(fd, True)
+    args = [a.replace("{fd}", str(fd)) for a in argv[1:]]
+    try:
+        os.execvp(args[0], args)
+    except OSError as e:
+        raise NoConnection("%s: %s" % (args[0], e.strerror))
 
 
 def main(argv):

@@ -81,7 +81,8 @@ struct pci_function_ops {
  * struct pci_proxy_cfg - how to reach the hypervisor, and the function it serves
  * @name:	for log lines (the device's id)
  * @socket:	listen on this unix socket path (one hypervisor at a time), or NULL
- * @fd:		or: an already connected AF_UNIX SOCK_STREAM socket (-1: none); taken
+ * @fd:		or: an already connected AF_UNIX SOCK_STREAM socket (-1: none); taken on
+ *		success (on failure the caller still owns it)
  * @qtest:	QEMU's qtest socket path to drive INTx through (TCG), or NULL: irqfd only
  * @ioapic:	the IOAPIC's QOM path for qtest (NULL: "/machine/i440fx/ioapic", -machine pc)
  * @desc:	the function's identity and BARs

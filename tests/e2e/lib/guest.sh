@@ -315,7 +315,7 @@ guest_stop() {
 	if pid_alive "$pid"; then
 		if [[ -n ${_GUEST_IN[$name]:-} ]] &&
 			grep -q '^VWIRE-GUEST-READY' "${_GUEST_DIR[$name]}/serial.log" &&
-			! tr '\0' ' ' <"/proc/$pid/cmdline" | grep 'vwire\.ctl=0' >/dev/null; then
+			! tr '\0' ' ' <"/proc/$pid/cmdline" | e2e_grep 'vwire\.ctl=0'; then
 			printf 'stop %s\n' "$(printf 'poweroff -f' | base64 -w0)" >&"${_GUEST_IN[$name]}"
 		else
 			kill -TERM "$pid" 2>/dev/null || true

@@ -1,0 +1,152 @@
+#!/bin/bash
+# e1000_guest.sh - vwire's e1000 (82540EM) model driven by the stock Debian kernel's e1000
+# driver in a QEMU 7.2 guest. QEMU forwards the PCI function to vwire (-device
+# x-pci-proxy-dev, connected by "vwirectl pci-exec"); under TCG QEMU delivers nothing from the
+# proxy's irqfd, so vwire raises INTx through QEMU's qtest socket.
+#   1. -netdev user: the driver probes, the link comes up, DHCP gives 10.0.2.15, a page from
+#      the host's loopback arrives intact through 10.0.2.2, iperf3 both ways through the NAT
+#      (TSO cut in software: libslirp takes no vnet headers).
+#   2. -netdev tap (vnet_hdr=on) into a namespace of ours: ping and iperf3 both ways, set_link
+#      off and on seen by the guest as carrier, then a machine reset (QEMU sends DEVICE_RESET)
+#      and a second boot whose device works again.
+set -euo pipefail
+# shellcheck source=lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+# shellcheck source=lib/guest.sh
+. "$E2E_DIR/lib/guest.sh"
+
+require_root
+require_cmd qemu-system-x86_64 iperf3 ip ping python3 base64 mkfifo awk sha256sum
+[[ -e /dev/net/tun ]] || e2e_skip "no /dev/net/tun"
+require_vwire
+qemu-system-x86_64 -device help 2>&1 | e2e_grep '"x-pci-proxy-dev"' ||
+	e2e_skip "this QEMU has no x-pci-proxy-dev"
+"$VWIRE" -device help 2>&1 | e2e_grep -x e1000 || e2e_fail "vwire lists no e1000 device"
+VWIRECTL=${VWIRECTL:-$(dirname "$VWIRE")/vwirectl}
+[[ -x $VWIRECTL ]] || e2e_fail "no vwirectl next to $VWIRE (copied there by meson)"
+QMP=$E2E_DIR/lib/qmp.py
+guest_build
+
+# QEMU started by vwirectl, which connects to vwire's PCI socket and hands QEMU the fd.
+PCI_SOCK=$E2E_TMP/e1000.sock
+QTEST_SOCK=$E2E_TMP/qtest.sock
+cat >"$E2E_TMP/qemu-e1000" <<EOF
+#!/bin/sh
+exec "$VWIRECTL" pci-exec "$PCI_SOCK" qemu-system-x86_64 "\$@"
+EOF
+chmod +x "$E2E_TMP/qemu-e1000"
+GUEST_QEMU=$E2E_TMP/qemu-e1000
+# qtest is a test interface: whoever reaches the socket owns the guest. It lives in $E2E_TMP
+# (mode 0700). -accel tcg stays explicit (guest_boot): -qtest alone would pick the qtest
+# accelerator, which runs no guest code.
+QEMU_NIC=(-qtest "unix:$QTEST_SOCK,server=on,wait=off" -qtest-log /dev/null
+	-device "x-pci-proxy-dev,id=p0,fd={fd}")
+chmod 700 "$E2E_TMP"
+
+VW_LOG=
+VW_PID=
+fail() {
+	[[ -z $VW_LOG ]] || { echo "--- vwire log"; tail -n 30 "$VW_LOG"; } >&2
+	e2e_fail "$@"
+}
+
+# start_vwire NAME NETDEV - vwire with an e1000 (id e0) on NETDEV (id n0), QMP on NAME.qmp.
+start_vwire() {
+	VW_LOG=$E2E_TMP/vwire-$1.log
+	spawn -o "$VW_LOG" "$VWIRE" -qmp "unix:$E2E_TMP/$1.qmp,server=on,wait=off" \
+		-netdev "$2" -device "e1000,id=e0,netdev=n0,mac=52:54:00:e1:00:01,socket=$PCI_SOCK,qtest=$QTEST_SOCK"
+	VW_PID=$SPAWN_PID
+	wait_for_socket "$PCI_SOCK" 10 || fail "vwire did not listen on $PCI_SOCK"
+}
+
+# check_driver NAME - eth0 is driven by e1000, with our MAC, and its carrier is up.
+check_driver() {
+	local out
+	out=$(guest_run "$1" 'basename $(readlink /sys/class/net/eth0/device/driver); cat /sys/class/net/eth0/address')
+	[[ $out == "e1000"$'\n'"52:54:00:e1:00:01" ]] || fail "eth0: driver and MAC are '$out'"
+	wait_until 20 carrier_is "$1" 1 || fail "the guest's link did not come up"
+}
+
+carrier_is() {
+	[[ $(guest_run "$1" 'cat /sys/class/net/eth0/carrier 2>&1') == "$2" ]]
+}
+
+# vwire's own count of what the device moved (query-netdevs), for the log.
+e0_counts() {
+	python3 "$QMP" "$E2E_TMP/$1.qmp" query-netdevs | python3 -c '
+import json, sys
+for d in json.load(sys.stdin):
+    if d.get("name") == "e0" or d.get("id") == "e0":
+        print("rx %s tx %s" % (d.get("rx-packets"), d.get("tx-packets")))'
+}
+
+# --- 1. user-mode networking: DHCP, a page, iperf3 through the NAT --------------------------
+mkdir -p "$E2E_TMP/www"
+head -c 300000 /dev/urandom | base64 -w0 >"$E2E_TMP/www/page.txt"
+PORT=$(free_port)
+spawn python3 -m http.server --bind 127.0.0.1 --directory "$E2E_TMP/www" "$PORT"
+spawn iperf3 -s -B 127.0.0.1 -p $((PORT + 1))
+wait_for_tcp_listen "$PORT" "" 10 || fail "http server did not start"
+
+start_vwire user "user,id=n0"
+guest_boot u --dhcp -- "${QEMU_NIC[@]}"
+guest_wait_ready u 180 || fail "guest did not boot"
+e2e_log "[user] guest booted in ${GUEST_BOOT_SECONDS}s"
+grep -a "e1000 0000:.*Intel(R) PRO/1000 Network Connection" "$(guest_log u)" >/dev/null ||
+	fail "the e1000 driver did not probe: $(grep -a e1000 "$(guest_log u)" | tr -d '\r')"
+check_driver u
+out=$(guest_run u 'ip -4 -o addr show dev eth0')
+grep -q 'inet 10\.0\.2\.15/24' <<<"$out" || fail "no DHCP lease 10.0.2.15: $out"
+e2e_log "[user] e1000 probed, link up, DHCP lease 10.0.2.15"
+guest_fetch_check u "http://10.0.2.2:$PORT/page.txt" "$E2E_TMP/www/page.txt"
+e2e_log "[user] page from the host's loopback fetched intact"
+out=$(guest_run u -t 90 "iperf3 -c 10.0.2.2 -p $((PORT + 1)) -t 3 -f m") ||
+	fail "iperf3 guest -> host through user mode failed: $out"
+e2e_log "[user] guest -> host: $(iperf3_mbits <<<"$out") Mbit/s"
+out=$(guest_run u -t 90 "iperf3 -c 10.0.2.2 -p $((PORT + 1)) -t 3 -f m -R") ||
+	fail "iperf3 host -> guest through user mode failed: $out"
+e2e_log "[user] host -> guest: $(iperf3_mbits <<<"$out") Mbit/s ($(e0_counts user))"
+guest_stop u || fail "the guest did not power off"
+stop_vwire_clean "$VW_PID" "$VW_LOG" || fail "vwire did not exit cleanly"
+
+# --- 2. a tap into a namespace: ping, iperf3, set_link, reset --------------------------------
+NS=vwe1-$E2E_SUFFIX
+TAP=$(e2e_ifname vwe1)
+HOST_IP=10.233.0.1
+GUEST_IP=10.233.0.2
+make_netns "$NS"
+start_vwire tap "tap,id=n0,ifname=$TAP,vnet_hdr=on"
+move_tap "$TAP" "$NS" "$HOST_IP/24"
+spawn -n "$NS" iperf3 -s
+guest_boot t --ip "$GUEST_IP/24" -- "${QEMU_NIC[@]}"
+guest_wait_ready t 180 || fail "guest did not boot"
+check_driver t
+out=$(guest_run t -t 60 "ping -c 3 -W 2 $HOST_IP") || fail "guest -> host ping failed: $out"
+ip netns exec "$NS" ping -c 3 -W 2 "$GUEST_IP" >/dev/null || fail "host -> guest ping failed"
+e2e_log "[tap] ping both ways"
+out=$(guest_run t -t 90 "iperf3 -c $HOST_IP -t 3 -f m") || fail "iperf3 guest -> host failed: $out"
+e2e_log "[tap] guest -> host: $(iperf3_mbits <<<"$out") Mbit/s"
+out=$(guest_run t -t 90 "iperf3 -c $HOST_IP -t 3 -f m -R") || fail "iperf3 host -> guest failed: $out"
+e2e_log "[tap] host -> guest: $(iperf3_mbits <<<"$out") Mbit/s ($(e0_counts tap))"
+
+python3 "$QMP" "$E2E_TMP/tap.qmp" set_link '{"name": "e0", "up": false}' >/dev/null
+wait_until 20 carrier_is t 0 || fail "set_link off: the guest still has carrier"
+! ip netns exec "$NS" ping -c 2 -W 1 "$GUEST_IP" >/dev/null 2>&1 ||
+	fail "set_link off: the guest still answers"
+python3 "$QMP" "$E2E_TMP/tap.qmp" set_link '{"name": "e0", "up": true}' >/dev/null
+wait_until 20 carrier_is t 1 || fail "set_link on: the guest has no carrier"
+ip netns exec "$NS" ping -c 3 -W 2 "$GUEST_IP" >/dev/null || fail "set_link on: no ping"
+e2e_log "[tap] set_link off/on: the guest saw its carrier go and come back"
+
+# A machine reset: QEMU resets the proxy (DEVICE_RESET) and the kernel boots again.
+python3 "$QMP" "$(guest_qmp t)" system_reset >/dev/null
+ready_twice() { (($(grep -ac '^VWIRE-GUEST-READY' "$(guest_log t)") >= 2)); }
+wait_until 180 ready_twice || { guest_dump t; fail "the guest did not boot again after the reset"; }
+check_driver t
+out=$(guest_run t -t 60 "ping -c 3 -W 2 $HOST_IP") || fail "after reset: ping failed: $out"
+e2e_log "[tap] machine reset: the device works in the second boot"
+guest_stop t || fail "the guest did not power off"
+grep -aE "broken|stopped:|refused" "$VW_LOG" >&2 && fail "vwire logged a fault of the device"
+stop_vwire_clean "$VW_PID" "$VW_LOG" || fail "vwire did not exit cleanly"
+[[ ! -e $PCI_SOCK ]] || fail "the PCI socket was left behind"
+echo "1 passed, 0 failed"
