@@ -432,24 +432,6 @@ def cmd_qmp(conn, argv):
     return 0
 
 
-COMMANDS = {
-    "info": cmd_info,
-    "query-netdevs": cmd_query_netdevs,
-    "set_link": cmd_set_link,
-    "netdev_add": cmd_netdev_add,
-    "netdev_del": cmd_netdev_del,
-    "hostfwd_add": cmd_hostfwd_add,
-    "hostfwd_remove": cmd_hostfwd_remove,
-    "fdb": cmd_fdb,
-    "fdb_add": cmd_fdb_add,
-    "fdb_del": cmd_fdb_del,
-    "stats": cmd_stats,
-    "events": cmd_events,
-    "qmp": cmd_qmp,
-    "pci-exec": cmd_pci_exec,
-}
-
-
 def cmd_pci_exec(conn, argv):
     if len(argv) < 2:
         raise UsageError("usage: pci-exec PCISOCKET PROGRAM [ARG...]")
@@ -468,6 +450,24 @@ def cmd_pci_exec(conn, argv):
         os.execvp(args[0], args)
     except OSError as e:
         raise NoConnection("%s: %s" % (args[0], e.strerror))
+
+
+COMMANDS = {
+    "info": cmd_info,
+    "query-netdevs": cmd_query_netdevs,
+    "set_link": cmd_set_link,
+    "netdev_add": cmd_netdev_add,
+    "netdev_del": cmd_netdev_del,
+    "hostfwd_add": cmd_hostfwd_add,
+    "hostfwd_remove": cmd_hostfwd_remove,
+    "fdb": cmd_fdb,
+    "fdb_add": cmd_fdb_add,
+    "fdb_del": cmd_fdb_del,
+    "stats": cmd_stats,
+    "events": cmd_events,
+    "qmp": cmd_qmp,
+    "pci-exec": cmd_pci_exec,
+}
 
 
 def main(argv):

@@ -169,7 +169,7 @@ static void daemon_usage(FILE *f)
 		"  -netdev TYPE,id=ID[,...]  create a back end (repeatable; -netdev help lists\n"
 		"                            the types, -netdev TYPE,help their options)\n"
 		"  -object TYPE,id=ID[,...]  create an object (filter-dump, iothread)\n"
-		"  -device TYPE[,...]        create a front end (virtio-net)\n"
+		"  -device TYPE[,...]        create a front end (virtio-net, e1000)\n"
 		"  -readconfig FILE          read [netdev \"id\"], [object \"id\"] and\n"
 		"                            [device \"id\"] sections, as QEMU's -readconfig\n"
 		"  -name NAME[,process=P]    name of this instance (and of the process)\n"

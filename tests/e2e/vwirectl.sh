@@ -158,6 +158,11 @@ grep -q "cannot talk to vwire at $E2E_TMP/none.sock" "$E2E_TMP/err" ||
 expect_status 2 "usage error without vwire" "$VWIRECTL" -s "$E2E_TMP/none.sock" set_link a maybe
 grep -q "'maybe' is neither on nor off" "$E2E_TMP/err" || e2e_fail "set_link maybe: $(cat "$E2E_TMP/err")"
 expect_status 1 "qmp unknown command" ctl qmp no-such-command
+# pci-exec: the program must be given the connection, and the socket must be there.
+expect_status 2 "pci-exec without {fd}" "$VWIRECTL" pci-exec "$E2E_TMP/none.sock" true
+grep -q "no '{fd}' in the arguments" "$E2E_TMP/err" || e2e_fail "pci-exec: $(cat "$E2E_TMP/err")"
+expect_status 2 "pci-exec to no socket" "$VWIRECTL" pci-exec "$E2E_TMP/none.sock" echo "{fd}"
+grep -q "$E2E_TMP/none.sock" "$E2E_TMP/err" || e2e_fail "pci-exec: $(cat "$E2E_TMP/err")"
 expect_status 0 "qmp with arguments" ctl qmp query-netdevs '{}'
 
 e2e_log "quit: SHUTDOWN ends events with status 0"
