@@ -697,6 +697,7 @@ static int pci_proxy_process(struct pci_proxy *p)
 		return pci_proxy_reply(p, value);
 	}
 	case MPQEMU_DEVICE_RESET:
+		log_info("pci-proxy %s: the hypervisor reset the device", p->cfg.name);
 		p->cfg.ops->reset(p->cfg.opaque);
 		return pci_proxy_reply(p, 0);
 	}
