@@ -945,8 +945,10 @@ struct pci_proxy *pci_proxy_new(struct loop *loop, const struct pci_proxy_cfg *c
 	if (cfg->socket) {
 		int fd = unix_socket_listen(cfg->socket, SOCK_STREAM, 1, &p->owned, err);
 
-		if (fd < 0)
+		if (fd < 0) {
+			error_prepend(err, "socket: ");
 			goto fail;
+		}
 		ret = loop_set_fd_handler(loop, fd, NULL, pci_proxy_accept, NULL, p);
 		if (ret < 0) {
 			close(fd);

@@ -77,6 +77,17 @@ vn="virtio-net,id=v0,netdev=h0,socket=$E2E_TMP/v0.sock"
 expect_fail "vwire: -device $vn,poll=on,poll-us=50: poll=on and poll-us=50 cannot be combined" \
 	-netdev $hp -device "$vn,poll=on,poll-us=50"
 expect_fail "vwire: -device $vn,poll-us=200000: poll-us=200000" -netdev $hp -device "$vn,poll-us=200000"
+e1=e1000,id=e0,netdev=h0
+expect_fail "vwire: -device $e1: exactly one of 'socket' and 'fd' is needed" -netdev $hp -device $e1
+expect_fail "vwire: -device $e1,socket=$E2E_TMP/e.sock,fd=3: exactly one of 'socket' and 'fd'" \
+	-netdev $hp -device "$e1,socket=$E2E_TMP/e.sock,fd=3"
+expect_fail "vwire: -device $e1,fd=abc: fd=abc: not a file descriptor number" -netdev $hp -device "$e1,fd=abc"
+expect_fail "vwire: -device $e1,fd=99: fd=99: not a socket" -netdev $hp -device "$e1,fd=99"
+expect_fail "netdev=nosuch: no such netdev" -device "e1000,id=e0,netdev=nosuch,socket=$E2E_TMP/e.sock"
+expect_fail "mac=01:00:00:00:00:01: expected a unicast" -netdev $hp \
+	-device "$e1,socket=$E2E_TMP/e.sock,mac=01:00:00:00:00:01"
+expect_fail "socket: cannot bind $E2E_TMP/no/e.sock" -netdev $hp -device "$e1,socket=$E2E_TMP/no/e.sock"
+[[ ! -e $E2E_TMP/e.sock ]] || e2e_fail "a refused e1000 left its socket behind"
 expect_fail "vwire: -frobnicate: invalid option" -frobnicate
 expect_fail "vwire: -netdev: requires an argument" -netdev
 # The earlier, valid netdevs are torn down too (nothing is left half-made); a later
