@@ -6,6 +6,7 @@
  * path in $XDG_RUNTIME_DIR or a private, checked directory under /tmp.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,4 +186,29 @@ int unix_socket_default_path(char *buf, size_t size, const char *file, struct er
 	if (n < 0 || (size_t)n >= size)
 		return error_set(err, -ENAMETOOLONG, "the default socket path is too long");
 	return 0;
+}
+
+int unix_socket_take_fds(struct msghdr *mh, int *fds, unsigned int *nfds, unsigned int max)
+{
+	bool too_many = mh->msg_flags & MSG_CTRUNC;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		size_t n;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < n; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (*nfds < max) {
+				fds[(*nfds)++] = fd;
+			} else {
+				close(fd);
+				too_many = true;
+			}
+		}
+	}
+	return too_many ? -EMSGSIZE : 0;
 }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+struct msghdr;
+
 struct error;
 
 /**
@@ -86,5 +88,17 @@ int unix_socket_private_dir(const char *dir, struct error *err);
  * Return: 0 or a negative errno
  */
 int unix_socket_default_path(char *buf, size_t size, const char *file, struct error *err);
+
+/**
+ * unix_socket_take_fds() - keep the fds that came as SCM_RIGHTS with a recvmsg()
+ * @mh:		the received message header
+ * @fds:	where they go, after the *@nfds already there
+ * @nfds:	in/out: how many @fds holds
+ * @max:	room in @fds; fds beyond it are closed
+ *
+ * Return: 0, or -EMSGSIZE when fds were closed for want of room or the kernel truncated the
+ *	   control data (more fds than the buffer had room for)
+ */
+int unix_socket_take_fds(struct msghdr *mh, int *fds, unsigned int *nfds, unsigned int max);
 
 #endif

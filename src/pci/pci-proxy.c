@@ -713,27 +713,7 @@ static int pci_proxy_process(struct pci_proxy *p)
  */
 static int pci_proxy_take_fds(struct pci_proxy *p, struct msghdr *mh)
 {
-	bool too_many = mh->msg_flags & MSG_CTRUNC;
-
-	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t n;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (size_t i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (p->rx_nfds < MPQEMU_MAX_FDS)
-				p->rx_fds[p->rx_nfds++] = fd;
-			else {
-				close(fd);
-				too_many = true;
-			}
-		}
-	}
-	if (too_many) {
+	if (unix_socket_take_fds(mh, p->rx_fds, &p->rx_nfds, MPQEMU_MAX_FDS) < 0) {
 		log_ratelimited_warn(&p->rl, "pci-proxy %s: more than %d fds in one message",
 				     p->cfg.name, MPQEMU_MAX_FDS);
 		return -EPROTO;
@@ -974,12 +954,7 @@ struct pci_proxy *pci_proxy_new(struct loop *loop, const struct pci_proxy_cfg *c
 	}
 	return p;
 fail:
-	mem_guard_destroy(&p->guard);
-	free((char *)p->cfg.name);
-	free((char *)p->cfg.socket);
-	free((char *)p->cfg.qtest);
-	free((char *)p->cfg.ioapic);
-	free(p);
+	pci_proxy_free(p);
 	return NULL;
 }
 

@@ -199,28 +199,7 @@ static void vhost_user_server_rx_reset(struct vhost_user_server *s)
  */
 static int vhost_user_server_take_fds(struct vhost_user_server *s, struct msghdr *mh)
 {
-	bool too_many = mh->msg_flags & MSG_CTRUNC;
-	struct cmsghdr *c;
-
-	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
-		size_t i, n;
-
-		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
-			continue;
-		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-		for (i = 0; i < n; i++) {
-			int fd;
-
-			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if (s->rx_nfds < VHOST_USER_MAX_FDS)
-				s->rx_fds[s->rx_nfds++] = fd;
-			else {
-				close(fd);
-				too_many = true;
-			}
-		}
-	}
-	if (too_many) {
+	if (unix_socket_take_fds(mh, s->rx_fds, &s->rx_nfds, VHOST_USER_MAX_FDS) < 0) {
 		log_ratelimited_warn(&s->rl, "vhost-user %s: more than %d fds in one message",
 				     s->name, VHOST_USER_MAX_FDS);
 		return -EINVAL;

@@ -67,6 +67,11 @@ check_driver() {
 	wait_until 20 carrier_is "$1" 1 || fail "the guest's link did not come up"
 }
 
+# check_quiet - a healthy guest makes vwire warn of nothing (a broken ring, a dropped frame).
+check_quiet() {
+	! grep -aE "vwire (warning|error)" "$VW_LOG" >&2 || fail "vwire warned of the device or its guest"
+}
+
 carrier_is() {
 	[[ $(guest_run "$1" 'cat /sys/class/net/eth0/carrier 2>&1') == "$2" ]]
 }
@@ -105,6 +110,7 @@ out=$(guest_run u -t 90 "iperf3 -c 10.0.2.2 -p $((PORT + 1)) -t 3 -f m -R") ||
 	fail "iperf3 host -> guest through user mode failed: $out"
 e2e_log "[user] host -> guest: $(iperf3_mbits <<<"$out") Mbit/s ($(e0_counts user))"
 guest_stop u || fail "the guest did not power off"
+check_quiet
 stop_vwire_clean "$VW_PID" "$VW_LOG" || fail "vwire did not exit cleanly"
 
 # --- 2. a tap into a namespace: ping, iperf3, set_link, reset --------------------------------
@@ -147,7 +153,7 @@ grep -q "pci-proxy e0: the hypervisor reset the device" "$VW_LOG" ||
 	fail "the reboot did not reset the device (no DEVICE_RESET)"
 e2e_log "[tap] guest reboot: the device was reset and works in the second boot"
 guest_stop t || fail "the guest did not power off"
-grep -aE "broken|stopped:|refused" "$VW_LOG" >&2 && fail "vwire logged a fault of the device"
+check_quiet
 stop_vwire_clean "$VW_PID" "$VW_LOG" || fail "vwire did not exit cleanly"
 [[ ! -e $PCI_SOCK ]] || fail "the PCI socket was left behind"
 echo "1 passed, 0 failed"
