@@ -35,6 +35,7 @@ cat >"$E2E_TMP/qemu-e1000" <<EOF
 exec "$VWIRECTL" pci-exec "$PCI_SOCK" qemu-system-x86_64 "\$@"
 EOF
 chmod +x "$E2E_TMP/qemu-e1000"
+# shellcheck disable=SC2034 # read by guest_boot (lib/guest.sh)
 GUEST_QEMU=$E2E_TMP/qemu-e1000
 # qtest is a test interface: whoever reaches the socket owns the guest. It lives in $E2E_TMP
 # (mode 0700). -accel tcg stays explicit (guest_boot): -qtest alone would pick the qtest
