@@ -12,7 +12,7 @@
  *   [4] guest RAM write: offset (2, in the 64 KiB of RAM), length (1), bytes
  *   [5] the peer sends a frame to the device's MAC: length (1, 0 = 1514), first bytes from
  *       the input after the destination, the rest a pattern
- *   [6] the loop runs once (timers: ITR, transmit over budget)
+ *   [6] the loop runs once (ring work in its bottom half, the ITR timer)
  *   [7] link down or up (bit 3 of the op)
  * Guest RAM is one memfd region at address 0; everything outside it must never be touched.
  */

@@ -146,10 +146,7 @@ static void offload_wr_csum(uint8_t *at, uint16_t csum)
 	memcpy(at, &csum, sizeof(csum));
 }
 
-/* The Internet checksum (RFC 1071), summed in host order over native words: the folded sum
- * stored as is is right on the wire whatever the byte order. Only the last piece of a sum
- * may have an odd length. */
-static uint64_t offload_csum_add(uint64_t sum, const uint8_t *p, size_t len)
+uint64_t offload_csum_add(uint64_t sum, const uint8_t *p, size_t len)
 {
 	uint32_t w32;
 	uint16_t w16;
@@ -173,7 +170,7 @@ static uint64_t offload_csum_add(uint64_t sum, const uint8_t *p, size_t len)
 	return sum;
 }
 
-static uint16_t offload_csum_fold(uint64_t sum)
+uint16_t offload_csum_fold(uint64_t sum)
 {
 	while (sum >> 16)
 		sum = (sum & 0xffff) + (sum >> 16);

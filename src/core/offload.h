@@ -27,6 +27,28 @@ struct net_client;
 #endif
 
 /**
+ * offload_csum_add() - add bytes to an Internet checksum (RFC 1071), summed in host order over
+ *			native words, so that the folded sum stored as is (memcpy) is right on
+ *			the wire whatever the byte order; only a sum's last piece may have an
+ *			odd length
+ * @sum:	the sum so far (0 to start)
+ * @p:		the bytes
+ * @len:	how many
+ *
+ * Return: the new sum
+ */
+uint64_t offload_csum_add(uint64_t sum, const uint8_t *p, size_t len);
+
+/**
+ * offload_csum_fold() - the checksum of a sum: folded to 16 bits and complemented, in wire
+ *			 byte order (~ of it is the partial sum a NEEDS_CSUM header expects)
+ * @sum:	the sum
+ *
+ * Return: the checksum, to be stored with memcpy
+ */
+uint16_t offload_csum_fold(uint64_t sum);
+
+/**
  * typedef offload_deliver_fn - deliver one plain frame to @nc
  * @nc:		the receiver
  * @iov:	the frame

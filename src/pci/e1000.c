@@ -6,6 +6,9 @@
  * I/O BAR1): it reads the MAC address from a Microwire EEPROM bit by bit (EECD) or by EERD,
  * talks to an M88 PHY through MDIC, and hands the device two descriptor rings in its RAM.
  *
+ * Ring work runs in a bottom half, after the register write that asked for it has been answered:
+ * the guest's vCPU goes on while vwire copies, as a real NIC's DMA runs beside the CPU.
+ *
  * Transmit: a write to TDT runs the ring from TDH to TDT. Descriptors (legacy, extended data,
  * and context ones that set checksum and TSO parameters) are copied out of guest memory one at
  * a time, their buffers gathered into one frame; at EOP the frame gets the checksums asked
@@ -17,7 +20,7 @@
  * promiscuous) and copied into the buffers of the descriptors from RDH on, which get length
  * and status; RDH moves and RXT0 (and RXDMT0 when few buffers are left) is raised. Without
  * enough free descriptors the frame waits in the core's queue (receive returns 0) until the
- * driver moves RDT.
+ * driver moves RDT (the bottom half then flushes that queue).
  *
  * Interrupts: the line is (ICR & IMS) != 0, paced by ITR. Every value the guest wrote (ring
  * bases, lengths, heads, tails, descriptor lengths, TSO parameters) is checked before use; a
@@ -241,6 +244,7 @@ struct e1000_eeprom_wire {
  * @irq_opaque:	its argument
  * @irq_level:	the level it was last told
  * @itr_timer:	holds an interrupt back until ITR allows it
+ * @ring_bh:	the ring work register writes asked for: transmit, and the receive queue flushed
  * @itr_next_ns: earliest time of the next interrupt
  * @regs:	the registers, by offset / 4
  * @eeprom:	its 64 words
@@ -267,6 +271,7 @@ struct e1000 {
 	void *irq_opaque;
 	bool irq_level;
 	struct loop_timer *itr_timer;
+	struct loop_bh *ring_bh;
 	int64_t itr_next_ns;
 	uint32_t regs[E1000_NREGS];
 	uint16_t eeprom[EEPROM_WORDS];
@@ -560,29 +565,14 @@ void e1000_reset(struct e1000 *s)
 	e1000_phy_reset(s);
 	if (s->itr_timer)
 		loop_timer_del(s->itr_timer);
+	if (s->ring_bh)
+		loop_bh_cancel(s->ring_bh);
 	s->itr_next_ns = 0;
 	net_purge_queued(&s->nc, NULL);
 	e1000_update_irq(s);
 }
 
 /* Transmit */
-
-/* Sum 16-bit big-endian words for the Internet checksum. */
-static uint32_t e1000_csum_add(uint32_t sum, const uint8_t *p, size_t len)
-{
-	for (; len > 1; p += 2, len -= 2)
-		sum += (uint32_t)(p[0] << 8 | p[1]);
-	if (len)
-		sum += (uint32_t)p[0] << 8;
-	return sum;
-}
-
-static uint16_t e1000_csum_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
 
 static void put_be16(uint8_t *p, uint16_t v)
 {
@@ -610,10 +600,10 @@ static bool e1000_insert_csum(uint8_t *f, size_t len, size_t css, size_t cso, si
 
 	if (css >= len || end > len || css >= end || cso + 2 > len)
 		return false;
-	c = e1000_csum_fold(e1000_csum_add(0, f + css, end - css));
+	c = offload_csum_fold(offload_csum_add(0, f + css, end - css));
 	if (udp && c == 0)
 		c = 0xffff;
-	put_be16(f + cso, c);
+	memcpy(f + cso, &c, sizeof(c));
 	return true;
 }
 
@@ -639,8 +629,13 @@ static int e1000_tso(struct e1000 *s, uint8_t *f, size_t len)
 {
 	const struct e1000_tx_ctx *c = &s->ctx;
 	struct virtio_net_hdr_v1 *h = (struct virtio_net_hdr_v1 *)(f - NET_VNET_HDR_LEN);
-	size_t l3 = c->ipcss, l4 = c->tucss, csum_field = c->tcp ? 16 : 6;
-	uint32_t sum;
+	size_t l3 = c->ipcss, l4 = c->tucss, csum_field = c->tcp ? 16 : 6, l4_len = len - l4;
+	/* The pseudo-header's 32-bit length, zeros, and protocol (after the addresses). */
+	const uint8_t pseudo_tail[8] = { (uint8_t)(l4_len >> 24), (uint8_t)(l4_len >> 16),
+					 (uint8_t)(l4_len >> 8), (uint8_t)l4_len, 0, 0, 0,
+					 c->tcp ? 6 : 17 };
+	uint64_t sum;
+	uint16_t csum;
 	int r;
 
 	if (c->mss < E1000_MIN_MSS || l3 < 14 || l4 <= l3 || c->hdr_len <= l4 ||
@@ -653,18 +648,19 @@ static int e1000_tso(struct e1000 *s, uint8_t *f, size_t len)
 			return -EINVAL;
 		put_be16(f + l3 + 2, (uint16_t)(len - l3));
 		put_be16(f + l3 + 10, 0);
-		put_be16(f + l3 + 10, e1000_csum_fold(e1000_csum_add(0, f + l3, ihl)));
-		sum = e1000_csum_add(0, f + l3 + 12, 8);
+		csum = offload_csum_fold(offload_csum_add(0, f + l3, ihl));
+		memcpy(f + l3 + 10, &csum, sizeof(csum));
+		sum = offload_csum_add(0, f + l3 + 12, 8);
 	} else {
 		if (l3 + 40 > l4)
 			return -EINVAL;
 		put_be16(f + l3 + 4, (uint16_t)(len - l3 - 40));
-		sum = e1000_csum_add(0, f + l3 + 8, 32);
+		sum = offload_csum_add(0, f + l3 + 8, 32);
 	}
 	/* The pseudo-header with the whole length, as a partial checksum. */
-	sum += (uint32_t)(c->tcp ? 6 : 17) + (uint32_t)((len - l4) >> 16) +
-	       (uint32_t)((len - l4) & 0xffff);
-	put_be16(f + l4 + csum_field, (uint16_t)~e1000_csum_fold(sum));
+	sum = offload_csum_add(sum, pseudo_tail, sizeof(pseudo_tail));
+	csum = (uint16_t)~offload_csum_fold(sum);
+	memcpy(f + l4 + csum_field, &csum, sizeof(csum));
 	if (!c->tcp)
 		put_be16(f + l4 + 4, (uint16_t)(len - l4));
 
@@ -897,7 +893,7 @@ static void e1000_tx_run(struct e1000 *s)
 		e1000_raise(s, causes);
 	/* Over budget: the rest goes in a later round, so that one guest cannot hold the loop. */
 	if (*reg(s, REG_TDH) != *reg(s, REG_TDT))
-		loop_timer_mod(s->itr_timer, loop_now_ns());
+		loop_bh_schedule(s->ring_bh);
 }
 
 /* Receive */
@@ -1146,13 +1142,11 @@ static void e1000_reg_write(struct e1000 *s, uint32_t off, uint32_t val)
 		return;
 	case REG_RCTL:
 		*reg(s, REG_RCTL) = val;
-		if (e1000_can_receive(&s->nc))
-			net_flush_queued(&s->nc);
+		loop_bh_schedule(s->ring_bh);
 		return;
 	case REG_RDT:
 		*reg(s, REG_RDT) = val & 0xffff;
-		if (e1000_can_receive(&s->nc))
-			net_flush_queued(&s->nc);
+		loop_bh_schedule(s->ring_bh);
 		return;
 	case REG_RDH:
 	case REG_TDH:
@@ -1164,11 +1158,11 @@ static void e1000_reg_write(struct e1000 *s, uint32_t off, uint32_t val)
 		return;
 	case REG_TDT:
 		*reg(s, REG_TDT) = val & 0xffff;
-		e1000_tx_run(s);
+		loop_bh_schedule(s->ring_bh);
 		return;
 	case REG_TCTL:
 		*reg(s, REG_TCTL) = val;
-		e1000_tx_run(s);
+		loop_bh_schedule(s->ring_bh);
 		return;
 	default:
 		break;
@@ -1234,6 +1228,8 @@ static void e1000_cleanup(struct net_client *nc)
 	s->proxy = NULL;
 	loop_timer_free(s->itr_timer);
 	s->itr_timer = NULL;
+	loop_bh_free(s->ring_bh);
+	s->ring_bh = NULL;
 }
 
 static void e1000_counters(struct net_client *nc, net_counter_fn *add, void *opaque)
@@ -1253,13 +1249,20 @@ static const struct net_client_ops e1000_ops = {
 	.counters = e1000_counters,
 };
 
-/* A timer round: the interrupt ITR held back, or transmit work left over budget. */
-static void e1000_timer(void *opaque)
+/* ITR allows the interrupt it held back. */
+static void e1000_itr_expired(void *opaque)
+{
+	e1000_update_irq(opaque);
+}
+
+/* The ring work that register writes (or a transmit over budget) asked for. */
+static void e1000_ring_work(void *opaque)
 {
 	struct e1000 *s = opaque;
 
-	e1000_update_irq(s);
 	e1000_tx_run(s);
+	if (e1000_can_receive(&s->nc))
+		net_flush_queued(&s->nc);
 }
 
 struct e1000 *e1000_new(struct loop *loop, const char *id, const uint8_t mac[6],
@@ -1278,9 +1281,10 @@ struct e1000 *e1000_new(struct loop *loop, const char *id, const uint8_t mac[6],
 	s->irq = irq;
 	s->irq_opaque = irq_opaque;
 	memcpy(s->mac, mac, 6);
-	s->itr_timer = loop_timer_new(loop, e1000_timer, s);
-	if (!s->itr_timer) {
-		net_client_free(&s->nc);
+	s->itr_timer = loop_timer_new(loop, e1000_itr_expired, s);
+	s->ring_bh = loop_bh_new(loop, e1000_ring_work, s);
+	if (!s->itr_timer || !s->ring_bh) {
+		net_client_free(&s->nc); /* e1000_cleanup() frees what was made */
 		error_set(err, -ENOMEM, "out of memory");
 		return NULL;
 	}

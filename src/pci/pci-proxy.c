@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,8 +123,6 @@ _Static_assert(sizeof(struct mpqemu_bar) == 24, "BarAccessMsg");
 
 /* Messages handled per wakeup before yielding to the loop. */
 #define PCI_PROXY_MSGS_PER_READ 64
-/* How long a qtest command may take before the qtest socket is given up. */
-#define PCI_PROXY_QTEST_TIMEOUT_MS 2000
 #define PCI_PROXY_DEFAULT_IOAPIC "/machine/i440fx/ioapic"
 
 /**
@@ -150,6 +147,8 @@ _Static_assert(sizeof(struct mpqemu_bar) == 24, "BarAccessMsg");
  * @irq_level:	the model's INTx level
  * @qtest_fd:	connection to QEMU's qtest socket (-1: not connected)
  * @qtest_failed: qtest is given up until the next connection (logged once)
+ * @qtest_line:	the answer being gathered from qtest
+ * @qtest_line_len: its length
  * @rl:		rate limit of the warnings
  */
 struct pci_proxy {
@@ -173,6 +172,8 @@ struct pci_proxy {
 	bool irq_level;
 	int qtest_fd;
 	bool qtest_failed;
+	char qtest_line[256];
+	size_t qtest_line_len;
 	struct log_ratelimit rl;
 };
 
@@ -261,6 +262,8 @@ static uint32_t pci_proxy_config_read(struct pci_proxy *p, uint32_t addr, unsign
 }
 
 static void pci_proxy_send_irq(struct pci_proxy *p, bool level);
+static void pci_proxy_qtest_read(void *opaque);
+static void pci_proxy_qtest_close(struct pci_proxy *p);
 
 /**
  * pci_proxy_config_write() - a config-space write: only the writable fields change
@@ -351,7 +354,7 @@ static int pci_proxy_reply(struct pci_proxy *p, uint64_t value)
 }
 
 /**
- * pci_proxy_qtest_connect() - connect to QEMU's qtest socket
+ * pci_proxy_qtest_connect() - connect to QEMU's qtest socket and watch it for answers
  * @p: the proxy
  *
  * Return: 0 or a negative errno
@@ -359,7 +362,7 @@ static int pci_proxy_reply(struct pci_proxy *p, uint64_t value)
 static int pci_proxy_qtest_connect(struct pci_proxy *p)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd;
+	int fd, ret;
 
 	if (strlen(p->cfg.qtest) >= sizeof(sun.sun_path))
 		return -ENAMETOOLONG;
@@ -367,66 +370,103 @@ static int pci_proxy_qtest_connect(struct pci_proxy *p)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		int e = errno;
-
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    fcntl(fd, F_SETFL, O_NONBLOCK) < 0) {
+		ret = -errno;
 		close(fd);
-		return -e;
+		return ret;
+	}
+	ret = loop_set_fd_handler(p->loop, fd, NULL, pci_proxy_qtest_read, NULL, p);
+	if (ret < 0) {
+		close(fd);
+		return ret;
 	}
 	p->qtest_fd = fd;
+	p->qtest_line_len = 0;
 	return 0;
 }
 
-/**
- * pci_proxy_qtest_line() - read one line of qtest's answer, waiting at most the timeout
- * @p:		the proxy
- * @buf:	the line (NUL-terminated, without the newline)
- * @size:	its room
- *
- * Return: 0 or a negative errno
- */
-static int pci_proxy_qtest_line(struct pci_proxy *p, char *buf, size_t size)
+/* Stop using qtest until the next connection, with the reason logged once. */
+static void pci_proxy_qtest_give_up(struct pci_proxy *p, const char *why)
 {
-	size_t len = 0;
+	log_warn("pci-proxy %s: qtest socket %s: %s: INTx no longer raised through it",
+		 p->cfg.name, p->cfg.qtest, why);
+	pci_proxy_qtest_close(p);
+	p->qtest_failed = true;
+}
 
-	for (;;) {
-		struct pollfd pfd = { .fd = p->qtest_fd, .events = POLLIN };
-		ssize_t n;
-		int r;
+static void pci_proxy_qtest_close(struct pci_proxy *p)
+{
+	if (p->qtest_fd < 0)
+		return;
+	loop_set_fd_handler(p->loop, p->qtest_fd, NULL, NULL, NULL, NULL);
+	close_fd(&p->qtest_fd);
+}
 
-		r = poll(&pfd, 1, PCI_PROXY_QTEST_TIMEOUT_MS);
-		if (r < 0 && errno == EINTR)
+/**
+ * pci_proxy_qtest_answer() - one line from qtest: "OK" for a pin set, "IRQ ..." for an
+ *			      intercepted interrupt (not ours), anything else a refusal
+ * @p:		the proxy
+ * @line:	the line, NUL-terminated, without the newline
+ *
+ * Return: true to go on, false when qtest was given up
+ */
+static bool pci_proxy_qtest_answer(struct pci_proxy *p, const char *line)
+{
+	char why[320];
+
+	if (!strncmp(line, "OK", 2) || !strncmp(line, "IRQ ", 4))
+		return true;
+	snprintf(why, sizeof(why), "a pin set was refused: '%.256s'", line);
+	pci_proxy_qtest_give_up(p, why);
+	return false;
+}
+
+/* qtest answered: check each line. Everything on this socket answers a command of ours. */
+static void pci_proxy_qtest_read(void *opaque)
+{
+	struct pci_proxy *p = opaque;
+	char buf[512];
+	ssize_t n = read(p->qtest_fd, buf, sizeof(buf));
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		pci_proxy_qtest_give_up(p, n < 0 ? strerror(errno) : "QEMU closed it");
+		return;
+	}
+	for (ssize_t i = 0; i < n; i++) {
+		if (buf[i] != '\n') {
+			/* A line too long for us is no answer we know: it is cut, then refused. */
+			if (p->qtest_line_len < sizeof(p->qtest_line) - 1)
+				p->qtest_line[p->qtest_line_len++] = buf[i];
 			continue;
-		if (r <= 0)
-			return r < 0 ? -errno : -ETIMEDOUT;
-		/* Byte by byte: the answer is a few bytes, and nothing past its line is ours. */
-		n = read(p->qtest_fd, buf + len, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return n < 0 ? -errno : -ECONNRESET;
-		if (buf[len] == '\n') {
-			buf[len] = '\0';
-			return 0;
 		}
-		if (++len == size)
-			return -EMSGSIZE;
+		p->qtest_line[p->qtest_line_len] = '\0';
+		p->qtest_line_len = 0;
+		if (!pci_proxy_qtest_answer(p, p->qtest_line))
+			return;
 	}
 }
 
 /**
- * pci_proxy_qtest_set_irq() - set the IOAPIC pin of the function's interrupt line, and wait
- *			       until QEMU has done it
+ * pci_proxy_qtest_set_irq() - set the IOAPIC pin of the function's interrupt line
  * @p:		the proxy
  * @level:	the level
  *
- * Waiting is what keeps a cleared ICR from firing again after EOI: the vCPU that reads ICR
- * waits for the reply (with QEMU's big lock dropped), and the reply goes after the pin is low.
+ * The command is written and not waited for: qtest answers later, in order, and
+ * pci_proxy_qtest_read() checks the answers. A pin lowered by an ICR read is therefore written
+ * before the read's reply, and QEMU's main loop sets it while the vCPU waits for its next
+ * register access (the Linux driver's IMC write follows at once), so before the guest's EOI.
+ * Should QEMU ever be slower than that, the guest sees one more interrupt, finds ICR empty
+ * and returns IRQ_NONE: harmless. Waiting for each answer cost two round trips to QEMU's main
+ * loop per interrupt.
  */
 static void pci_proxy_qtest_set_irq(struct pci_proxy *p, bool level)
 {
 	uint8_t gsi = p->config[PCI_CFG_INTERRUPT_LINE];
-	char cmd[512], line[256];
+	char cmd[512];
+	ssize_t sent;
 	int len, r = 0;
 
 	if (!p->cfg.qtest || p->qtest_failed)
@@ -440,27 +480,21 @@ static void pci_proxy_qtest_set_irq(struct pci_proxy *p, bool level)
 	}
 	if (p->qtest_fd < 0)
 		r = pci_proxy_qtest_connect(p);
+	if (r < 0) {
+		pci_proxy_qtest_give_up(p, strerror(-r));
+		return;
+	}
 	len = snprintf(cmd, sizeof(cmd), "set_irq_in %s unnamed-gpio-in %u %d\n",
 		       p->cfg.ioapic ? p->cfg.ioapic : PCI_PROXY_DEFAULT_IOAPIC, gsi, level);
-	if (r == 0 && (len < 0 || (size_t)len >= sizeof(cmd)))
-		r = -ENAMETOOLONG;
-	if (r == 0 && send(p->qtest_fd, cmd, (size_t)len, MSG_NOSIGNAL) != len)
-		r = -EIO;
-	while (r == 0) {
-		r = pci_proxy_qtest_line(p, line, sizeof(line));
-		if (r == 0 && !strncmp(line, "OK", 2))
-			return;
-		/* Lines of intercepted IRQs are not answers: skip them. */
-		if (r == 0 && strncmp(line, "IRQ ", 4)) {
-			log_warn("pci-proxy %s: qtest refused '%.*s': %s", p->cfg.name, len - 1, cmd,
-				 line);
-			r = -EINVAL;
-		}
+	if (len < 0 || (size_t)len >= sizeof(cmd)) {
+		pci_proxy_qtest_give_up(p, "the IOAPIC path is too long");
+		return;
 	}
-	log_warn("pci-proxy %s: qtest socket %s: %s: INTx no longer raised through it",
-		 p->cfg.name, p->cfg.qtest, strerror(-r));
-	close_fd(&p->qtest_fd);
-	p->qtest_failed = true;
+	sent = send(p->qtest_fd, cmd, (size_t)len, MSG_NOSIGNAL);
+	/* A socket buffer full of unanswered commands means QEMU no longer reads them. */
+	if (sent != len)
+		pci_proxy_qtest_give_up(p, sent < 0 && errno != EAGAIN ? strerror(errno)
+								 : "QEMU stopped answering");
 }
 
 /**
@@ -541,7 +575,7 @@ static void pci_proxy_drop(struct pci_proxy *p)
 	close_fd(&p->conn_fd);
 	pci_proxy_rx_reset(p);
 	pci_proxy_close_irqfds(p);
-	close_fd(&p->qtest_fd);
+	pci_proxy_qtest_close(p);
 	p->irq_level = false;
 	p->cfg.ops->reset(p->cfg.opaque);
 	guest_mem_clear(&p->mem);
@@ -968,7 +1002,7 @@ void pci_proxy_free(struct pci_proxy *p)
 	}
 	pci_proxy_rx_reset(p);
 	pci_proxy_close_irqfds(p);
-	close_fd(&p->qtest_fd);
+	pci_proxy_qtest_close(p);
 	guest_mem_clear(&p->mem);
 	if (p->listen_fd >= 0) {
 		loop_set_fd_handler(p->loop, p->listen_fd, NULL, NULL, NULL, NULL);

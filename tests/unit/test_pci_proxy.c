@@ -3,7 +3,9 @@
  * test_pci_proxy.c - the PCI proxy server (pci/pci-proxy.c) driven as QEMU's x-pci-proxy-dev
  * drives it, over a socketpair: identity and BAR sizing in config space, BAR accesses routed
  * to the model by (BAR, offset), guest RAM mapped from SYNC_SYSMEM's memfds, INTx edges on the
- * irqfd and again on resample, DEVICE_RESET, and malformed messages ending the connection.
+ * irqfd and again on resample, the IOAPIC pin set through a qtest socket without waiting for
+ * its answers (and given up on a refusal), DEVICE_RESET, and malformed messages ending the
+ * connection.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -17,6 +19,7 @@
 #include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -354,6 +357,85 @@ static void test_irqfd(void **state)
 	close(fds[1]);
 }
 
+/* Read what the proxy wrote to the qtest socket so far (NUL-terminated; "" if nothing). */
+static void qtest_take(int fd, char *buf, size_t size)
+{
+	ssize_t n = recv(fd, buf, size - 1, MSG_DONTWAIT);
+
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+/* TCG's path: pin levels go to QEMU's qtest socket as set_irq_in commands, one per edge,
+ * each written without waiting for the answer before it; an answer other than OK (or an
+ * intercepted IRQ line) stops qtest for this connection. */
+static void test_qtest(void **state)
+{
+	char dir[] = "/tmp/vwire-qtest-XXXXXX", path[64], buf[512];
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct pci_proxy_cfg cfg = { 0 };
+	struct error err = { 0 };
+	int sv[2], lfd, q;
+
+	(void)state;
+	assert_non_null(f);
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/qtest.sock", dir);
+	strcpy(sun.sun_path, path);
+	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	f->loop = loop_new();
+	assert_non_null(f->loop);
+	cfg.name = "t0";
+	cfg.fd = sv[1];
+	cfg.qtest = path;
+	cfg.ioapic = "/machine/ioapic";
+	cfg.desc = &model_desc;
+	cfg.ops = &model_ops;
+	cfg.opaque = &f->model;
+	f->proxy = pci_proxy_new(f->loop, &cfg, &err);
+	assert_non_null(f->proxy);
+	f->qemu = sv[0];
+	cfg_write(f, 0x3c, 11, 1); /* the guest's interrupt line: GSI 11 */
+
+	/* Up and down before QEMU answered anything: both written, in order. */
+	pci_proxy_set_irq(f->proxy, true);
+	q = accept(lfd, NULL, NULL);
+	assert_true(q >= 0);
+	pci_proxy_set_irq(f->proxy, false);
+	run(f);
+	qtest_take(q, buf, sizeof(buf));
+	assert_string_equal(buf, "set_irq_in /machine/ioapic unnamed-gpio-in 11 1\n"
+				 "set_irq_in /machine/ioapic unnamed-gpio-in 11 0\n");
+	/* Answers, with an intercepted-IRQ line between them, arriving in pieces. */
+	assert_int_equal(send(q, "OK\nIRQ rai", 10, 0), 10);
+	run(f);
+	assert_int_equal(send(q, "sed 11\nOK\n", 10, 0), 10);
+	run(f);
+	pci_proxy_set_irq(f->proxy, true);
+	qtest_take(q, buf, sizeof(buf));
+	assert_string_equal(buf, "set_irq_in /machine/ioapic unnamed-gpio-in 11 1\n");
+	/* A refusal: qtest is given up, nothing more is written to it. */
+	assert_int_equal(send(q, "FAIL Unknown command\n", 21, 0), 21);
+	run(f);
+	pci_proxy_set_irq(f->proxy, false);
+	pci_proxy_set_irq(f->proxy, true);
+	run(f);
+	qtest_take(q, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+	assert_int_equal(recv(q, buf, 1, MSG_DONTWAIT), 0); /* and it was closed */
+
+	close(q);
+	close(lfd);
+	unlink(path);
+	rmdir(dir);
+	*state = f;
+	teardown(state);
+}
+
 static void test_device_reset(void **state)
 {
 	struct fixture *f = *state;
@@ -465,6 +547,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bar_routing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sync_sysmem, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_irqfd, setup, teardown),
+		cmocka_unit_test(test_qtest),
 		cmocka_unit_test_setup_teardown(test_device_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_message, setup, teardown),
