@@ -177,6 +177,38 @@ uint16_t offload_csum_fold(uint64_t sum)
 	return (uint16_t)~sum;
 }
 
+uint64_t offload_csum_add_iov(uint64_t sum, const struct iovec *iov, int iovcnt, size_t offset,
+			      size_t len)
+{
+	bool odd = false;
+
+	for (int i = 0; i < iovcnt && len; i++) {
+		const uint8_t *p = iov[i].iov_base;
+		size_t n = iov[i].iov_len;
+		uint64_t part;
+		uint16_t folded;
+
+		if (offset >= n) {
+			offset -= n;
+			continue;
+		}
+		p += offset;
+		n -= offset;
+		offset = 0;
+		if (n > len)
+			n = len;
+		part = offload_csum_add(0, p, n);
+		while (part >> 16)
+			part = (part & 0xffff) + (part >> 16);
+		folded = (uint16_t)part;
+		/* Bytes that start at an odd place sit in the other half of each 16-bit word. */
+		sum += odd ? (uint16_t)(folded << 8 | folded >> 8) : folded;
+		odd ^= n & 1;
+		len -= n;
+	}
+	return sum;
+}
+
 /**
  * struct offload_layout - where the headers of a frame are, once checked
  * @l3:		offset of the IP header

@@ -40,6 +40,20 @@ struct net_client;
 uint64_t offload_csum_add(uint64_t sum, const uint8_t *p, size_t len);
 
 /**
+ * offload_csum_add_iov() - offload_csum_add() over @len bytes of @iov from @offset, in pieces
+ *			    of any length (one of odd length shifts the rest by a byte)
+ * @sum:	the sum so far (0 to start); the bytes start at an even offset of the summed data
+ * @iov:	the data
+ * @iovcnt:	pieces
+ * @offset:	where to start in @iov
+ * @len:	how many bytes (fewer if @iov ends first)
+ *
+ * Return: the new sum
+ */
+uint64_t offload_csum_add_iov(uint64_t sum, const struct iovec *iov, int iovcnt, size_t offset,
+			      size_t len);
+
+/**
  * offload_csum_fold() - the checksum of a sum: folded to 16 bits and complemented, in wire
  *			 byte order (~ of it is the partial sum a NEEDS_CSUM header expects)
  * @sum:	the sum

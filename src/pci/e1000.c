@@ -17,7 +17,7 @@
  * TDH moves, TXDW/TXQE are raised.
  *
  * Receive: the peer's frame is filtered (receive addresses, multicast table, broadcast,
- * promiscuous) and copied into the buffers of the descriptors from RDH on, which get length
+ * promiscuous), its IPv4, TCP and UDP checksums checked as RXCSUM asks, and copied into the buffers of the descriptors from RDH on, which get length
  * and status; RDH moves and RXT0 (and RXDMT0 when few buffers are left) is raised. Without
  * enough free descriptors the frame waits in the core's queue (receive returns 0) until the
  * driver moves RDT (the bottom half then flushes that queue).
@@ -86,6 +86,7 @@
 #define REG_TPT 0x40d4
 #define REG_BPRC 0x4078
 #define REG_MPRC 0x407c
+#define REG_RXCSUM 0x5000
 #define REG_MTA 0x5200
 #define REG_RA 0x5400
 #define E1000_RA_ENTRIES 16
@@ -182,6 +183,12 @@
 #define RXD_STAT_DD 0x01
 #define RXD_STAT_EOP 0x02
 #define RXD_STAT_IXSM 0x04
+#define RXD_STAT_TCPCS 0x20 /* TCP or UDP checksum checked */
+#define RXD_STAT_IPCS 0x40  /* IPv4 header checksum checked */
+#define RXD_ERR_TCPE 0x20
+#define RXD_ERR_IPE 0x40
+#define RXCSUM_IPOFL (1u << 8)
+#define RXCSUM_TUOFL (1u << 9)
 
 /* Largest frame gathered from tx descriptors (a TSO frame: 64 KiB of payload and headers). */
 #define E1000_TX_MAX (65536 + 256)
@@ -553,6 +560,7 @@ void e1000_reset(struct e1000 *s)
 	*reg(s, REG_STATUS) = STATUS_FD | STATUS_SPEED_1000 | STATUS_ASDV_1000 | STATUS_GIO_MASTER;
 	*reg(s, REG_LEDCTL) = 0x0602;
 	*reg(s, REG_PBA) = 0x00100030;
+	*reg(s, REG_RXCSUM) = RXCSUM_IPOFL | RXCSUM_TUOFL;
 	*reg(s, REG_RA) = (uint32_t)s->mac[0] | s->mac[1] << 8 | s->mac[2] << 16 |
 			  (uint32_t)s->mac[3] << 24;
 	*reg(s, REG_RA + 4) = (uint32_t)s->mac[4] | s->mac[5] << 8 | RAH_AV;
@@ -975,6 +983,60 @@ static bool e1000_rx_wanted(struct e1000 *s, const uint8_t *dst)
 	return false;
 }
 
+/**
+ * e1000_rx_csum() - receive checksum offload (RXCSUM): check an IPv4 frame's header checksum
+ *		     (IPOFL) and its TCP or UDP checksum (TUOFL), as the 82540 does
+ * @s:		the model
+ * @iov:	the frame
+ * @iovcnt:	pieces
+ * @len:	its length
+ * @errors:	out: RXD_ERR_IPE, RXD_ERR_TCPE for a checksum that is wrong
+ *
+ * Fragments, IPv6, VLAN-tagged and other frames are not checked (no status bit: the driver
+ * checks them itself). A UDP checksum of 0 (none sent) counts as checked.
+ *
+ * Return: the status bits: IXSM when offload is off, else IPCS and TCPCS for what was checked
+ */
+static uint8_t e1000_rx_csum(struct e1000 *s, const struct iovec *iov, int iovcnt, size_t len,
+			     uint8_t *errors)
+{
+	uint32_t rxcsum = *reg(s, REG_RXCSUM);
+	uint8_t h[14 + 60 + 8], status = 0, pseudo[4] = { 0 };
+	size_t ihl, ip_len, got;
+	uint16_t frag;
+	uint64_t sum;
+
+	*errors = 0;
+	if (!(rxcsum & (RXCSUM_IPOFL | RXCSUM_TUOFL)))
+		return RXD_STAT_IXSM;
+	got = net_iov_to_buf(iov, iovcnt, 0, h, sizeof(h));
+	if (got < 14 + 20 || h[12] != 0x08 || h[13] != 0x00 || (h[14] >> 4) != 4)
+		return 0;
+	ihl = (size_t)(h[14] & 0x0f) * 4;
+	ip_len = (size_t)(h[16] << 8 | h[17]);
+	if (ihl < 20 || 14 + ihl > got || ip_len < ihl || 14 + ip_len > len)
+		return 0;
+	if (rxcsum & RXCSUM_IPOFL) {
+		status |= RXD_STAT_IPCS;
+		if (offload_csum_fold(offload_csum_add(0, h + 14, ihl)) != 0)
+			*errors |= RXD_ERR_IPE;
+	}
+	frag = (uint16_t)(h[20] << 8 | h[21]);
+	if (!(rxcsum & RXCSUM_TUOFL) || (frag & 0x3fff) || (h[23] != 6 && h[23] != 17))
+		return status;
+	if (h[23] == 17 && 14 + ihl + 8 <= got && !h[14 + ihl + 6] && !h[14 + ihl + 7])
+		return status | RXD_STAT_TCPCS;
+	/* The pseudo-header (addresses, protocol, length), then the segment. */
+	pseudo[1] = h[23];
+	pseudo[2] = (uint8_t)((ip_len - ihl) >> 8);
+	pseudo[3] = (uint8_t)(ip_len - ihl);
+	sum = offload_csum_add(offload_csum_add(0, h + 26, 8), pseudo, sizeof(pseudo));
+	sum = offload_csum_add_iov(sum, iov, iovcnt, 14 + ihl, ip_len - ihl);
+	if (offload_csum_fold(sum) != 0)
+		*errors |= RXD_ERR_TCPE;
+	return status | RXD_STAT_TCPCS;
+}
+
 static ssize_t e1000_receive_iov(struct net_client *nc, const struct iovec *iov, int iovcnt,
 				 unsigned int flags)
 {
@@ -982,7 +1044,7 @@ static ssize_t e1000_receive_iov(struct net_client *nc, const struct iovec *iov,
 	size_t len = net_iov_size(iov, iovcnt), total, bufsize, off = 0, need;
 	uint32_t n = e1000_ring_size(s, REG_RDLEN), rctl = *reg(s, REG_RCTL), free_left;
 	uint64_t base = e1000_ring_base(s, REG_RDBAL);
-	uint8_t dst[6];
+	uint8_t dst[6], csum_status, csum_errors;
 	static const uint8_t zeros[E1000_MIN_FRAME + E1000_FCS_LEN];
 
 	if (!e1000_can_receive(nc))
@@ -1003,6 +1065,7 @@ static ssize_t e1000_receive_iov(struct net_client *nc, const struct iovec *iov,
 	}
 	if (e1000_rx_free(s, n) < need)
 		return 0; /* held until the driver gives buffers (RDT) */
+	csum_status = e1000_rx_csum(s, iov, iovcnt, len, &csum_errors);
 
 	while (off < total) {
 		uint64_t at = base + (uint64_t)*reg(s, REG_RDH) * DESC_SIZE, addr;
@@ -1038,7 +1101,13 @@ static ssize_t e1000_receive_iov(struct net_client *nc, const struct iovec *iov,
 		memset(d + 8, 0, 8);
 		d[8] = (uint8_t)chunk;
 		d[9] = (uint8_t)(chunk >> 8);
-		d[12] = RXD_STAT_DD | RXD_STAT_IXSM | (off + chunk == total ? RXD_STAT_EOP : 0);
+		/* Checksum status and errors are the last descriptor's, with EOP. */
+		if (off + chunk == total) {
+			d[12] = RXD_STAT_DD | RXD_STAT_EOP | csum_status;
+			d[13] = csum_errors;
+		} else {
+			d[12] = RXD_STAT_DD | RXD_STAT_IXSM;
+		}
 		if (!e1000_dma(s, at + 8, d + 8, 8, true)) {
 			e1000_fail(s, "receive ring outside guest memory");
 			return (ssize_t)len;

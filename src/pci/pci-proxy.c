@@ -431,8 +431,17 @@ static void pci_proxy_qtest_read(void *opaque)
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	if (n <= 0) {
-		pci_proxy_qtest_give_up(p, n < 0 ? strerror(errno) : "QEMU closed it");
+	if (n < 0) {
+		pci_proxy_qtest_give_up(p, strerror(errno));
+		return;
+	}
+	if (n == 0) {
+		/* QEMU closes it as it exits, often before the proxy connection: not a fault. */
+		log_info("pci-proxy %s: QEMU closed the qtest socket: INTx no longer raised "
+			 "through it",
+			 p->cfg.name);
+		pci_proxy_qtest_close(p);
+		p->qtest_failed = true;
 		return;
 	}
 	for (ssize_t i = 0; i < n; i++) {

@@ -4,7 +4,8 @@
  * guest RAM is a memfd, the interrupt line a flag, the peer a client that keeps what it gets.
  * The EEPROM read as the Linux driver bit-bangs it and by EERD, the PHY id over MDIC, ICR's
  * read-to-clear and the mask, the I/O window, transmit of a legacy frame, of a TSO frame cut
- * here or handed whole with a vnet header, checksum insertion, the receive filters, a full
+ * here or handed whole with a vnet header, checksum insertion, the receive filters, receive
+ * checksum offload (IPCS/TCPCS, IPE/TCPE, IXSM), a full
  * ring holding frames until RDT moves, and hostile rings stopping only the device.
  */
 #include <errno.h>
@@ -480,6 +481,103 @@ static void test_rx_filters(void **state)
 	assert_true(rx_one(f, other));
 }
 
+/* A TCP/IPv4 frame from the peer with both checksums right: 54 bytes of headers, then
+ * @payload bytes. */
+static size_t make_rx_tcp4(uint8_t *p, size_t payload)
+{
+	size_t len = make_tso_frame(p, payload), tl = len - 34;
+	uint32_t ps = (uint32_t)(p[26] << 8 | p[27]) + (uint32_t)(p[28] << 8 | p[29]) +
+		      (uint32_t)(p[30] << 8 | p[31]) + (uint32_t)(p[32] << 8 | p[33]) + 6 +
+		      (uint32_t)tl;
+	uint16_t c;
+
+	memcpy(p, own_mac, 6);
+	p[16] = (uint8_t)((len - 14) >> 8);
+	p[17] = (uint8_t)(len - 14);
+	c = csum(p + 14, 20, 0);
+	p[24] = (uint8_t)(c >> 8);
+	p[25] = (uint8_t)c;
+	p[50] = p[51] = 0;
+	c = csum(p + 34, tl, ps);
+	p[50] = (uint8_t)(c >> 8);
+	p[51] = (uint8_t)c;
+	assert_true(tcp4_ok(p, len));
+	return len;
+}
+
+/* Send @len bytes of @frame in pieces of odd lengths; return the status and errors bytes of
+ * the descriptor it landed in. */
+static uint16_t rx_csum_status(struct fixture *f, const uint8_t *frame, size_t len)
+{
+	/* The second piece ends 17 bytes into the TCP header: the rest is summed from an odd place. */
+	struct iovec iov[3] = { { (void *)frame, 15 }, { (void *)(frame + 15), 36 },
+				{ (void *)(frame + 51), len - 51 } };
+	uint32_t at = rd(f, 0x2810);
+
+	net_send_iov(&f->sink->nc, iov, 3, 0, NULL);
+	assert_int_equal(rd(f, 0x2810), (at + 1) % RING_LEN);
+	return (uint16_t)(f->ram[RX_RING + 16 * at + 12] | f->ram[RX_RING + 16 * at + 13] << 8);
+}
+
+/* RXCSUM: IPv4 and TCP/UDP checksums checked by the device (IPCS, TCPCS), wrong ones
+ * flagged (IPE, TCPE), nothing claimed for what it does not check, IXSM with offload off. */
+static void test_rx_checksum(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t frame[1514];
+	size_t len = make_rx_tcp4(frame, 777);
+	uint16_t st;
+
+	rx_setup(f, 0, RING_LEN - 1);
+	assert_int_equal(rd(f, 0x5000), 0x300); /* IPOFL | TUOFL after reset */
+	st = rx_csum_status(f, frame, len);
+	assert_int_equal(st & 0xff, 0x01 | 0x02 | 0x20 | 0x40); /* DD EOP TCPCS IPCS */
+	assert_int_equal(st >> 8, 0);
+	frame[60] ^= 0x10; /* payload: TCP checksum now wrong */
+	st = rx_csum_status(f, frame, len);
+	assert_int_equal(st & 0x60, 0x60);
+	assert_int_equal(st >> 8, 0x20); /* TCPE */
+	frame[60] ^= 0x10;
+	frame[24] ^= 0x01; /* IP header checksum wrong */
+	st = rx_csum_status(f, frame, len);
+	assert_int_equal(st >> 8, 0x40); /* IPE */
+	frame[24] ^= 0x01;
+	/* A fragment: the IP header is checked, TCP is not. */
+	frame[20] |= 0x20; /* MF */
+	frame[24] = frame[25] = 0;
+	{
+		uint16_t c = csum(frame + 14, 20, 0);
+
+		frame[24] = (uint8_t)(c >> 8);
+		frame[25] = (uint8_t)c;
+	}
+	st = rx_csum_status(f, frame, len);
+	assert_int_equal(st & 0x60, 0x40);
+	assert_int_equal(st >> 8, 0);
+	/* UDP without a checksum (0): checked, nothing wrong. */
+	len = make_rx_tcp4(frame, 100);
+	frame[23] = 17;
+	frame[24] = frame[25] = 0;
+	{
+		uint16_t c = csum(frame + 14, 20, 0);
+
+		frame[24] = (uint8_t)(c >> 8);
+		frame[25] = (uint8_t)c;
+	}
+	frame[40] = frame[41] = 0;
+	st = rx_csum_status(f, frame, len);
+	assert_int_equal(st & 0x60, 0x60);
+	assert_int_equal(st >> 8, 0);
+	/* Not IPv4 (ARP): no status claimed, so the driver checks it. */
+	frame[13] = 0x06;
+	st = rx_csum_status(f, frame, len);
+	assert_int_equal(st & 0x64, 0);
+	/* Offload off: IXSM, "ignore the checksum bits". */
+	wr(f, 0x5000, 0);
+	st = rx_csum_status(f, frame, len);
+	assert_int_equal(st & 0x64, 0x04);
+}
+
 static void test_rx_full_ring_holds(void **state)
 {
 	struct fixture *f = *state;
@@ -565,6 +663,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_tso_vnet, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_checksum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_filters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_checksum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_full_ring_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_rings, setup, teardown),
 	};
