@@ -332,7 +332,7 @@ static int pci_proxy_find_bar(const struct pci_proxy *p, uint64_t addr, bool mem
  * @p:		the proxy
  * @value:	data.u64
  *
- * Return: 0 or a negative errno (the connection must end)
+ * Return: 1 (replied), or a negative errno (the connection must end)
  */
 static int pci_proxy_reply(struct pci_proxy *p, uint64_t value)
 {
@@ -346,7 +346,7 @@ static int pci_proxy_reply(struct pci_proxy *p, uint64_t value)
 		n = send(p->conn_fd, &msg, sizeof(msg), MSG_NOSIGNAL);
 	} while (n < 0 && errno == EINTR);
 	if (n == (ssize_t)sizeof(msg))
-		return 0;
+		return 1;
 	/* 24 bytes to a peer that waits for them: anything else is a broken connection. */
 	log_ratelimited_warn(&p->rl, "pci-proxy %s: cannot reply: %s", p->cfg.name,
 			     n < 0 ? strerror(errno) : "short write");
@@ -678,7 +678,8 @@ static int pci_proxy_sync_sysmem(struct pci_proxy *p)
  * pci_proxy_process() - act on the gathered message
  * @p: the proxy
  *
- * Return: 0, or a negative errno (the connection must end)
+ * Return: 1 when a reply went, 0 for a message that gets none, or a negative errno (the
+ *	   connection must end)
  */
 static int pci_proxy_process(struct pci_proxy *p)
 {
@@ -845,6 +846,10 @@ static void pci_proxy_read(void *opaque)
 			pci_proxy_drop(p);
 			return;
 		}
+		/* A vCPU waits for this reply and sends nothing before it: no read would find
+		 * more now (the fd is level-triggered, so anything sent earlier wakes us again). */
+		if (ret > 0)
+			return;
 	}
 }
 
