@@ -22,7 +22,8 @@
  * enough free descriptors the frame waits in the core's queue (receive returns 0) until the
  * driver moves RDT (the bottom half then flushes that queue).
  *
- * Interrupts: the line is (ICR & IMS) != 0, paced by ITR. Every value the guest wrote (ring
+ * Interrupts: the line is (ICR & IMS) != 0, paced by ITR. TXDW of descriptors with IDE waits
+ * for TIDV (at most TADV), RXT0 for RDTR (at most RADV), as the hardware's delay timers do. Every value the guest wrote (ring
  * bases, lengths, heads, tails, descriptor lengths, TSO parameters) is checked before use; a
  * guest that breaks its rings stops its own device, logged, until it resets it.
  */
@@ -65,11 +66,15 @@
 #define REG_RDLEN 0x2808
 #define REG_RDH 0x2810
 #define REG_RDT 0x2818
+#define REG_RDTR 0x2820
+#define REG_RADV 0x282c
 #define REG_TDBAL 0x3800
 #define REG_TDBAH 0x3804
 #define REG_TDLEN 0x3808
 #define REG_TDH 0x3810
 #define REG_TDT 0x3818
+#define REG_TIDV 0x3820
+#define REG_TADV 0x382c
 #define REG_STATS_FIRST 0x4000
 #define REG_STATS_LAST 0x40fc
 #define REG_GPRC 0x4074
@@ -172,6 +177,7 @@
 #define TXD_CMD_TSE 0x04 /* extended: TCP segmentation */
 #define TXD_CMD_RS 0x08
 #define TXD_CMD_DEXT 0x20
+#define TXD_CMD_IDE 0x80 /* delay TXDW by TIDV (at most TADV) */
 #define TXD_CTX_TCP 0x01
 #define TXD_CTX_IP 0x02 /* IPv4 (else IPv6) */
 #define TXD_DTYP_SHIFT 20
@@ -201,6 +207,11 @@
 #define E1000_MIN_MSS 64
 /* Descriptors handled per TDT write before the rest waits for the next loop round. */
 #define E1000_TX_BUDGET 256
+/* The interrupt delay timers (RDTR, RADV, TIDV, TADV) count 1.024 us units. */
+#define E1000_DELAY_UNIT_NS 1024
+/* RDTR's "flush partial descriptor block": raise a delayed RXT0 now. */
+#define RDTR_FPD (1u << 31)
+
 /* ITR counts 256 ns units. */
 #define E1000_ITR_UNIT_NS 256
 
@@ -242,6 +253,18 @@ struct e1000_eeprom_wire {
 };
 
 /**
+ * struct e1000_delay - an interrupt cause held back by a delay timer and its absolute bound
+ * @timer:	fires when the cause is raised
+ * @cause:	the ICR bit
+ * @abs_ns:	the latest it may fire, fixed by the first delayed event (INT64_MAX: no bound)
+ */
+struct e1000_delay {
+	struct loop_timer *timer;
+	uint32_t cause;
+	int64_t abs_ns;
+};
+
+/**
  * struct e1000 - one 82540EM
  * @nc:		its net client (first: the core allocates the struct)
  * @loop:	the event loop
@@ -252,6 +275,8 @@ struct e1000_eeprom_wire {
  * @irq_level:	the level it was last told
  * @itr_timer:	holds an interrupt back until ITR allows it
  * @ring_bh:	the ring work register writes asked for: transmit, and the receive queue flushed
+ * @tx_delay:	TXDW held back by TIDV/TADV
+ * @rx_delay:	RXT0 held back by RDTR/RADV
  * @itr_next_ns: earliest time of the next interrupt
  * @regs:	the registers, by offset / 4
  * @eeprom:	its 64 words
@@ -279,6 +304,8 @@ struct e1000 {
 	bool irq_level;
 	struct loop_timer *itr_timer;
 	struct loop_bh *ring_bh;
+	struct e1000_delay tx_delay;
+	struct e1000_delay rx_delay;
 	int64_t itr_next_ns;
 	uint32_t regs[E1000_NREGS];
 	uint16_t eeprom[EEPROM_WORDS];
@@ -419,6 +446,54 @@ static void e1000_raise(struct e1000 *s, uint32_t causes)
 {
 	*reg(s, REG_ICR) |= causes;
 	e1000_update_irq(s);
+}
+
+/**
+ * e1000_raise_delayed() - raise a cause after @delay units from now (restarted by each event),
+ *			   but no later than @abs units after the first event still waiting
+ * @s:		the model
+ * @d:		the cause's delay
+ * @delay:	the delay register's value (0: raise now)
+ * @abs:	the absolute delay register's value (0: no bound)
+ */
+static void e1000_raise_delayed(struct e1000 *s, struct e1000_delay *d, uint32_t delay,
+				uint32_t abs)
+{
+	int64_t now, deadline;
+
+	delay &= 0xffff;
+	abs &= 0xffff;
+	if (!delay) {
+		loop_timer_del(d->timer);
+		e1000_raise(s, d->cause);
+		return;
+	}
+	now = loop_now_ns();
+	if (!loop_timer_pending(d->timer))
+		d->abs_ns = abs ? now + (int64_t)abs * E1000_DELAY_UNIT_NS : INT64_MAX;
+	deadline = now + (int64_t)delay * E1000_DELAY_UNIT_NS;
+	loop_timer_mod(d->timer, deadline < d->abs_ns ? deadline : d->abs_ns);
+}
+
+/* A delay ran out, or is cut short: its cause is raised now. */
+static void e1000_delay_expired(struct e1000 *s, struct e1000_delay *d)
+{
+	loop_timer_del(d->timer);
+	e1000_raise(s, d->cause);
+}
+
+static void e1000_tx_delay_expired(void *opaque)
+{
+	struct e1000 *s = opaque;
+
+	e1000_delay_expired(s, &s->tx_delay);
+}
+
+static void e1000_rx_delay_expired(void *opaque)
+{
+	struct e1000 *s = opaque;
+
+	e1000_delay_expired(s, &s->rx_delay);
 }
 
 /* EEPROM, PHY, link */
@@ -575,6 +650,10 @@ void e1000_reset(struct e1000 *s)
 		loop_timer_del(s->itr_timer);
 	if (s->ring_bh)
 		loop_bh_cancel(s->ring_bh);
+	if (s->tx_delay.timer)
+		loop_timer_del(s->tx_delay.timer);
+	if (s->rx_delay.timer)
+		loop_timer_del(s->rx_delay.timer);
 	s->itr_next_ns = 0;
 	net_purge_queued(&s->nc, NULL);
 	e1000_update_irq(s);
@@ -864,6 +943,7 @@ static void e1000_tx_run(struct e1000 *s)
 	uint32_t n = e1000_ring_size(s, REG_TDLEN), done = 0;
 	uint64_t base = e1000_ring_base(s, REG_TDBAL);
 	uint32_t causes = 0;
+	bool delayed = false;
 
 	if (s->broken || !(*reg(s, REG_TCTL) & TCTL_EN) || !e1000_dma_allowed(s))
 		return;
@@ -890,13 +970,20 @@ static void e1000_tx_run(struct e1000 *s)
 				e1000_fail(s, "transmit ring outside guest memory");
 				return;
 			}
+			if (d[11] & TXD_CMD_IDE)
+				delayed = true;
+			else
+				causes |= ICR_TXDW;
 		}
 		*reg(s, REG_TDH) = (*reg(s, REG_TDH) + 1) % n;
-		causes |= ICR_TXDW;
 		done++;
 	}
 	if (*reg(s, REG_TDH) == *reg(s, REG_TDT))
 		causes |= ICR_TXQE;
+	if (causes & ICR_TXDW)
+		loop_timer_del(s->tx_delay.timer); /* raised now: nothing left to delay */
+	else if (delayed)
+		e1000_raise_delayed(s, &s->tx_delay, *reg(s, REG_TIDV), *reg(s, REG_TADV));
 	if (causes)
 		e1000_raise(s, causes);
 	/* Over budget: the rest goes in a later round, so that one guest cannot hold the loop. */
@@ -1122,9 +1209,9 @@ static ssize_t e1000_receive_iov(struct net_client *nc, const struct iovec *iov,
 	if (dst[0] & 1)
 		*reg(s, memcmp(dst, "\xff\xff\xff\xff\xff\xff", 6) ? REG_MPRC : REG_BPRC) += 1;
 	free_left = e1000_rx_free(s, n);
-	e1000_raise(s, ICR_RXT0 |
-			       (free_left <= (n >> (((rctl >> RCTL_RDMTS_SHIFT) & 3) + 1)) ? ICR_RXDMT0
-											    : 0));
+	if (free_left <= (n >> (((rctl >> RCTL_RDMTS_SHIFT) & 3) + 1)))
+		e1000_raise(s, ICR_RXDMT0);
+	e1000_raise_delayed(s, &s->rx_delay, *reg(s, REG_RDTR), *reg(s, REG_RADV));
 	return (ssize_t)len;
 }
 
@@ -1233,6 +1320,16 @@ static void e1000_reg_write(struct e1000 *s, uint32_t off, uint32_t val)
 		*reg(s, REG_TCTL) = val;
 		loop_bh_schedule(s->ring_bh);
 		return;
+	case REG_RDTR:
+		*reg(s, REG_RDTR) = val & 0xffff;
+		if ((val & RDTR_FPD) && loop_timer_pending(s->rx_delay.timer))
+			e1000_delay_expired(s, &s->rx_delay);
+		return;
+	case REG_RADV:
+	case REG_TIDV:
+	case REG_TADV:
+		*reg(s, off) = val & 0xffff;
+		return;
 	default:
 		break;
 	}
@@ -1299,6 +1396,10 @@ static void e1000_cleanup(struct net_client *nc)
 	s->itr_timer = NULL;
 	loop_bh_free(s->ring_bh);
 	s->ring_bh = NULL;
+	loop_timer_free(s->tx_delay.timer);
+	s->tx_delay.timer = NULL;
+	loop_timer_free(s->rx_delay.timer);
+	s->rx_delay.timer = NULL;
 }
 
 static void e1000_counters(struct net_client *nc, net_counter_fn *add, void *opaque)
@@ -1352,7 +1453,11 @@ struct e1000 *e1000_new(struct loop *loop, const char *id, const uint8_t mac[6],
 	memcpy(s->mac, mac, 6);
 	s->itr_timer = loop_timer_new(loop, e1000_itr_expired, s);
 	s->ring_bh = loop_bh_new(loop, e1000_ring_work, s);
-	if (!s->itr_timer || !s->ring_bh) {
+	s->tx_delay.timer = loop_timer_new(loop, e1000_tx_delay_expired, s);
+	s->tx_delay.cause = ICR_TXDW;
+	s->rx_delay.timer = loop_timer_new(loop, e1000_rx_delay_expired, s);
+	s->rx_delay.cause = ICR_RXT0;
+	if (!s->itr_timer || !s->ring_bh || !s->tx_delay.timer || !s->rx_delay.timer) {
 		net_client_free(&s->nc); /* e1000_cleanup() frees what was made */
 		error_set(err, -ENOMEM, "out of memory");
 		return NULL;

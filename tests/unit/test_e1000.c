@@ -5,7 +5,7 @@
  * The EEPROM read as the Linux driver bit-bangs it and by EERD, the PHY id over MDIC, ICR's
  * read-to-clear and the mask, the I/O window, transmit of a legacy frame, of a TSO frame cut
  * here or handed whole with a vnet header, checksum insertion, the receive filters, receive
- * checksum offload (IPCS/TCPCS, IPE/TCPE, IXSM), a full
+ * checksum offload (IPCS/TCPCS, IPE/TCPE, IXSM), the interrupt delay timers, a full
  * ring holding frames until RDT moves, and hostile rings stopping only the device.
  */
 #include <errno.h>
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -578,6 +579,69 @@ static void test_rx_checksum(void **state)
 	assert_int_equal(st & 0x64, 0x04);
 }
 
+/* Run the loop until @ms milliseconds have passed (timers fire). */
+static void run_for_ms(struct fixture *f, int ms)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		loop_run_once(f->loop, 1);
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+}
+
+/* The delay timers: TXDW of an IDE descriptor waits for TIDV, or for TADV when that is
+ * shorter; one without IDE raises it at once; RXT0 waits for RDTR, and RDTR's FPD raises it at
+ * once. (Each wait is checked right after the event and again well after it ends, so that a
+ * slow machine cannot fail the test.) */
+static void test_interrupt_delays(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[60] = { 0x02, 0, 0, 0, 0, 2, 0x52, 0x54, 0, 0xe1, 0, 1, 0x88, 0xb5 };
+
+	tx_setup(f);
+	wr(f, 0xd8, 0x2); /* IMC: TXQE (an empty ring) is never delayed: mask it */
+	memcpy(f->ram + TX_BUF, frame, sizeof(frame));
+	wr(f, 0x3820, 20000); /* TIDV: about 20 ms */
+	put_desc(f, TX_RING, TX_BUF, 60 | (0x01 | 0x08 | 0x80u) << 24, 0); /* EOP RS IDE */
+	wr(f, 0x3818, 1);
+	assert_int_equal(f->sink->got, 1);
+	assert_int_equal(f->ram[TX_RING + 12] & 1, 1); /* written back at once */
+	assert_false(f->level);			       /* the interrupt waits */
+	run_for_ms(f, 30);
+	assert_true(f->level);
+	assert_int_equal(rd(f, 0xc0) & 0x1, 0x1);
+	/* TADV (about 10 ms) cuts a long TIDV (about 67 ms) short. */
+	wr(f, 0x3820, 0xffff);
+	wr(f, 0x382c, 10000);
+	put_desc(f, TX_RING + 16, TX_BUF, 60 | (0x01 | 0x08 | 0x80u) << 24, 0);
+	wr(f, 0x3818, 2);
+	assert_false(f->level);
+	run_for_ms(f, 25);
+	assert_true(f->level);
+	assert_int_equal(rd(f, 0xc0) & 0x1, 0x1);
+	/* Without IDE: at once. */
+	put_desc(f, TX_RING + 32, TX_BUF, 60 | (0x01 | 0x08) << 24, 0);
+	wr(f, 0x3818, 3);
+	assert_true(f->level);
+	assert_int_equal(rd(f, 0xc0) & 0x1, 0x1);
+
+	/* Receive: RDTR holds RXT0 back, FPD lets it go. */
+	rx_setup(f, 0, RING_LEN - 1);
+	wr(f, 0x2820, 20000);
+	assert_true(rx_one(f, own_mac));
+	assert_false(f->level);
+	wr(f, 0x2820, 20000 | 1u << 31); /* FPD */
+	assert_true(f->level);
+	assert_int_equal(rd(f, 0xc0) & 0x80, 0x80);
+	/* And without FPD it comes when RDTR runs out. */
+	assert_true(rx_one(f, own_mac));
+	assert_false(f->level);
+	run_for_ms(f, 40);
+	assert_true(f->level);
+}
+
 static void test_rx_full_ring_holds(void **state)
 {
 	struct fixture *f = *state;
@@ -664,6 +728,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_checksum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_checksum, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_interrupt_delays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_full_ring_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_rings, setup, teardown),
 	};
