@@ -52,6 +52,8 @@
 #define REG_EECD 0x0010
 #define REG_EERD 0x0014
 #define REG_MDIC 0x0020
+#define REG_VET 0x0038
+#define E1000_VET_DEFAULT 0x8100 /* 802.1Q */
 #define REG_ICR 0x00c0
 #define REG_ITR 0x00c4
 #define REG_ICS 0x00c8
@@ -100,6 +102,7 @@
 #define CTRL_SLU (1u << 6)
 #define CTRL_SPD_1000 (2u << 8)
 #define CTRL_RST (1u << 26)
+#define CTRL_VME (1u << 30) /* VLAN mode: tags inserted (VLE) and stripped */
 #define CTRL_PHY_RST (1u << 31)
 
 #define STATUS_FD (1u << 0)
@@ -162,6 +165,7 @@
 #define RCTL_RDMTS_SHIFT 8
 #define RCTL_MO_SHIFT 12
 #define RCTL_BAM (1u << 15)
+#define RCTL_VFE (1u << 18) /* tagged frames filtered by VFTA */
 #define RCTL_BSIZE_SHIFT 16
 #define RCTL_BSEX (1u << 25)
 #define RCTL_SECRC (1u << 26)
@@ -177,6 +181,7 @@
 #define TXD_CMD_TSE 0x04 /* extended: TCP segmentation */
 #define TXD_CMD_RS 0x08
 #define TXD_CMD_DEXT 0x20
+#define TXD_CMD_VLE 0x40 /* insert the 802.1Q tag of the descriptor's special field */
 #define TXD_CMD_IDE 0x80 /* delay TXDW by TIDV (at most TADV) */
 #define TXD_CTX_TCP 0x01
 #define TXD_CTX_IP 0x02 /* IPv4 (else IPv6) */
@@ -189,6 +194,7 @@
 #define RXD_STAT_DD 0x01
 #define RXD_STAT_EOP 0x02
 #define RXD_STAT_IXSM 0x04
+#define RXD_STAT_VP 0x08 /* the tag was stripped into the special field */
 #define RXD_STAT_TCPCS 0x20 /* TCP or UDP checksum checked */
 #define RXD_STAT_IPCS 0x40  /* IPv4 header checksum checked */
 #define RXD_ERR_TCPE 0x20
@@ -290,6 +296,8 @@ struct e1000_delay {
  * @tx_tse:	the frame asks for TSO
  * @tx_first:	the next data descriptor starts a frame
  * @tx_too_long: the frame outgrew the buffer: dropped at EOP
+ * @tx_vlan:	the frame gets an 802.1Q tag (VLE with CTRL.VME)
+ * @tx_vlan_tci: its tag control (priority, CFI, VLAN id)
  * @broken:	why the device stopped (NULL: running)
  * @rl:		rate limit of the warnings
  * @tx_frame:	the frame, after room for a vnet header
@@ -319,6 +327,8 @@ struct e1000 {
 	bool tx_tse;
 	bool tx_first;
 	bool tx_too_long;
+	bool tx_vlan;
+	uint16_t tx_vlan_tci;
 	const char *broken;
 	struct log_ratelimit rl;
 	uint8_t tx_frame[NET_VNET_HDR_LEN + E1000_TX_MAX];
@@ -630,12 +640,14 @@ void e1000_reset(struct e1000 *s)
 	s->tx_len = 0;
 	s->tx_first = true;
 	s->tx_too_long = false;
+	s->tx_vlan = false;
 	s->broken = NULL;
 	*reg(s, REG_CTRL) = CTRL_SLU | CTRL_SPD_1000;
 	*reg(s, REG_STATUS) = STATUS_FD | STATUS_SPEED_1000 | STATUS_ASDV_1000 | STATUS_GIO_MASTER;
 	*reg(s, REG_LEDCTL) = 0x0602;
 	*reg(s, REG_PBA) = 0x00100030;
 	*reg(s, REG_RXCSUM) = RXCSUM_IPOFL | RXCSUM_TUOFL;
+	*reg(s, REG_VET) = E1000_VET_DEFAULT;
 	*reg(s, REG_RA) = (uint32_t)s->mac[0] | s->mac[1] << 8 | s->mac[2] << 16 |
 			  (uint32_t)s->mac[3] << 24;
 	*reg(s, REG_RA + 4) = (uint32_t)s->mac[4] | s->mac[5] << 8 | RAH_AV;
@@ -694,10 +706,68 @@ static bool e1000_insert_csum(uint8_t *f, size_t len, size_t css, size_t cso, si
 	return true;
 }
 
+/* Most pieces a frame may come in to e1000_tx_send() (offload_segment() gives two or three). */
+#define E1000_TX_MAX_IOV 16
+
+/**
+ * e1000_tx_send() - hand a finished frame to the peer, with the 802.1Q tag its descriptors
+ *		     asked for inserted after the MAC addresses (the checksums and segments were
+ *		     made on the untagged frame, as the hardware does)
+ * @s:		the model
+ * @vh:		its vnet header (offsets of the untagged frame), or NULL
+ * @iov:	the frame
+ * @iovcnt:	pieces
+ *
+ * Return: as net_send_iov()
+ */
+static ssize_t e1000_tx_send(struct e1000 *s, const struct virtio_net_hdr_v1 *vh,
+			     const struct iovec *iov, int iovcnt)
+{
+	struct iovec out[E1000_TX_MAX_IOV + 3];
+	struct virtio_net_hdr_v1 tagged_vh;
+	unsigned int flags = vh ? NET_FLAG_VNET_HDR : 0;
+	uint8_t tag[4];
+	int n = 0;
+
+	if (iovcnt > E1000_TX_MAX_IOV)
+		return -EMSGSIZE; /* not from this file's callers */
+	if (vh) {
+		tagged_vh = *vh;
+		out[n++] = (struct iovec){ &tagged_vh, NET_VNET_HDR_LEN };
+	}
+	if (!s->tx_vlan || net_iov_size(iov, iovcnt) < 12) {
+		memcpy(out + n, iov, sizeof(*iov) * (size_t)iovcnt);
+		return net_send_iov(&s->nc, out, n + iovcnt, flags, NULL);
+	}
+	put_be16(tag, (uint16_t)*reg(s, REG_VET));
+	put_be16(tag + 2, s->tx_vlan_tci);
+	if (vh) {
+		tagged_vh.csum_start = htole16((uint16_t)(le16toh(vh->csum_start) + 4));
+		tagged_vh.hdr_len = htole16((uint16_t)(le16toh(vh->hdr_len) + 4));
+	}
+	/* The pieces up to byte 12, the tag, then the rest. */
+	for (size_t at = 0, i = 0; i < (size_t)iovcnt; i++) {
+		const uint8_t *b = iov[i].iov_base;
+		size_t l = iov[i].iov_len;
+
+		if (at < 12 && at + l > 12) {
+			out[n++] = (struct iovec){ (void *)b, 12 - at };
+			out[n++] = (struct iovec){ tag, sizeof(tag) };
+			out[n++] = (struct iovec){ (void *)(b + 12 - at), at + l - 12 };
+		} else {
+			out[n++] = iov[i];
+			if (at + l == 12)
+				out[n++] = (struct iovec){ tag, sizeof(tag) };
+		}
+		at += l;
+	}
+	return net_send_iov(&s->nc, out, n, flags, NULL);
+}
+
 static ssize_t e1000_tx_emit(void *opaque, const struct iovec *iov, int iovcnt)
 {
 	struct e1000 *s = opaque;
-	ssize_t r = net_send_iov(&s->nc, iov, iovcnt, 0, NULL);
+	ssize_t r = e1000_tx_send(s, NULL, iov, iovcnt);
 
 	/* A frame the peer cannot take now is queued or dropped by the core: never "refused". */
 	return r == 0 ? 1 : r;
@@ -760,9 +830,9 @@ static int e1000_tso(struct e1000 *s, uint8_t *f, size_t len)
 	h->csum_start = htole16((uint16_t)l4);
 	h->csum_offset = htole16((uint16_t)csum_field);
 	if (net_peer_accepts_vnet_hdr(&s->nc)) {
-		struct iovec iov = { h, NET_VNET_HDR_LEN + len };
+		struct iovec iov = { f, len };
 
-		net_send_iov(&s->nc, &iov, 1, NET_FLAG_VNET_HDR, NULL);
+		e1000_tx_send(s, h, &iov, 1);
 		return 0;
 	}
 	r = offload_segment(f, len, h, e1000_tx_emit, s);
@@ -822,7 +892,7 @@ static void e1000_tx_frame(struct e1000 *s)
 	{
 		struct iovec iov = { f, len };
 
-		net_send_iov(&s->nc, &iov, 1, 0, NULL);
+		e1000_tx_send(s, NULL, &iov, 1);
 	}
 }
 
@@ -913,12 +983,19 @@ static bool e1000_tx_desc(struct e1000 *s, const uint8_t *d)
 			log_ratelimited_warn(&s->rl, "e1000 %s: legacy checksum offsets outside "
 					     "the frame", s->nc.name);
 	}
+	/* The tag comes with the last descriptor (any one of a TSO frame), as QEMU takes it. */
+	if ((cmd & TXD_CMD_VLE) && (*reg(s, REG_CTRL) & CTRL_VME) &&
+	    ((cmd & TXD_CMD_EOP) || s->tx_tse)) {
+		s->tx_vlan = true;
+		s->tx_vlan_tci = (uint16_t)(upper >> 16);
+	}
 	s->tx_first = false;
 	if (cmd & TXD_CMD_EOP) {
 		e1000_tx_frame(s);
 		s->tx_len = 0;
 		s->tx_first = true;
 		s->tx_too_long = false;
+		s->tx_vlan = false;
 	}
 	return true;
 }
@@ -1070,6 +1147,44 @@ static bool e1000_rx_wanted(struct e1000 *s, const uint8_t *dst)
 	return false;
 }
 
+/* Most pieces a received frame may come in for its 802.1Q tag to be stripped. */
+#define E1000_RX_MAX_IOV 16
+
+/**
+ * e1000_iov_cut() - describe @iov without the @cut bytes at @at (no data is copied)
+ * @out:	room for @iovcnt + 1 pieces
+ * @iov:	the data
+ * @iovcnt:	pieces
+ * @at:		where the bytes to leave out start
+ * @cut:	how many
+ *
+ * Return: pieces in @out
+ */
+static int e1000_iov_cut(struct iovec *out, const struct iovec *iov, int iovcnt, size_t at,
+			 size_t cut)
+{
+	int n = 0;
+
+	for (int i = 0; i < iovcnt; i++) {
+		uint8_t *b = iov[i].iov_base;
+		size_t l = iov[i].iov_len, head = at < l ? at : l, tail;
+
+		/* Before the cut, the cut itself, after it. */
+		if (head)
+			out[n++] = (struct iovec){ b, head };
+		at -= head;
+		b += head;
+		l -= head;
+		tail = cut < l ? cut : l;
+		cut -= tail;
+		b += tail;
+		l -= tail;
+		if (l)
+			out[n++] = (struct iovec){ b, l };
+	}
+	return n;
+}
+
 /**
  * e1000_rx_csum() - receive checksum offload (RXCSUM): check an IPv4 frame's header checksum
  *		     (IPOFL) and its TCP or UDP checksum (TUOFL), as the 82540 does
@@ -1131,16 +1246,33 @@ static ssize_t e1000_receive_iov(struct net_client *nc, const struct iovec *iov,
 	size_t len = net_iov_size(iov, iovcnt), total, bufsize, off = 0, need;
 	uint32_t n = e1000_ring_size(s, REG_RDLEN), rctl = *reg(s, REG_RCTL), free_left;
 	uint64_t base = e1000_ring_base(s, REG_RDBAL);
-	uint8_t dst[6], csum_status, csum_errors;
+	uint8_t eth[16], *dst = eth, csum_status, csum_errors, vlan_status = 0;
+	uint16_t vlan_tci = 0;
+	struct iovec untagged[E1000_RX_MAX_IOV];
+	const size_t in_len = len;
 	static const uint8_t zeros[E1000_MIN_FRAME + E1000_FCS_LEN];
 
 	if (!e1000_can_receive(nc))
-		return s->broken ? (ssize_t)len : 0;
-	if (net_iov_to_buf(iov, iovcnt, 0, dst, 6) < 6)
-		return (ssize_t)len;
+		return s->broken ? (ssize_t)in_len : 0;
+	if (net_iov_to_buf(iov, iovcnt, 0, eth, sizeof(eth)) < 6)
+		return (ssize_t)in_len;
 	if (len > ((rctl & RCTL_LPE) ? E1000_RX_MAX : E1000_RX_MAX_NO_LPE) ||
 	    !e1000_rx_wanted(s, dst))
-		return (ssize_t)len; /* filtered: taken and dropped, as the hardware does */
+		return (ssize_t)in_len; /* filtered: taken and dropped, as the hardware does */
+	if (len >= 18 && (uint16_t)(eth[12] << 8 | eth[13]) == (uint16_t)*reg(s, REG_VET)) {
+		vlan_tci = (uint16_t)(eth[14] << 8 | eth[15]);
+		/* VFE: a tagged frame passes only with its VLAN id's VFTA bit set. */
+		if ((rctl & RCTL_VFE) && !(*reg(s, REG_VFTA + ((vlan_tci & 0xfff) >> 5) * 4) &
+					    1u << (vlan_tci & 0x1f)))
+			return (ssize_t)in_len;
+		/* VME: the tag goes into the descriptor, the frame on without it. */
+		if ((*reg(s, REG_CTRL) & CTRL_VME) && iovcnt < E1000_RX_MAX_IOV) {
+			iovcnt = e1000_iov_cut(untagged, iov, iovcnt, 12, 4);
+			iov = untagged;
+			len -= 4;
+			vlan_status = RXD_STAT_VP;
+		}
+	}
 	total = len < E1000_MIN_FRAME ? E1000_MIN_FRAME : len;
 	if (!(rctl & RCTL_SECRC))
 		total += E1000_FCS_LEN;
@@ -1148,7 +1280,7 @@ static ssize_t e1000_receive_iov(struct net_client *nc, const struct iovec *iov,
 	need = (total + bufsize - 1) / bufsize;
 	if (need >= n) {
 		e1000_raise(s, ICR_RXO);
-		return (ssize_t)len;
+		return (ssize_t)in_len;
 	}
 	if (e1000_rx_free(s, n) < need)
 		return 0; /* held until the driver gives buffers (RDT) */
@@ -1163,14 +1295,14 @@ static ssize_t e1000_receive_iov(struct net_client *nc, const struct iovec *iov,
 
 		if (!e1000_dma(s, at, d, DESC_SIZE, false)) {
 			e1000_fail(s, "receive ring outside guest memory");
-			return (ssize_t)len;
+			return (ssize_t)in_len;
 		}
 		memcpy(&addr, d, 8);
 		addr = le64toh(addr);
 		nd = guest_mem_map_iov(s->mem, addr, chunk, dest, 8);
 		if (nd < 0) {
 			e1000_fail(s, "receive buffer outside guest memory");
-			return (ssize_t)len;
+			return (ssize_t)in_len;
 		}
 		/* Frame bytes, then the padding and the (zero) FCS beyond them. */
 		for (size_t i = 0, pos = 0; i < (size_t)nd; i++) {
@@ -1190,14 +1322,18 @@ static ssize_t e1000_receive_iov(struct net_client *nc, const struct iovec *iov,
 		d[9] = (uint8_t)(chunk >> 8);
 		/* Checksum status and errors are the last descriptor's, with EOP. */
 		if (off + chunk == total) {
-			d[12] = RXD_STAT_DD | RXD_STAT_EOP | csum_status;
+			d[12] = RXD_STAT_DD | RXD_STAT_EOP | csum_status | vlan_status;
 			d[13] = csum_errors;
+			if (vlan_status) {
+				d[14] = (uint8_t)vlan_tci;
+				d[15] = (uint8_t)(vlan_tci >> 8);
+			}
 		} else {
 			d[12] = RXD_STAT_DD | RXD_STAT_IXSM;
 		}
 		if (!e1000_dma(s, at + 8, d + 8, 8, true)) {
 			e1000_fail(s, "receive ring outside guest memory");
-			return (ssize_t)len;
+			return (ssize_t)in_len;
 		}
 		*reg(s, REG_RDH) = (*reg(s, REG_RDH) + 1) % n;
 		off += chunk;
@@ -1212,7 +1348,7 @@ static ssize_t e1000_receive_iov(struct net_client *nc, const struct iovec *iov,
 	if (free_left <= (n >> (((rctl >> RCTL_RDMTS_SHIFT) & 3) + 1)))
 		e1000_raise(s, ICR_RXDMT0);
 	e1000_raise_delayed(s, &s->rx_delay, *reg(s, REG_RDTR), *reg(s, REG_RADV));
-	return (ssize_t)len;
+	return (ssize_t)in_len;
 }
 
 /* Registers */

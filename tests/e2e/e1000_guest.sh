@@ -6,7 +6,8 @@
 #   1. -netdev user: the driver probes, the link comes up, DHCP gives 10.0.2.15, a page from
 #      the host's loopback arrives intact through 10.0.2.2, iperf3 both ways through the NAT
 #      (TSO cut in software: libslirp takes no vnet headers).
-#   2. -netdev tap (vnet_hdr=on) into a namespace of ours: ping and iperf3 both ways, set_link
+#   2. -netdev tap (vnet_hdr=on) into a namespace of ours: ping and iperf3 both ways, a VLAN
+#      (802.1Q tags inserted, stripped and filtered by the device for the driver), set_link
 #      off and on seen by the guest as carrier, then a reboot of the guest (QEMU resets
 #      the machine and sends DEVICE_RESET) and a second boot whose device works again.
 set -euo pipefail
@@ -16,7 +17,7 @@ set -euo pipefail
 . "$E2E_DIR/lib/guest.sh"
 
 require_root
-require_cmd qemu-system-x86_64 iperf3 ip ping python3 base64 mkfifo awk sha256sum
+require_cmd qemu-system-x86_64 iperf3 ip ping python3 base64 mkfifo awk sha256sum tshark
 [[ -e /dev/net/tun ]] || e2e_skip "no /dev/net/tun"
 require_vwire
 qemu-system-x86_64 -device help 2>&1 | e2e_grep '"x-pci-proxy-dev"' ||
@@ -133,6 +134,43 @@ out=$(guest_run t -t 90 "iperf3 -c $HOST_IP -t 3 -f m") || fail "iperf3 guest ->
 e2e_log "[tap] guest -> host: $(iperf3_mbits <<<"$out") Mbit/s"
 out=$(guest_run t -t 90 "iperf3 -c $HOST_IP -t 3 -f m -R") || fail "iperf3 host -> guest failed: $out"
 e2e_log "[tap] host -> guest: $(iperf3_mbits <<<"$out") Mbit/s ($(e0_counts tap))"
+
+# 802.1Q: the guest's driver hands tags to the device (VLE with CTRL.VME) and has it strip them
+# on receive (VP) and filter by VLAN id (VFTA). This kernel has no 8021q module, so the host
+# side sends a tagged ARP request for the guest's VLAN address itself (a raw packet socket) and
+# tshark must read the guest's answer with the same tag on the tap.
+guest_run t "ip link add link eth0 name eth0.5 type vlan id 5 && ip addr add 10.233.5.2/24 dev \
+eth0.5 && ip link set eth0.5 up" >/dev/null || fail "the guest could not make a VLAN interface"
+# (Frames from the guest's MAC only: the capture also sees the requests sent out of the tap.)
+spawn -n "$NS" -o "$E2E_TMP/tshark-vlan.txt" tshark -l -n -i "$TAP" -a duration:20 -c 1 \
+	-f "vlan 5 and ether src 52:54:00:e1:00:01 and arp" -T fields -e vlan.id -e arp.opcode \
+	-e arp.src.proto_ipv4 -e arp.dst.proto_ipv4
+TSHARK_PID=$SPAWN_PID
+wait_until 15 grep -q "Capturing on" "$E2E_TMP/tshark-vlan.txt" || fail "tshark did not start"
+send_tagged_arp() { # VLAN_ID: who-has 10.233.5.2 tell 10.233.5.1, tagged, out of the tap
+	ip netns exec "$NS" python3 - "$TAP" "$1" <<'PY'
+import socket, struct, sys
+tap, vid = sys.argv[1], int(sys.argv[2])
+mine = bytes.fromhex("020000000501")
+arp = struct.pack("!HHBBH6s4s6s4s", 1, 0x0800, 6, 4, 1, mine, socket.inet_aton("10.233.5.1"),
+                  bytes(6), socket.inet_aton("10.233.5.2"))
+frame = b"\xff" * 6 + mine + struct.pack("!HHH", 0x8100, vid, 0x0806) + arp
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind((tap, 0))
+s.send(frame)
+PY
+}
+tagged_answer() {
+	send_tagged_arp 5
+	grep -q "^5[[:space:]]2[[:space:]]10\.233\.5\.2[[:space:]]10\.233\.5\.1" \
+		"$E2E_TMP/tshark-vlan.txt"
+}
+wait_until 15 tagged_answer || fail "no ARP answer tagged VLAN 5 from the guest: \
+$(cat "$E2E_TMP/tshark-vlan.txt")"
+wait_until 10 pid_gone "$TSHARK_PID" || fail "tshark did not stop"
+kill_pid "$TSHARK_PID"
+guest_run t "ip link del eth0.5" >/dev/null || fail "the guest could not remove its VLAN"
+e2e_log "[tap] 802.1Q: a tagged request reached the guest's VLAN 5, its answer left tagged"
 
 python3 "$QMP" "$E2E_TMP/tap.qmp" set_link '{"name": "e0", "up": false}' >/dev/null
 wait_until 20 carrier_is t 0 || fail "set_link off: the guest still has carrier"

@@ -5,7 +5,7 @@
  * The EEPROM read as the Linux driver bit-bangs it and by EERD, the PHY id over MDIC, ICR's
  * read-to-clear and the mask, the I/O window, transmit of a legacy frame, of a TSO frame cut
  * here or handed whole with a vnet header, checksum insertion, the receive filters, receive
- * checksum offload (IPCS/TCPCS, IPE/TCPE, IXSM), the interrupt delay timers, a full
+ * checksum offload (IPCS/TCPCS, IPE/TCPE, IXSM), the interrupt delay timers, 802.1Q tags, a full
  * ring holding frames until RDT moves, and hostile rings stopping only the device.
  */
 #include <errno.h>
@@ -334,8 +334,8 @@ static bool tcp4_ok(const uint8_t *f, size_t len)
 }
 
 /* Context (IP at 14, TCP at 34, TSO with 54 bytes of headers and an MSS of 1000), then the
- * frame in one data descriptor with TSE. */
-static void queue_tso(struct fixture *f, size_t payload)
+ * frame in one data descriptor with TSE (and VLE with @vlan_tci, when not 0). */
+static void queue_tso(struct fixture *f, size_t payload, uint16_t vlan_tci)
 {
 	size_t len = make_tso_frame(f->ram + TX_BUF, payload);
 	uint64_t ctx = 14 | 24u << 8 | 33u << 16 | 34ull << 32 | 50ull << 40;
@@ -343,7 +343,8 @@ static void queue_tso(struct fixture *f, size_t payload)
 	put_desc(f, TX_RING, ctx, (uint32_t)payload | 0x20u << 24 | 0x04u << 24 | 0x03u << 24 | 0u << 20,
 		 54u << 8 | 1000u << 16);
 	put_desc(f, TX_RING + 16, TX_BUF,
-		 (uint32_t)len | 1u << 20 | (0x20u | 0x04 | 0x01 | 0x08) << 24, 0x03u << 8);
+		 (uint32_t)len | 1u << 20 | (0x20u | 0x04 | 0x01 | 0x08 | (vlan_tci ? 0x40 : 0)) << 24,
+		 0x03u << 8 | (uint32_t)vlan_tci << 16);
 	wr(f, 0x3818, 2);
 }
 
@@ -352,7 +353,7 @@ static void test_tx_tso_software(void **state)
 	struct fixture *f = *state;
 
 	tx_setup(f);
-	queue_tso(f, 2500);
+	queue_tso(f, 2500, 0);
 	assert_null(e1000_broken(f->dev));
 	assert_int_equal(f->sink->got, 3);
 	for (unsigned int i = 0; i < 3; i++) {
@@ -377,7 +378,7 @@ static void test_tx_tso_vnet(void **state)
 
 	f->sink->vnet = true;
 	tx_setup(f);
-	queue_tso(f, 2500);
+	queue_tso(f, 2500, 0);
 	assert_int_equal(f->sink->got, 1);
 	assert_int_equal(f->sink->flags[0], NET_FLAG_VNET_HDR);
 	assert_int_equal(f->sink->len[0], NET_VNET_HDR_LEN + 54 + 2500);
@@ -642,6 +643,88 @@ static void test_interrupt_delays(void **state)
 	assert_true(f->level);
 }
 
+/* 802.1Q with CTRL.VME: VLE inserts the descriptor's tag (after the checksums and segments
+ * were made, and moving a vnet header's offsets), receive strips a tag into the descriptor
+ * (VP), and VFE drops tagged frames whose VLAN id has no VFTA bit. */
+static void test_vlan(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t frame[60] = { 0x02, 0, 0, 0, 0, 2, 0x52, 0x54, 0, 0xe1, 0, 1, 0x88, 0xb5, 'h', 'i' };
+	static const uint8_t tag[4] = { 0x81, 0x00, 0x20, 0x05 }; /* priority 1, VLAN 5 */
+	uint8_t tagged[100] = { 0 };
+	struct virtio_net_hdr_v1 h;
+
+	tx_setup(f);
+	memcpy(f->ram + TX_BUF, frame, sizeof(frame));
+	/* Without VME the tag is not inserted. */
+	put_desc(f, TX_RING, TX_BUF, 60 | (0x01 | 0x08 | 0x40u) << 24, 0x2005u << 16);
+	wr(f, 0x3818, 1);
+	assert_int_equal(f->sink->len[0], 60);
+	wr(f, 0x0, rd(f, 0x0) | 1u << 30); /* CTRL.VME */
+	put_desc(f, TX_RING + 16, TX_BUF, 60 | (0x01 | 0x08 | 0x40u) << 24, 0x2005u << 16);
+	wr(f, 0x3818, 2);
+	assert_int_equal(f->sink->got, 2);
+	assert_int_equal(f->sink->len[1], 64);
+	assert_memory_equal(f->sink->frame[1], frame, 12);
+	assert_memory_equal(f->sink->frame[1] + 12, tag, 4);
+	assert_memory_equal(f->sink->frame[1] + 16, frame + 12, 48);
+	/* TSO cut in vwire: every segment tagged, its checksums right under the tag. */
+	f->sink->got = 0;
+	wr(f, 0x3810, 0); /* the ring from its start again: head, then tail */
+	wr(f, 0x3818, 0);
+	queue_tso(f, 2500, 0x2005);
+	assert_int_equal(f->sink->got, 3);
+	for (unsigned int i = 0; i < 3; i++) {
+		size_t want = 54 + (i < 2 ? 1000 : 500);
+		uint8_t *g = f->sink->frame[i];
+
+		assert_int_equal(f->sink->len[i], want + 4);
+		assert_memory_equal(g + 12, tag, 4);
+		memmove(g + 12, g + 16, want - 12);
+		assert_true(tcp4_ok(g, want));
+	}
+	/* Handed whole with a vnet header: its offsets count the tag. */
+	f->sink->got = 0;
+	f->sink->vnet = true;
+	wr(f, 0x3810, 0); /* the ring from its start again: head, then tail */
+	wr(f, 0x3818, 0);
+	queue_tso(f, 2500, 0x2005);
+	assert_int_equal(f->sink->got, 1);
+	memcpy(&h, f->sink->frame[0], sizeof(h));
+	assert_int_equal(h.csum_start, 38);
+	assert_int_equal(h.hdr_len, 58);
+	assert_memory_equal(f->sink->frame[0] + NET_VNET_HDR_LEN + 12, tag, 4);
+
+	/* Receive: the tag stripped into the descriptor. */
+	rx_setup(f, 0, RING_LEN - 1);
+	memcpy(tagged, own_mac, 6);
+	memcpy(tagged + 6, "\x02\x00\x00\x00\x00\x02", 6);
+	memcpy(tagged + 12, tag, 4);
+	tagged[16] = 0x88;
+	tagged[17] = 0xb5;
+	tagged[99] = 0x5a;
+	net_send(&f->sink->nc, tagged, sizeof(tagged));
+	assert_int_equal(rd(f, 0x2810), 1);
+	assert_int_equal(f->ram[RX_RING + 8] | f->ram[RX_RING + 9] << 8, 96);
+	assert_int_equal(f->ram[RX_RING + 12] & 0x08, 0x08); /* VP */
+	assert_int_equal(f->ram[RX_RING + 14] | f->ram[RX_RING + 15] << 8, 0x2005);
+	assert_int_equal(f->ram[RX_BUF + 12], 0x88);
+	assert_int_equal(f->ram[RX_BUF + 95], 0x5a);
+	/* VFE: VLAN 5 not in VFTA, dropped; then let in. */
+	wr(f, 0x100, rd(f, 0x100) | 1u << 18);
+	net_send(&f->sink->nc, tagged, sizeof(tagged));
+	assert_int_equal(rd(f, 0x2810), 1);
+	wr(f, 0x5600, 1u << 5);
+	net_send(&f->sink->nc, tagged, sizeof(tagged));
+	assert_int_equal(rd(f, 0x2810), 2);
+	/* Without VME the tag stays in the frame. */
+	wr(f, 0x0, rd(f, 0x0) & ~(1u << 30));
+	net_send(&f->sink->nc, tagged, sizeof(tagged));
+	assert_int_equal(rd(f, 0x2810), 3);
+	assert_int_equal(f->ram[RX_RING + 32 + 12] & 0x08, 0);
+	assert_memory_equal(f->ram + RX_BUF + 2 * 2048 + 12, tag, 4);
+}
+
 static void test_rx_full_ring_holds(void **state)
 {
 	struct fixture *f = *state;
@@ -729,6 +812,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_checksum, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupt_delays, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vlan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_full_ring_holds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_rings, setup, teardown),
 	};

@@ -44,7 +44,7 @@ CACHE_ROOT=${VWIRE_CACHE:-${HOME:-/tmp}/.cache/vwire}
 OUT=$CACHE_ROOT/guest
 KERNEL_META=linux-image-amd64
 # Modules the guest needs (dependencies are added automatically).
-WANT_MODULES="virtio_pci virtio_net e1000"
+WANT_MODULES="virtio_pci virtio_net e1000 8021q"
 # Binaries copied from the host with their libraries: path in host = path in guest.
 HOST_BINS="/usr/bin/iperf3 /usr/bin/ping"
 
