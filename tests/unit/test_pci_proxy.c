@@ -104,7 +104,8 @@ static const struct pci_function_desc model_desc = {
 	.bars = { { 0x20000, false }, { 64, true } },
 };
 
-static int setup(void **state)
+/* A proxy on one end of a socketpair, QEMU's end kept; INTx through @qtest's socket if given. */
+static struct fixture *fixture_new(const char *qtest)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct pci_proxy_cfg cfg = { 0 };
@@ -117,6 +118,8 @@ static int setup(void **state)
 	assert_non_null(f->loop);
 	cfg.name = "t0";
 	cfg.fd = sv[1];
+	cfg.qtest = qtest;
+	cfg.ioapic = qtest ? "/machine/ioapic" : NULL;
 	cfg.desc = &model_desc;
 	cfg.ops = &model_ops;
 	cfg.opaque = &f->model;
@@ -124,7 +127,12 @@ static int setup(void **state)
 	assert_non_null(f->proxy);
 	f->qemu = sv[0];
 	assert_int_equal(f->model.connects, 1);
-	*state = f;
+	return f;
+}
+
+static int setup(void **state)
+{
+	*state = fixture_new(NULL);
 	return 0;
 }
 
@@ -372,13 +380,9 @@ static void test_qtest(void **state)
 {
 	char dir[] = "/tmp/vwire-qtest-XXXXXX", path[64], buf[512];
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct fixture *f = calloc(1, sizeof(*f));
-	struct pci_proxy_cfg cfg = { 0 };
-	struct error err = { 0 };
-	int sv[2], lfd, q;
+	struct fixture *f;
+	int lfd, q;
 
-	(void)state;
-	assert_non_null(f);
 	assert_non_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/qtest.sock", dir);
 	strcpy(sun.sun_path, path);
@@ -386,19 +390,7 @@ static void test_qtest(void **state)
 	assert_true(lfd >= 0);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	assert_int_equal(listen(lfd, 1), 0);
-	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
-	f->loop = loop_new();
-	assert_non_null(f->loop);
-	cfg.name = "t0";
-	cfg.fd = sv[1];
-	cfg.qtest = path;
-	cfg.ioapic = "/machine/ioapic";
-	cfg.desc = &model_desc;
-	cfg.ops = &model_ops;
-	cfg.opaque = &f->model;
-	f->proxy = pci_proxy_new(f->loop, &cfg, &err);
-	assert_non_null(f->proxy);
-	f->qemu = sv[0];
+	f = fixture_new(path);
 	cfg_write(f, 0x3c, 11, 1); /* the guest's interrupt line: GSI 11 */
 
 	/* Up and down before QEMU answered anything: both written, in order. */
