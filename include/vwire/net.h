@@ -162,6 +162,9 @@ struct net_stats {
  * @link_down:		link is down: everything sent to or from it is dropped silently
  * @receive_disabled:	receive_iov returned 0: deliver nothing until net_flush_queued()
  * @is_netdev:		a back end (-netdev) rather than a front end (-device)
+ * @internal:		made by vwire for its own plumbing (the links of a hub whose ports
+ *			live on several threads): no user's device or netdev, so QMP neither
+ *			lists nor deletes it
  * @hubid:		for hub ports, the hub's number; -1 otherwise
  * @queue_index:	which queue of a multiqueue netdev (the queues share the name)
  * @queues:		number of queues of that netdev (1 for most clients)
@@ -182,6 +185,7 @@ struct net_client {
 	bool link_down;
 	bool receive_disabled;
 	bool is_netdev;
+	bool internal;
 	int hubid;
 	unsigned int queue_index;
 	unsigned int queues;
@@ -235,7 +239,8 @@ struct net_filter {
  * @model:	kind (NULL: ops->type)
  * @name:	unique name (NULL: model.N)
  *
- * Return: the client, or NULL with errno set (EEXIST: name taken; EBUSY: peer already peered).
+ * Return: the client, or NULL with errno set (EEXIST: name taken; EBUSY: peer already peered;
+ *	   EXDEV: @peer lives on another loop).
  */
 struct net_client *net_client_new(const struct net_client_ops *ops, struct loop *loop,
 				  struct net_client *peer, const char *model, const char *name);
@@ -279,7 +284,8 @@ void net_client_free_all(void);
  * @a: one client
  * @b: the other
  *
- * Return: 0, or -EBUSY if either already has a peer, -EINVAL if @a == @b.
+ * Return: 0, or -EBUSY if either already has a peer, -EINVAL if @a == @b, -EXDEV if they
+ *	   live on two loops (threads).
  */
 int net_peer(struct net_client *a, struct net_client *b);
 

@@ -11,6 +11,15 @@
  * other port's peer takes vnet headers (so GSO frames pass between two vnet_hdr taps).
  * A burst crosses whole: a hub hands it to every other port at once, a switch sorts it into
  * one sub-burst per destination port, and the room of the ports is asked once per burst.
+ *
+ * Ports may live on several event loops (devices on iothreads). A hub then has one part
+ * (struct hub_shard) per loop, each forwarding only between its own ports on its own thread,
+ * and every two parts are joined by a link (hub-link.c) whose two ends sit behind a port of
+ * each: a frame for the far part goes out of the local link port and comes in at the far
+ * one. A frame that came in by a link never goes out by another (each part reaches every
+ * other directly), and a switch's part learns the MACs of far ports as behind the link.
+ * Parts and links are made on the main thread while no loop runs (at start, or under
+ * iothread_pause_all()), and last while the hub has ports.
  */
 #include <errno.h>
 #include <stdint.h>
@@ -19,6 +28,7 @@
 #include <string.h>
 
 #include "core/hub.h"
+#include "core/hub-link.h"
 #include "core/mac-table.h"
 #include "core/netdev.h"
 #include "vwire/error.h"
@@ -29,30 +39,57 @@
 #define HUB_MAX_PORTS 256
 
 struct hub;
+struct hub_shard;
 
+/**
+ * struct hub_port - a port: the hubport client
+ * @nc:		the client
+ * @shard:	the part of the hub on the port's loop
+ * @index:	its number in the hub
+ * @link:	it leads to another part of the hub (its peer is a link end)
+ * @next:	the next port of the part
+ */
 struct hub_port {
 	struct net_client nc;
-	struct hub *hub;
+	struct hub_shard *shard;
 	unsigned int index;
+	bool link;
 	struct hub_port *next;
+};
+
+/**
+ * struct hub_shard - the ports of a hub on one loop, and what forwarding between them needs
+ * @hub:	the hub
+ * @loop:	the loop
+ * @ports:	its ports, link ports included, oldest first
+ * @macs:	a switch's MAC table: MAC -> struct hub_port * (NULL for a plain hub)
+ * @flushing:	hub_port_flush_others() is walking the ports
+ * @next:	the next part of the hub
+ */
+struct hub_shard {
+	struct hub *hub;
+	struct loop *loop;
+	struct hub_port *ports;
+	struct mac_table *macs;
+	bool flushing;
+	struct hub_shard *next;
 };
 
 /**
  * struct hub - a hub or switch
  * @id:		its number
  * @config:	its behaviour
- * @ports:	its ports
  * @num_ports:	ports created so far (names and indices grow)
- * @macs:	switch: MAC -> struct hub_port * (NULL for a hub)
- * @flushing:	hub_port_flush_others() is walking the ports
+ * @num_links:	links made so far (names them)
+ * @shards:	its parts, one per loop with ports
+ * @next:	the next hub
  */
 struct hub {
 	int id;
 	struct hub_config config;
-	struct hub_port *ports;
 	unsigned int num_ports;
-	struct mac_table *macs;
-	bool flushing;
+	unsigned int num_links;
+	struct hub_shard *shards;
 	struct hub *next;
 };
 
@@ -85,8 +122,19 @@ static bool hub_mac_on_port(void *opaque, struct mac_entry *e)
 int hub_mac_count(int hubid)
 {
 	struct hub *hub = hub_find(hubid);
+	int n = 0;
 
-	return hub ? (int)(hub->macs ? mac_table_count(hub->macs) : 0) : -1;
+	if (!hub)
+		return -1;
+	for (struct hub_shard *sh = hub->shards; sh; sh = sh->next)
+		n += sh->macs ? (int)mac_table_count(sh->macs) : 0;
+	return n;
+}
+
+/* Whether the hub forwards what @src received out of @p: never back, never link to link. */
+static bool hub_port_forwards_to(const struct hub_port *src, const struct hub_port *p)
+{
+	return p != src && !(src->link && p->link);
 }
 
 static void hub_port_flush_others(struct net_client *port);
@@ -123,7 +171,7 @@ struct hub_switch_memo {
 };
 
 /* Where a switch sends @pkt: a port, NULL to flood, or @src itself to drop it. */
-static struct hub_port *hub_switch_dest(struct hub *hub, struct hub_port *src,
+static struct hub_port *hub_switch_dest(struct hub_shard *shard, struct hub_port *src,
 					const struct net_pkt *pkt, int64_t now,
 					struct hub_switch_memo *memo)
 {
@@ -134,7 +182,7 @@ static struct hub_port *hub_switch_dest(struct hub *hub, struct hub_port *src,
 		return src; /* a runt: nothing to switch */
 	if (!(src_mac[0] & 1) && !(memo->have_src && !memcmp(memo->src, src_mac, ETH_ALEN))) {
 		/* A full table learns nothing: unknown destinations flood. */
-		mac_table_learn(hub->macs, src_mac, &src, now);
+		mac_table_learn(shard->macs, src_mac, &src, now);
 		memcpy(memo->src, src_mac, ETH_ALEN);
 		memo->have_src = true;
 		memo->have_dst = false; /* learning may have moved the destination */
@@ -143,10 +191,13 @@ static struct hub_port *hub_switch_dest(struct hub *hub, struct hub_port *src,
 		return NULL;
 	if (memo->have_dst && !memcmp(memo->dst, dst_mac, ETH_ALEN))
 		return memo->out;
-	e = mac_table_lookup(hub->macs, dst_mac, now);
+	e = mac_table_lookup(shard->macs, dst_mac, now);
 	memcpy(memo->dst, dst_mac, ETH_ALEN);
 	memo->have_dst = true;
 	memo->out = e ? *(struct hub_port **)mac_entry_value(e) : NULL;
+	/* Learnt behind another link: the far part is reached from its own side only. */
+	if (memo->out && src->link && memo->out->link)
+		memo->out = src;
 	return memo->out;
 }
 
@@ -171,26 +222,26 @@ static void hub_send_sub_burst(struct hub_port *port, const struct net_pkt *pkts
  */
 static void hub_forward(struct hub_port *src, const struct net_pkt *pkts, unsigned int n)
 {
-	struct hub *hub = src->hub;
+	struct hub_shard *shard = src->shard;
 	struct hub_port *dest[NET_BURST_MAX];
 	struct hub_switch_memo memo = { 0 };
 	bool flood = false;
 	int64_t now;
 
-	if (!hub->config.learning) {
-		for (struct hub_port *p = hub->ports; p; p = p->next)
-			if (p != src)
+	if (!shard->hub->config.learning) {
+		for (struct hub_port *p = shard->ports; p; p = p->next)
+			if (hub_port_forwards_to(src, p))
 				net_send_burst(&p->nc, pkts, n, NULL);
 		return;
 	}
 	now = loop_now_ns();
 	for (unsigned int i = 0; i < n; i++) {
-		dest[i] = hub_switch_dest(hub, src, &pkts[i], now, &memo);
+		dest[i] = hub_switch_dest(shard, src, &pkts[i], now, &memo);
 		flood |= !dest[i];
 	}
 	if (flood) {
-		for (struct hub_port *p = hub->ports; p; p = p->next)
-			if (p != src)
+		for (struct hub_port *p = shard->ports; p; p = p->next)
+			if (hub_port_forwards_to(src, p))
 				hub_send_sub_burst(p, pkts, dest, n);
 		return;
 	}
@@ -221,8 +272,8 @@ static unsigned int hub_port_rx_room(struct net_client *nc)
 	struct hub_port *src = (struct hub_port *)nc;
 	unsigned int room = 0;
 
-	for (struct hub_port *p = src->hub->ports; p; p = p->next) {
-		if (p != src) {
+	for (struct hub_port *p = src->shard->ports; p; p = p->next) {
+		if (hub_port_forwards_to(src, p)) {
 			unsigned int r = net_send_room(&p->nc);
 
 			if (r > room)
@@ -251,8 +302,8 @@ static unsigned int hub_port_receive_burst(struct net_client *nc, const struct n
 {
 	struct hub_port *src = (struct hub_port *)nc, *other = NULL;
 
-	for (struct hub_port *p = src->hub->ports; p; p = p->next) {
-		if (p == src)
+	for (struct hub_port *p = src->shard->ports; p; p = p->next) {
+		if (!hub_port_forwards_to(src, p))
 			continue;
 		if (other) {
 			other = NULL;
@@ -260,7 +311,7 @@ static unsigned int hub_port_receive_burst(struct net_client *nc, const struct n
 		}
 		other = p;
 	}
-	if (other && !src->hub->config.learning)
+	if (other && !src->shard->hub->config.learning)
 		return net_send_burst(&other->nc, pkts, n, hub_port_resume);
 	if (!hub_port_rx_room(nc))
 		return 0;
@@ -272,8 +323,8 @@ static bool hub_port_can_receive(struct net_client *nc)
 {
 	struct hub_port *src = (struct hub_port *)nc;
 
-	for (struct hub_port *p = src->hub->ports; p; p = p->next)
-		if (p != src && net_can_send(&p->nc))
+	for (struct hub_port *p = src->shard->ports; p; p = p->next)
+		if (hub_port_forwards_to(src, p) && net_can_send(&p->nc))
 			return true;
 	return false;
 }
@@ -283,8 +334,8 @@ static bool hub_port_accepts_vnet_hdr(struct net_client *nc)
 	struct hub_port *src = (struct hub_port *)nc;
 	bool any = false;
 
-	for (struct hub_port *p = src->hub->ports; p; p = p->next) {
-		if (p == src)
+	for (struct hub_port *p = src->shard->ports; p; p = p->next) {
+		if (!hub_port_forwards_to(src, p))
 			continue;
 		if (!net_peer_accepts_vnet_hdr(&p->nc))
 			return false;
@@ -303,26 +354,44 @@ static void hub_free(struct hub *hub)
 			break;
 		}
 	}
-	mac_table_free(hub->macs);
 	free(hub);
+}
+
+static void hub_shard_free(struct hub_shard *shard)
+{
+	struct hub *hub = shard->hub;
+	struct hub_shard **pp;
+
+	for (pp = &hub->shards; *pp; pp = &(*pp)->next) {
+		if (*pp == shard) {
+			*pp = shard->next;
+			break;
+		}
+	}
+	mac_table_free(shard->macs);
+	free(shard);
+	if (!hub->shards)
+		hub_free(hub);
 }
 
 static void hub_port_cleanup(struct net_client *nc)
 {
 	struct hub_port *port = (struct hub_port *)nc;
-	struct hub *hub = port->hub;
+	struct hub_shard *shard = port->shard;
 	struct hub_port **pp;
 
-	for (pp = &hub->ports; *pp; pp = &(*pp)->next) {
+	if (!shard)
+		return; /* freed before it joined a part */
+	for (pp = &shard->ports; *pp; pp = &(*pp)->next) {
 		if (*pp == port) {
 			*pp = port->next;
 			break;
 		}
 	}
-	if (hub->macs)
-		mac_table_forget(hub->macs, hub_mac_on_port, port);
-	if (!hub->ports)
-		hub_free(hub);
+	if (shard->macs)
+		mac_table_forget(shard->macs, hub_mac_on_port, port);
+	if (!shard->ports)
+		hub_shard_free(shard);
 }
 
 /*
@@ -333,17 +402,16 @@ static void hub_port_cleanup(struct net_client *nc)
 static void hub_port_flush_others(struct net_client *port)
 {
 	struct hub_port *dst = (struct hub_port *)port;
-	struct hub *hub;
+	struct hub_shard *shard = dst->shard;
 
-	hub = dst->hub;
 	/* A delivery below may flush again (its receiver drained): one walk at a time. */
-	if (hub->flushing)
+	if (shard->flushing)
 		return;
-	hub->flushing = true;
-	for (struct hub_port *p = hub->ports; p; p = p->next)
+	shard->flushing = true;
+	for (struct hub_port *p = shard->ports; p; p = p->next)
 		if (p != dst && net_queue_length(&p->nc) && hub_port_can_receive(&p->nc))
 			net_flush_queued(&p->nc);
-	hub->flushing = false;
+	shard->flushing = false;
 }
 
 static const struct net_client_ops hub_port_ops = {
@@ -360,7 +428,8 @@ static const struct net_client_ops hub_port_ops = {
 
 bool hub_port_hub_is_switch(const struct net_client *port)
 {
-	return port->ops == &hub_port_ops && ((const struct hub_port *)port)->hub->config.learning;
+	return port->ops == &hub_port_ops &&
+	       ((const struct hub_port *)port)->shard->hub->config.learning;
 }
 
 static struct hub *hub_new(int id, const struct hub_config *config)
@@ -377,71 +446,170 @@ static struct hub *hub_new(int id, const struct hub_config *config)
 			hub->config.mac_table_size = HUB_MAC_TABLE_DEFAULT;
 		if (!hub->config.ageing_ns)
 			hub->config.ageing_ns = HUB_AGEING_DEFAULT_S * 1000000000LL;
-		hub->macs = mac_table_new(hub->config.mac_table_size, hub->config.ageing_ns,
-					  sizeof(struct hub_port *));
-		if (!hub->macs) {
-			free(hub);
-			return NULL;
-		}
 	}
 	hub->next = hubs;
 	hubs = hub;
 	return hub;
 }
 
+static struct hub_shard *hub_shard_new(struct hub *hub, struct loop *loop)
+{
+	struct hub_shard *shard = calloc(1, sizeof(*shard)), **pp;
+
+	if (!shard)
+		return NULL;
+	shard->hub = hub;
+	shard->loop = loop;
+	if (hub->config.learning) {
+		shard->macs = mac_table_new(hub->config.mac_table_size, hub->config.ageing_ns,
+					    sizeof(struct hub_port *));
+		if (!shard->macs) {
+			free(shard);
+			return NULL;
+		}
+	}
+	for (pp = &hub->shards; *pp; pp = &(*pp)->next)
+		;
+	*pp = shard;
+	return shard;
+}
+
+static struct hub_shard *hub_shard_find(struct hub *hub, struct loop *loop)
+{
+	for (struct hub_shard *sh = hub->shards; sh; sh = sh->next)
+		if (sh->loop == loop)
+			return sh;
+	return NULL;
+}
+
+/* A new port of @shard, the last of its ports; a link port if @link. */
+static struct hub_port *hub_port_add(struct hub_shard *shard, const char *name, bool link)
+{
+	struct hub *hub = shard->hub;
+	struct hub_port *port, **pp;
+
+	port = (struct hub_port *)net_client_new(&hub_port_ops, shard->loop, NULL, "hubport",
+						 name);
+	if (!port)
+		return NULL;
+	port->shard = shard;
+	port->link = link;
+	port->index = link ? 0 : hub->num_ports++;
+	port->nc.hubid = hub->id;
+	port->nc.is_netdev = true;
+	port->nc.internal = link;
+	if (link)
+		snprintf(port->nc.info_str, sizeof(port->nc.info_str), "type=hubport,link%s",
+			 hub->config.learning ? ",learning=on" : "");
+	else
+		snprintf(port->nc.info_str, sizeof(port->nc.info_str), "index=%u,type=hubport%s",
+			 port->index, hub->config.learning ? ",learning=on" : "");
+	for (pp = &shard->ports; *pp; pp = &(*pp)->next)
+		;
+	*pp = port;
+	return port;
+}
+
+/* Join @shard (new) to each other part of its hub by a link: a link port on each side. */
+static int hub_shard_link(struct hub_shard *shard)
+{
+	struct hub *hub = shard->hub;
+
+	for (struct hub_shard *other = hub->shards; other; other = other->next) {
+		struct net_client *end_a, *end_b;
+		struct hub_port *pa, *pb;
+		char name[64], pname[80];
+		int ret;
+
+		if (other == shard)
+			continue;
+		snprintf(name, sizeof(name), "hub%d-link%u", hub->id, hub->num_links++);
+		ret = hub_link_new(other->loop, shard->loop, name, &end_a, &end_b);
+		if (ret < 0)
+			return ret;
+		snprintf(pname, sizeof(pname), "%s-port.a", name);
+		pa = hub_port_add(other, pname, true);
+		snprintf(pname, sizeof(pname), "%s-port.b", name);
+		pb = pa ? hub_port_add(shard, pname, true) : NULL;
+		if (!pb) {
+			ret = -errno;
+			net_client_free(end_a);
+			net_client_free(end_b);
+			if (pa)
+				net_client_free(&pa->nc);
+			return ret;
+		}
+		net_peer(&pa->nc, end_a);
+		net_peer(&pb->nc, end_b);
+	}
+	return 0;
+}
+
 struct net_client *hub_port_new(struct loop *loop, int hubid, const char *name,
 				struct net_client *peer, const struct hub_config *config)
 {
 	struct hub *hub = hub_find(hubid);
-	bool created = false;
-	struct hub_port *port, **pp;
+	struct hub_shard *shard = NULL;
+	struct hub_port *port;
 	char defname[64];
 	unsigned int nports = 0;
+	int ret;
 
 	if (hub && config && config->learning != hub->config.learning) {
 		errno = EINVAL;
 		return NULL;
 	}
+	if (peer && peer->peer) {
+		errno = EBUSY;
+		return NULL;
+	}
+	if (peer && peer->loop != loop) {
+		errno = EXDEV;
+		return NULL;
+	}
 	if (hub) {
-		for (struct hub_port *p = hub->ports; p; p = p->next)
-			nports++;
+		for (struct hub_shard *sh = hub->shards; sh; sh = sh->next)
+			for (struct hub_port *p = sh->ports; p; p = p->next)
+				nports += !p->link;
 		if (nports >= HUB_MAX_PORTS) {
 			errno = ENOSPC;
 			return NULL;
 		}
+		shard = hub_shard_find(hub, loop);
 	} else {
 		hub = hub_new(hubid, config);
 		if (!hub)
 			return NULL;
-		created = true;
+	}
+	if (!shard) {
+		shard = hub_shard_new(hub, loop);
+		if (!shard)
+			goto err;
+		ret = hub_shard_link(shard);
+		if (ret < 0) {
+			errno = -ret;
+			goto err;
+		}
 	}
 	if (!name) {
 		snprintf(defname, sizeof(defname), "hub%dport%u", hubid, hub->num_ports);
 		name = defname;
 	}
-	if (peer && peer->peer) {
-		errno = EBUSY;
-		goto err;
-	}
 	/* Peer only once the port is whole: the peer's peer_changed may call into it. */
-	port = (struct hub_port *)net_client_new(&hub_port_ops, loop, NULL, "hubport", name);
+	port = hub_port_add(shard, name, false);
 	if (!port)
 		goto err;
-	port->hub = hub;
-	port->index = hub->num_ports++;
-	port->nc.hubid = hubid;
-	port->nc.is_netdev = true;
-	snprintf(port->nc.info_str, sizeof(port->nc.info_str), "index=%u,type=hubport%s",
-		 port->index, hub->config.learning ? ",learning=on" : "");
-	for (pp = &hub->ports; *pp; pp = &(*pp)->next)
-		;
-	*pp = port;
 	if (peer)
 		net_peer(&port->nc, peer);
 	return &port->nc;
 err:
-	if (created)
+	ret = errno;
+	/* A part or hub made here for the port goes again; links it got stay (a failed malloc). */
+	if (shard && !shard->ports)
+		hub_shard_free(shard);
+	else if (!hub->shards)
 		hub_free(hub);
+	errno = ret;
 	return NULL;
 }
 
@@ -469,6 +637,8 @@ int net_init_hubport(const struct netdev_hubport_opts *o, const char *id, struct
 			return error_set(err, -ENOENT, "netdev=%s: no such netdev", o->netdev);
 		if (peer->peer)
 			return error_set(err, -EBUSY, "netdev=%s: already in use", o->netdev);
+		/* A port lives on the loop of its peer: a thread's clients stay on it. */
+		loop = peer->loop;
 	}
 	port = hub_port_new(loop, (int)o->hubid, id, peer, o->has_learning ? &config : NULL);
 	if (!port) {

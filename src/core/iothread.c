@@ -53,6 +53,9 @@ struct iothread_req {
  * @exited:		the loop returned: the caller of iothread_run_sync() runs @fn itself
  * @tid:		the thread's kernel id (0 until it reports it)
  * @ret:		what loop_run() returned
+ * @pause:		iothread_pause_all() holds the thread: it stays parked until cleared
+ * @parked:		the thread waits in iothread_park() (or will not run again: exited)
+ * @park_req:		the request that parks it, queued by iothread_pause_all()
  * @next:		the next in the list of iothreads
  */
 struct iothread {
@@ -71,6 +74,9 @@ struct iothread {
 	bool exited;
 	pid_t tid;
 	int ret;
+	bool pause;
+	bool parked;
+	struct iothread_req park_req;
 
 	struct iothread *next;
 };
@@ -87,6 +93,9 @@ static bool iothread_deferred;
 
 /* The iothread this thread runs, or NULL. */
 static _Thread_local struct iothread *iothread_current;
+
+/* Nesting depth of iothread_pause_all() (main thread's). */
+static unsigned int iothread_pause_depth;
 
 struct iothread *iothread_self(void)
 {
@@ -298,7 +307,8 @@ void iothread_run_sync(struct iothread *io, iothread_fn *fn, void *opaque)
 {
 	struct iothread_req req = { .fn = fn, .opaque = opaque };
 
-	if (iothread_current == io || !io->started) {
+	/* Parked by the caller's iothread_pause_all(): the caller is the loop's only user. */
+	if (iothread_current == io || !io->started || io->pause) {
 		fn(opaque);
 		return;
 	}
@@ -332,12 +342,89 @@ pid_t iothread_thread_id(struct iothread *io)
 	return tid;
 }
 
+/* The request of iothread_pause_all(), on the iothread: wait until it is cleared. */
+static void iothread_park(void *opaque)
+{
+	struct iothread *io = opaque;
+
+	pthread_mutex_lock(&io->lock);
+	io->parked = true;
+	pthread_cond_broadcast(&io->cond);
+	while (io->pause)
+		pthread_cond_wait(&io->cond, &io->lock);
+	io->parked = false;
+	pthread_mutex_unlock(&io->lock);
+}
+
+/* Let one parked iothread go on and wait until its park request is done (reusable again). */
+static void iothread_unpark(struct iothread *io)
+{
+	if (!io->pause)
+		return;
+	pthread_mutex_lock(&io->lock);
+	io->pause = false;
+	pthread_cond_broadcast(&io->cond);
+	while (!io->park_req.done && !io->exited)
+		pthread_cond_wait(&io->cond, &io->lock);
+	pthread_mutex_unlock(&io->lock);
+}
+
+void iothread_pause_all(void)
+{
+	if (iothread_pause_depth++)
+		return;
+	/* Ask them all first, then wait: they park in parallel. */
+	for (struct iothread *io = iothreads; io; io = io->next) {
+		if (!io->started)
+			continue;
+		pthread_mutex_lock(&io->lock);
+		if (!io->exited) {
+			io->pause = true;
+			io->park_req = (struct iothread_req){ .fn = iothread_park, .opaque = io };
+			*io->reqs_tail = &io->park_req;
+			io->reqs_tail = &io->park_req.next;
+		}
+		pthread_mutex_unlock(&io->lock);
+		if (io->pause)
+			loop_bh_schedule_threadsafe(io->req_bh);
+	}
+	for (struct iothread *io = iothreads; io; io = io->next) {
+		if (!io->pause)
+			continue;
+		pthread_mutex_lock(&io->lock);
+		while (!io->parked && !io->exited)
+			pthread_cond_wait(&io->cond, &io->lock);
+		pthread_mutex_unlock(&io->lock);
+	}
+}
+
+void iothread_resume_all(void)
+{
+	if (!iothread_pause_depth || --iothread_pause_depth)
+		return;
+	for (struct iothread *io = iothreads; io; io = io->next)
+		iothread_unpark(io);
+}
+
+void iothread_stop_all(void)
+{
+	/* Ask them all first, so that they wind down together. */
+	for (struct iothread *io = iothreads; io; io = io->next) {
+		iothread_unpark(io);
+		iothread_stop(io);
+	}
+	for (struct iothread *io = iothreads; io; io = io->next)
+		iothread_join(io);
+}
+
 void iothread_free(struct iothread *io)
 {
 	struct iothread **pp;
 
 	if (!io)
 		return;
+	/* A parked thread would never see the stop. */
+	iothread_unpark(io);
 	iothread_stop(io);
 	iothread_join(io);
 	for (pp = &iothreads; *pp; pp = &(*pp)->next) {
@@ -356,9 +443,7 @@ void iothread_free(struct iothread *io)
 
 void iothread_free_all(void)
 {
-	/* Ask them all first, so that they wind down together. */
-	for (struct iothread *io = iothreads; io; io = io->next)
-		iothread_stop(io);
+	iothread_stop_all();
 	while (iothreads)
 		iothread_free(iothreads);
 }

@@ -87,6 +87,29 @@ void iothread_free(struct iothread *io);
 void iothread_run_sync(struct iothread *io, iothread_fn *fn, void *opaque);
 
 /**
+ * iothread_pause_all() - park every running iothread between two rounds of its loop and
+ *			  return once all are parked; main thread only; nests
+ *
+ * Until iothread_resume_all(), the caller may touch anything that lives on any loop as if it
+ * were the loop's own thread (as QEMU's monitor does under its big lock): QMP commands run so.
+ * iothread_run_sync() then runs its function at once in the caller.
+ */
+void iothread_pause_all(void);
+
+/**
+ * iothread_resume_all() - let the iothreads of the outermost iothread_pause_all() go on
+ */
+void iothread_resume_all(void);
+
+/**
+ * iothread_stop_all() - stop every iothread and wait until each has ended; main thread only
+ *
+ * Their loops stay: what lives on them is then the caller's to free (at shutdown), before
+ * iothread_free_all().
+ */
+void iothread_stop_all(void);
+
+/**
  * iothread_loop() - the iothread's event loop
  * @io: the iothread
  *

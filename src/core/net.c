@@ -68,7 +68,7 @@ struct net_client *net_first(void)
 struct net_client *net_find(const char *name)
 {
 	for (struct net_client *nc = net_clients; nc; nc = nc->next)
-		if (!strcmp(nc->name, name) && nc->queue_index == 0)
+		if (!strcmp(nc->name, name) && nc->queue_index == 0 && !nc->internal)
 			return nc;
 	return NULL;
 }
@@ -78,7 +78,7 @@ unsigned int net_find_queues(const char *name, struct net_client **out, unsigned
 	unsigned int n = 0;
 
 	for (struct net_client *nc = net_clients; nc; nc = nc->next) {
-		if (strcmp(nc->name, name))
+		if (strcmp(nc->name, name) || nc->internal)
 			continue;
 		if (nc->queue_index < max)
 			out[nc->queue_index] = nc;
@@ -309,6 +309,10 @@ struct net_client *net_client_new(const struct net_client_ops *ops, struct loop 
 		errno = EBUSY;
 		return NULL;
 	}
+	if (peer && peer->loop != loop) {
+		errno = EXDEV;
+		return NULL;
+	}
 	nc = net_client_alloc(ops, loop, model, name ? strdup(name) : net_unique_name(model));
 	if (!nc)
 		return NULL;
@@ -341,6 +345,9 @@ int net_peer(struct net_client *a, struct net_client *b)
 		return -EINVAL;
 	if (a->peer || b->peer)
 		return -EBUSY;
+	/* Peers call each other directly: one thread serves both. */
+	if (a->loop != b->loop)
+		return -EXDEV;
 	a->peer = b;
 	b->peer = a;
 	if (a->ops->peer_changed)

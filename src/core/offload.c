@@ -823,9 +823,9 @@ static ssize_t offload_deliver_emit(void *opaque, const struct iovec *iov, int i
 /* Pieces of a frame passed on without a copy; a frame in more is made flat. */
 #define OFFLOAD_MAX_IOV 64
 
-/* The flat copy of a frame. One event loop thread delivers, so one buffer serves. */
-static uint8_t offload_scratch[NET_MAX_PACKET];
-static bool offload_scratch_busy;
+/* The flat copy of a frame: one per thread, as each event loop thread delivers on its own. */
+static _Thread_local uint8_t offload_scratch[NET_MAX_PACKET];
+static _Thread_local bool offload_scratch_busy;
 
 int offload_plain_iov(const struct iovec *iov, int iovcnt, struct iovec *out, int max)
 {

@@ -958,8 +958,10 @@ static void daemon_stop(const struct daemon_config *cfg, struct daemon_state *st
 		qmp_server_free(st->qmp[i]);
 		st->qmp[i] = NULL;
 	}
+	/* Devices on iothreads are freed from here once their threads have ended. */
+	iothread_stop_all();
 	net_client_free_all();
-	/* Once nothing lives on them: stopped, joined and freed. */
+	/* Once nothing lives on their loops: freed. */
 	iothread_free_all();
 	if (st->pidfile_fd >= 0) {
 		unlink(cfg->pidfile);

@@ -1000,8 +1000,12 @@ void qmp_dispatch(struct qmp_client *c, struct json_object *in)
 	if (!args)
 		args = empty = json_object_new_object();
 	r = qmp_check_args(cmd->args, args, &err);
-	if (r == 0)
+	if (r == 0) {
+		/* Commands reach devices and netdevs of every thread: the iothreads wait meanwhile. */
+		iothread_pause_all();
 		r = cmd->fn(&req, args, &ret, &err);
+		iothread_resume_all();
+	}
 	if (r < 0) {
 		json_object_put(ret);
 		qmp_client_error(c, id, req.err_class, "%s",

@@ -9,6 +9,7 @@
  * A SIGBUS elsewhere goes to the previous handler, or kills the process as it would have.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,8 @@ struct mem_guard_chunk {
 };
 
 static struct mem_guard_chunk mem_guard_table;
+/* Serializes the writers of the table (devices on several iothreads); the handler takes none. */
+static pthread_mutex_t mem_guard_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction mem_guard_old_action;
 
 /**
@@ -180,10 +183,12 @@ void mem_guard_destroy(struct mem_guard *g)
 	struct mem_guard_chunk *c;
 	unsigned int i;
 
+	pthread_mutex_lock(&mem_guard_lock);
 	for (c = &mem_guard_table; c; c = c->next)
 		for (i = 0; i < MEM_GUARD_CHUNK_SLOTS; i++)
 			if (c->slots[i].start && c->slots[i].owner == g)
 				__atomic_store_n(&c->slots[i].start, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&mem_guard_lock);
 	if (g->event_fd >= 0) {
 		loop_set_fd_handler(g->loop, g->event_fd, NULL, NULL, NULL, NULL);
 		close(g->event_fd);
@@ -199,13 +204,16 @@ int mem_guard_add(struct mem_guard *g, void *addr, size_t len, const char *what)
 
 	if (!g)
 		return 0;
+	pthread_mutex_lock(&mem_guard_lock);
 	for (c = &mem_guard_table; c; last = c, c = c->next)
 		for (i = 0; i < MEM_GUARD_CHUNK_SLOTS; i++)
 			if (!c->slots[i].start)
 				goto found;
 	c = calloc(1, sizeof(*c));
-	if (!c)
+	if (!c) {
+		pthread_mutex_unlock(&mem_guard_lock);
 		return -ENOMEM;
+	}
 	__atomic_store_n(&last->next, c, __ATOMIC_RELEASE);
 	i = 0;
 found:
@@ -214,6 +222,7 @@ found:
 	s->owner = g;
 	s->what = what;
 	__atomic_store_n(&s->start, (uintptr_t)addr, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&mem_guard_lock);
 	return 0;
 }
 
@@ -224,8 +233,10 @@ void mem_guard_remove(struct mem_guard *g, void *addr)
 
 	if (!g)
 		return;
+	pthread_mutex_lock(&mem_guard_lock);
 	for (c = &mem_guard_table; c; c = c->next)
 		for (i = 0; i < MEM_GUARD_CHUNK_SLOTS; i++)
 			if (c->slots[i].start == (uintptr_t)addr && c->slots[i].owner == g)
 				__atomic_store_n(&c->slots[i].start, 0, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&mem_guard_lock);
 }
