@@ -95,6 +95,19 @@ int opts_parse(const char *text, const char *implied_key, struct opts *out, stru
 const char *opts_get(struct opts *o, const char *key);
 
 /**
+ * opts_peek() - the last value of @key in an option string, without using it
+ * @text:	the string, as for opts_parse()
+ * @implied_key: as for opts_parse()
+ * @key:	the key
+ *
+ * For looking ahead at a command line's items before they are made (what cannot be parsed
+ * has no value: the item's own parse reports it).
+ *
+ * Return: a copy of the value (free() it), or NULL
+ */
+char *opts_peek(const char *text, const char *implied_key, const char *key);
+
+/**
  * opts_decode() - fill the typed struct @dst from @o using @desc (terminated by a NULL name)
  * @o:		parsed options (pairs consumed are marked used)
  * @desc:	field descriptions

@@ -425,7 +425,7 @@ static const struct opt_desc virtio_net_desc[] = {
 	OPT(struct device_virtio_net_opts, "poll", OPT_BOOL, poll,
 	    "busy-poll the rings (default off)"),
 	OPT(struct device_virtio_net_opts, "iothread", OPT_STRING, iothread,
-	    "-object iothread to run the data path on (not supported yet)"),
+	    "-object iothread to run the data path on (with its netdev)"),
 	OPT_MAX(struct device_virtio_net_opts, "poll-us", OPT_UINT, poll_us,
 		VIRTIO_NET_POLL_US_MAX,
 		"poll the rings up to this long before sleeping, adapting to the traffic "
@@ -454,26 +454,28 @@ static int device_init_e1000_any(const void *opts, const char *id, struct loop *
 }
 
 /*
- * -device ...,iothread=ID: the iothread must exist. The devices and the clients they peer
- * with still share the main loop's state (net.c, hub.c), so no device runs on an iothread
- * yet: refused rather than ignored.
+ * -device ...,iothread=ID: the device's data path runs on that iothread's loop (with the
+ * netdev it is peered with: the daemon makes a command line's netdev there).
  */
-static int device_check_iothread(const char *iothread, struct error *err)
+static int device_iothread_loop(const char *iothread, struct loop **loop, struct error *err)
 {
+	struct iothread *io;
+
 	if (!iothread)
 		return 0;
-	if (!iothread_find(iothread))
+	io = iothread_find(iothread);
+	if (!io)
 		return error_set(err, -ENOENT, "iothread=%s: no such iothread (create it with "
 				 "-object iothread,id=%s)", iothread, iothread);
-	return error_set(err, -ENOTSUP, "iothread=%s: running a device on an iothread is not "
-			 "supported yet", iothread);
+	*loop = iothread_loop(io);
+	return 0;
 }
 
 static int device_init_virtio_net_any(const void *opts, const char *id, struct loop *loop,
 				      struct error *err)
 {
 	const struct device_virtio_net_opts *o = opts;
-	int ret = device_check_iothread(o->iothread, err);
+	int ret = device_iothread_loop(o->iothread, &loop, err);
 
 	if (ret < 0)
 		return ret;
@@ -625,7 +627,11 @@ int object_del(const char *id, struct error *err)
 	struct iothread *io = iothread_find(id);
 
 	if (io) {
-		/* Nothing runs on an iothread yet (device_check_iothread()): nothing to move. */
+		/* As QEMU, an iothread in use stays: its devices and netdevs would have no thread. */
+		for (struct net_client *nc = net_first(); nc; nc = nc->next)
+			if (nc->loop == iothread_loop(io))
+				return error_set(err, -EBUSY, "iothread '%s' is in use by %s", id,
+						 nc->name);
 		iothread_free(io);
 		return 0;
 	}

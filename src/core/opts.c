@@ -114,6 +114,21 @@ const char *opts_get(struct opts *o, const char *key)
 	return v;
 }
 
+char *opts_peek(const char *text, const char *implied_key, const char *key)
+{
+	struct error err = { 0 };
+	struct opts o;
+	const char *v;
+	char *copy;
+
+	if (opts_parse(text, implied_key, &o, &err) < 0)
+		return NULL;
+	v = opts_get(&o, key);
+	copy = v ? strdup(v) : NULL;
+	opts_free(&o);
+	return copy;
+}
+
 int opts_parse_bool(const char *s, bool *out)
 {
 	static const char *const yes[] = { "on", "yes", "true", "y" };

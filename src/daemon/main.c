@@ -886,17 +886,77 @@ fail:
 	return err ? err->code : -EIO;
 }
 
-/* Create every item in order; print the first failure. */
+/* Whether @s names @id (NULL names nothing); frees @s. */
+static bool daemon_names(char *s, const char *id)
+{
+	bool same = s && !strcmp(s, id);
+
+	free(s);
+	return same;
+}
+
+/*
+ * The iothread the command line's netdev @id is made on: that of the -device peered with it
+ * (iothread=), directly or through the hubport peered with it; NULL: the main loop. Peers
+ * run on one thread, and a netdev is made before the device that names it.
+ */
+static char *daemon_netdev_iothread(const struct daemon_config *cfg, const char *id,
+				    unsigned int depth)
+{
+	for (size_t i = 0; i < cfg->nitems && depth < 4; i++) {
+		const struct daemon_item *it = &cfg->items[i];
+		char *port;
+
+		if (it->kind == DAEMON_ITEM_DEVICE &&
+		    daemon_names(opts_peek(it->text, "driver", "netdev"), id))
+			return opts_peek(it->text, "driver", "iothread");
+		if (it->kind != DAEMON_ITEM_NETDEV ||
+		    !daemon_names(opts_peek(it->text, "type", "type"), "hubport") ||
+		    !daemon_names(opts_peek(it->text, "type", "netdev"), id))
+			continue;
+		port = opts_peek(it->text, "type", "id");
+		if (port) {
+			char *io = daemon_netdev_iothread(cfg, port, depth + 1);
+
+			free(port);
+			return io;
+		}
+	}
+	return NULL;
+}
+
+/* The loop a command line's netdev is made on (see daemon_netdev_iothread()). */
+static struct loop *daemon_netdev_loop(const struct daemon_config *cfg, const char *text,
+				       struct loop *main_loop)
+{
+	char *id = opts_peek(text, "type", "id");
+	char *io_id = id ? daemon_netdev_iothread(cfg, id, 0) : NULL;
+	struct iothread *io = io_id ? iothread_find(io_id) : NULL;
+
+	free(id);
+	free(io_id);
+	return io ? iothread_loop(io) : main_loop;
+}
+
+/*
+ * Create every item in order, -object iothread first (as QEMU makes them before netdevs and
+ * devices); print the first failure.
+ */
 static int daemon_create_items(const struct daemon_config *cfg, struct loop *loop)
 {
-	for (size_t i = 0; i < cfg->nitems; i++) {
-		const struct daemon_item *it = &cfg->items[i];
+	for (size_t k = 0; k < 2 * cfg->nitems; k++) {
+		const struct daemon_item *it = &cfg->items[k % cfg->nitems];
 		struct error err = { 0 };
+		bool early;
 		int ret;
 
+		early = it->kind == DAEMON_ITEM_OBJECT &&
+			daemon_names(opts_peek(it->text, "qom-type", "qom-type"), "iothread");
+		if (early != (k < cfg->nitems))
+			continue;
 		switch (it->kind) {
 		case DAEMON_ITEM_NETDEV:
-			ret = netdev_add(loop, it->text, &err);
+			ret = netdev_add(daemon_netdev_loop(cfg, it->text, loop), it->text, &err);
 			break;
 		case DAEMON_ITEM_OBJECT:
 			ret = object_add(loop, it->text, &err);

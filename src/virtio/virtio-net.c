@@ -1297,6 +1297,14 @@ int device_init_virtio_net(const struct device_virtio_net_opts *o, const char *i
 			if (peers[i] && peers[i]->peer)
 				return error_set(err, -EBUSY, "netdev=%s: already in use",
 						 o->netdev);
+		for (unsigned int i = 0; i < npeers && i < VIRTIO_NET_MAX_PAIRS; i++)
+			if (peers[i] && peers[i]->loop != loop)
+				return error_set(err, -EXDEV,
+						 "netdev=%s: it runs on another thread than the "
+						 "device (iothread=%s); vwire makes a command "
+						 "line's netdev on its device's iothread, netdev_add "
+						 "makes it on the main loop", o->netdev,
+						 o->iothread ? o->iothread : "none");
 		if (npeers != o->queues)
 			return error_set(err, -EINVAL,
 					 "queues=%llu: netdev %s has %u queue%s; they must match",
