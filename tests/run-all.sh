@@ -69,12 +69,13 @@ else
 	record build-asan 1
 fi
 
-# ThreadSanitizer on what crosses threads: the SPSC ring's two-thread stress, iothreads and
-# the loop's thread-safe bottom halves. Only those tests are built. clang: gcc refuses the
-# memory fences of the virtqueue code under -fsanitize=thread (-Werror=tsan).
-tsan_tests=(spsc_ring iothread loop)
-step "build with ThreadSanitizer (${tsan_tests[*]})"
-if CC=clang BUILD_TARGETS="${tsan_tests[*]/#/tests/unit/test-}" build build-tsan --werror \
+# ThreadSanitizer on what crosses threads: the SPSC ring's two-thread stress, iothreads, the
+# loop's thread-safe bottom halves and hubs across threads; and the daemon, which
+# e2e/iothread_traffic.sh runs with devices on two iothreads. Only those are built. clang: gcc
+# refuses the memory fences of the virtqueue code under -fsanitize=thread (-Werror=tsan).
+tsan_tests=(spsc_ring iothread loop hub_link)
+step "build with ThreadSanitizer (${tsan_tests[*]}, vwire)"
+if CC=clang BUILD_TARGETS="${tsan_tests[*]/#/tests/unit/test-} vwire" build build-tsan --werror \
 	-Dtests=enabled -Dslirp=enabled -Db_sanitize=thread -Db_lundef=false -Dbuildtype=debug; then
 	record build-tsan 0
 	step "unit tests under ThreadSanitizer"
@@ -115,6 +116,7 @@ for t in tests/e2e/*.sh; do
 	# Sanitized daemon for the protocol and data-path tests; guests under TCG are slow
 	# enough already, so the scripts that boot them may ask for the plain build.
 	export VWIRE=$top/build-asan/vwire VWIRE_FAST=$top/build/vwire
+	[ -x "$top/build-tsan/vwire" ] && export VWIRE_TSAN=$top/build-tsan/vwire
 	log=$(mktemp)
 	timeout 900 bash "$t" >"$log" 2>&1
 	st=$?

@@ -177,6 +177,17 @@ static unsigned int hub_link_receive_burst(struct net_client *nc, const struct n
 	return i;
 }
 
+/* A packet out of the end's queue (net_flush_queued()): a burst of one. */
+static ssize_t hub_link_receive_iov(struct net_client *nc, const struct iovec *iov, int iovcnt,
+				    unsigned int flags)
+{
+	struct net_pkt pkt = { iov, iovcnt, flags, net_iov_size(iov, iovcnt) };
+
+	if (pkt.len > NET_MAX_PACKET)
+		return -EMSGSIZE; /* counted by the core */
+	return hub_link_receive_burst(nc, &pkt, 1) ? (ssize_t)pkt.len : 0;
+}
+
 /* Return @n sent buffers to the sending end, and resume it if it had run short. */
 static void hub_link_recycle(struct hub_link_end *end, struct hub_link_dir *d, void **bufs,
 			     unsigned int n)
@@ -288,6 +299,7 @@ static void hub_link_counters(struct net_client *nc, net_counter_fn *add, void *
 static const struct net_client_ops hub_link_ops = {
 	.type = "hub-link",
 	.size = sizeof(struct hub_link_end),
+	.receive_iov = hub_link_receive_iov,
 	.can_receive = hub_link_can_receive,
 	.cleanup = hub_link_cleanup,
 	.accepts_vnet_hdr = hub_link_accepts_vnet_hdr,

@@ -32,13 +32,13 @@ hugepages_setup() {
 	on_cleanup "rm -rf $HUGE_DIR/${PREFIX}map_* /var/run/dpdk/$PREFIX"
 }
 
-# testpmd_stats LOG - one line per port from testpmd's output: "port rx tx rx_dropped
+# testpmd_stats LOG [PORTS] - one line per port (PORTS, default 2) from testpmd's output: "port rx tx rx_dropped
 # tx_dropped errors blocks rx_bytes last_rx prev_rx last_rx_pps" (final forward statistics,
 # then the periodic NIC statistics: their count, the last block's bytes and packets, the
 # packets of the block before it and the last rate).
 testpmd_stats() {
 	# Counters pass through as text: awk's numbers would print large ones as 1.2e+09.
-	awk '
+	awk -v ports="${2:-2}" '
 	function n(v) { return v == "" ? "0" : v }
 	/NIC statistics for port/ { p = $(NF - 1); nic = 1; fwd = 0; blocks[p]++ }
 	/Forward statistics for port/ { p = $(NF - 1); fwd = 1; nic = 0 }
@@ -51,7 +51,7 @@ testpmd_stats() {
 	fwd && /RX-packets:/ { rx[p] = $2; rxd[p] = $4 }
 	fwd && /TX-packets:/ { tx[p] = $2; txd[p] = $4 }
 	END {
-		for (p = 0; p < 2; p++)
+		for (p = 0; p < ports; p++)
 			print p, n(rx[p]), n(tx[p]), n(rxd[p]), n(txd[p]), n(err[p]), n(blocks[p]),
 			      n(bytes[p]), n(last[p]), n(prev[p]), n(pps[p])
 	}' "$1"
