@@ -8,7 +8,7 @@
 # poll-us=ADAPTIVE_US, default 50), a second testpmd with
 # two net_vhost ports in io forwarding, or ovs-vswitchd-dpdk with its PMD thread on core 1 (its
 # own database, run directory and sockets in a scratch directory; stopped after each run). Each side has one core: testpmd's virtio-user side
-# runs on core 0, the switch on core 1 (vwire is single-threaded; the vhost testpmd's
+# runs on core 0, the switch on core 1 (all of vwire's threads: VWIRE_CPUS; the vhost testpmd's
 # forwarding and main lcores are both on core 1). Measured for SECS seconds after WARM seconds
 # of warm-up: packets per second received by testpmd (both ports), and the switch's CPU time
 # per packet (/proc/PID/stat utime+stime over the same window, divided by the packets). Prints
@@ -19,6 +19,10 @@
 #                                 SWITCHES="dpdk ovs vwire vwire-poll": which switches, dpdk
 #                                 first; ovs is left out when it is not installed;
 #                                 vwire-adaptive: poll-us=ADAPTIVE_US (50);
+#                                 vwire-iothread: the devices on one -object iothread;
+#                                 PAIRS=2: four testpmd ports, two hubs, vwire only:
+#                                 vwire-2iothreads puts each pair on its own iothread;
+#                                 VWIRE_CPUS=1: the cores vwire's threads may use;
 #                                 VWIRE_BASE=path/to/other/vwire adds vwire-base and
 #                                 vwire-base-poll: another build, e.g. main, for a change's
 #                                 before and after in the same interleaved run;
@@ -35,6 +39,13 @@ SIZES=${SIZES:-64 1500}
 BURSTS=${BURSTS:-4}
 ADAPTIVE_US=${ADAPTIVE_US:-50}
 OVS_VSWITCHD=${OVS_VSWITCHD:-/usr/lib/openvswitch-switch-dpdk/ovs-vswitchd-dpdk}
+PAIRS=${PAIRS:-1}
+VWIRE_CPUS=${VWIRE_CPUS:-1}
+if ((PAIRS > 1)); then
+	SWITCHES=${SWITCHES:-vwire vwire-iothread vwire-2iothreads}
+	[[ " $SWITCHES " != *" dpdk "* && " $SWITCHES " != *" ovs "* ]] ||
+		{ echo "FAIL: PAIRS=$PAIRS: DPDK and OVS are measured with one pair only" >&2; exit 1; }
+fi
 if [[ -z ${SWITCHES:-} ]]; then
 	SWITCHES="dpdk vwire vwire-poll"
 	[[ -x $OVS_VSWITCHD ]] && SWITCHES="dpdk ovs vwire vwire-poll"
@@ -171,15 +182,26 @@ start_switch() {
 	ovs)
 		start_ovs
 		;;
-	vwire | vwire-poll | vwire-adaptive | vwire-base | vwire-base-poll)
-		local poll= bin=$VWIRE
+	vwire | vwire-poll | vwire-adaptive | vwire-base | vwire-base-poll | vwire-iothread | \
+	vwire-2iothreads)
+		local poll= bin=$VWIRE args=() i
 		[[ $1 == *-poll ]] && poll=,poll=on
 		[[ $1 == *-adaptive ]] && poll=,poll-us=$ADAPTIVE_US
 		[[ $1 == vwire-base* ]] && bin=$VWIRE_BASE
+		# On iothreads, which poll as QEMU's do (poll-max-ns 32768): all on one, or a pair
+		# on each.
+		[[ $1 == *iothread* ]] && args=(-object iothread,id=io1 -object iothread,id=io2)
+		# Pair k: hub k, ports 2k and 2k+1.
+		for ((i = 0; i < 2 * PAIRS; i++)); do
+			case $1 in
+			*-iothread) poll=,iothread=io1 ;;
+			*-2iothreads) poll=,iothread=io$((i / 2 % 2 + 1)) ;;
+			esac
+			args+=(-netdev "hubport,id=h$i,hubid=$((i / 2))"
+				-device "virtio-net,id=v$i,netdev=h$i,socket=$tmp/s$i.sock$poll")
+		done
 		# shellcheck disable=SC2086 # VWIRE_WRAP is a command line, e.g. a profiler.
-		taskset -c 1 ${VWIRE_WRAP:-} "$bin" -netdev hubport,id=h0,hubid=0 -netdev hubport,id=h1,hubid=0 \
-			-device "virtio-net,id=v0,netdev=h0,socket=$s0$poll" \
-			-device "virtio-net,id=v1,netdev=h1,socket=$s1$poll" \
+		taskset -c "$VWIRE_CPUS" ${VWIRE_WRAP:-} "$bin" "${args[@]}" \
 			-D "$tmp/vwire.log" >"$tmp/switch.out" 2>&1 &
 		;;
 	dpdk)
@@ -194,18 +216,24 @@ start_switch() {
 	[[ $1 == ovs ]] || sw_pid=$!
 	wait_file "$s0" "$1 socket $s0"
 	wait_file "$s1" "$1 socket $s1"
+	for ((i = 2; i < 2 * PAIRS; i++)); do
+		wait_file "$tmp/s$i.sock" "$1 socket $i"
+	done
 }
 
 # measure SWITCH SIZE: prints "pps switch_cpu_seconds packets" for one run.
 measure() {
-	local sw=$1 size=$2 fifo=$tmp/cmd log=$tmp/virtio.log c0 c1
+	local sw=$1 size=$2 fifo=$tmp/cmd log=$tmp/virtio.log c0 c1 more=() i
 	start_switch "$sw"
+	for ((i = 2; i < 2 * PAIRS; i++)); do
+		more+=(--vdev "net_virtio_user$i,path=$tmp/s$i.sock,queues=1")
+	done
 	rm -f "$fifo"
 	mkfifo "$fifo"
 	dpdk-testpmd --lcores '0@0,1@0' --no-pci --single-file-segments -m "$MEM" \
 		--huge-dir "$huge_dir" --file-prefix="vwbu$sfx" \
 		--vdev "net_virtio_user0,path=$s0,queues=1" \
-		--vdev "net_virtio_user1,path=$s1,queues=1" \
+		--vdev "net_virtio_user1,path=$s1,queues=1" "${more[@]}" \
 		-- -i --forward-mode=io --txpkts="$size" <"$fifo" >"$log" 2>&1 &
 	tp_pid=$!
 	exec 3>"$fifo"
@@ -242,9 +270,12 @@ measure() {
 	nic && /RX-packets:/ { pk[p, n[p]] = $2 }
 	nic && /Rx-pps:/ { pps[p, n[p]] = $2 }
 	END {
-		if (n[0] < 2 || n[1] < 2) { print "no statistics" > "/dev/stderr"; exit 1 }
-		rate = pps[0, n[0]] + pps[1, n[1]]
-		pkts = pk[0, n[0]] - pk[0, n[0] - 1] + pk[1, n[1]] - pk[1, n[1] - 1]
+		for (p in n) {
+			if (n[p] < 2) { print "no statistics" > "/dev/stderr"; exit 1 }
+			rate += pps[p, n[p]]
+			pkts += pk[p, n[p]] - pk[p, n[p] - 1]
+		}
+		if (!rate) { print "no statistics" > "/dev/stderr"; exit 1 }
 		printf "%.0f %.3f %.0f\n", rate, ticks / hz, pkts
 	}' "$log" || { tail -40 "$log" >&2; die "$sw: no statistics from testpmd"; }
 }
@@ -279,6 +310,8 @@ print("|---:|---|---:|---:|---:|---:|---:|" + ("---:|" if with_ovs else ""))
 names = {"dpdk": "DPDK vhost PMD (testpmd io, polls)", "vwire": "vwire, kick mode",
          "vwire-poll": "vwire, poll=on", "ovs": "Open vSwitch with DPDK, port to port",
          "vwire-adaptive": f"vwire, poll-us={sys.argv[8]}",
+         "vwire-iothread": "vwire, devices on one iothread (poll-max-ns 32768)",
+         "vwire-2iothreads": "vwire, a pair of devices on each of two iothreads",
          "vwire-base": "VWIRE_BASE, kick mode", "vwire-base-poll": "VWIRE_BASE, poll=on"}
 for size in sorted({k[0] for k in rows}):
     dpdk = [r[0] for r in rows.get((size, "dpdk"), [])]

@@ -1352,7 +1352,8 @@ int device_init_virtio_net(const struct device_virtio_net_opts *o, const char *i
 			goto fail;
 		}
 		dev->polling = true;
-	} else if (o->poll_us) {
+	} else if (o->poll_us || (o->iothread && loop_poll_max_ns(loop) > 0)) {
+		/* On an iothread, its poll-max-ns polls the rings as QEMU's iothreads do. */
 		ret = loop_poll_handler_add(loop, virtio_net_poll_adaptive, virtio_net_poll_begin,
 					    virtio_net_poll_end, dev);
 		if (ret < 0) {
