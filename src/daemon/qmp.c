@@ -374,6 +374,8 @@ static int qmp_cmd_query_netdevs(struct qmp_request *req, struct json_object *ar
 		json_object_object_add(o, "id", json_object_new_string(nc->name));
 		json_object_object_add(o, "type", json_object_new_string(nc->ops->type));
 		json_object_object_add(o, "netdev", json_object_new_boolean(nc->is_netdev));
+		if (nc->internal)
+			json_object_object_add(o, "internal", json_object_new_boolean(true));
 		json_object_object_add(o, "queue-index", json_object_new_int((int)nc->queue_index));
 		if (nc->peer)
 			json_object_object_add(o, "peer", json_object_new_string(nc->peer->name));
@@ -587,7 +589,8 @@ static void hmp_print_hub_ports(FILE *out, int hub, const struct net_client *aft
 {
 	const struct net_client *nc = after ? after->next : net_first();
 
-	while (nc && (nc->hubid != hub || strcmp(nc->ops->type, "hubport")))
+	/* Not the links between a hub's parts on several threads: QEMU's hubs have none. */
+	while (nc && (nc->hubid != hub || strcmp(nc->ops->type, "hubport") || nc->internal))
 		nc = nc->next;
 	if (!nc)
 		return;
@@ -617,8 +620,8 @@ static void hmp_info_network(struct qmp_request *req, const char *args, FILE *ou
 	for (nc = net_first(); nc; nc = nc->next) {
 		const struct net_client *peer = nc->peer;
 
-		if (nc->hubid >= 0 || (peer && peer->hubid >= 0))
-			continue; /* shown with its hub */
+		if (nc->hubid >= 0 || (peer && peer->hubid >= 0) || nc->internal)
+			continue; /* shown with its hub, or a hub's link */
 		if (!peer || !nc->is_netdev)
 			hmp_print_client(out, nc);
 		if (peer && !nc->is_netdev) {

@@ -2,7 +2,8 @@
 # vhost_user_guest.sh - a QEMU guest whose virtio_net driver talks to vwire's virtio-net device
 # over vhost-user, with a tap back end whose far side is in a network namespace of ours:
 # ping and iperf3 both ways, then the variants the device promises: packed ring,
-# mrg_rxbuf=off, two queue pairs used by the guest (multiqueue tap).
+# mrg_rxbuf=off, two queue pairs used by the guest (multiqueue tap), and the device with its
+# tap on an iothread.
 set -euo pipefail
 # shellcheck source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -30,7 +31,9 @@ run_variant() {
 	sock=$E2E_TMP/$name.sock
 	log=$E2E_TMP/vwire-$name.log
 	e2e_log "[$name] vwire: tap $tap, virtio-net $devopts"
-	spawn -o "$log" "$VWIRE" -qmp "unix:$E2E_TMP/$name.qmp,server=on,wait=off" -netdev "tap,id=t0,ifname=$tap,vnet_hdr=on,queues=$queues" \
+	# io1 is used by the iothread variant only.
+	spawn -o "$log" "$VWIRE" -qmp "unix:$E2E_TMP/$name.qmp,server=on,wait=off" \
+		-object iothread,id=io1 -netdev "tap,id=t0,ifname=$tap,vnet_hdr=on,queues=$queues" \
 		-device "virtio-net,id=v0,netdev=t0,socket=$sock,queues=$queues$devopts"
 	local vw=$SPAWN_PID
 	wait_for_socket "$sock" 10 || fail "[$name] vwire did not listen"
@@ -87,13 +90,15 @@ PY
 	e2e_log "[$name] ok"
 }
 
-VARIANTS=${VARIANTS:-split packed nomrg mq}
+VARIANTS=${VARIANTS:-split packed nomrg mq iothread}
 for v in $VARIANTS; do
 	case $v in
 	split) run_variant split "" "" 1 ;;
 	packed) run_variant packed "" ",packed=on" 1 ;;
 	nomrg) run_variant nomrg ",mrg_rxbuf=off" ",mrg_rxbuf=off" 1 ;;
 	mq) run_variant mq "" ",mq=on" 2 ;;
+	# The device and its two-queue tap on an iothread (the daemon makes the tap there).
+	iothread) run_variant iothread ",iothread=io1" ",mq=on" 2 ;;
 	*) e2e_fail "unknown variant $v" ;;
 	esac
 done
