@@ -121,6 +121,21 @@ static unsigned int hub_link_room(struct hub_link_end *end)
 	return spsc_ring_count(d->free);
 }
 
+/*
+ * A burst was taken in part: the core holds the end until net_flush_queued(), which the
+ * resume does. Announce the shortage; buffers that came back before the other thread could see
+ * it would not bring a resume from there: resume from here then.
+ */
+static void hub_link_ran_short(struct hub_link_end *end)
+{
+	struct hub_link_dir *d = &end->link->dir[end->side];
+
+	atomic_store(&d->starved, true);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (spsc_ring_count(d->free))
+		loop_bh_schedule(end->resume_bh);
+}
+
 static unsigned int hub_link_rx_room(struct net_client *nc)
 {
 	return hub_link_room((struct hub_link_end *)nc);
@@ -173,7 +188,7 @@ static unsigned int hub_link_receive_burst(struct net_client *nc, const struct n
 			hub_link_wake(end->link, !end->side, false);
 	}
 	if (i < n)
-		hub_link_room(end); /* marks the shortage for the resume */
+		hub_link_ran_short(end);
 	return i;
 }
 
