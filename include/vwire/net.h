@@ -246,6 +246,15 @@ struct net_client *net_client_new(const struct net_client_ops *ops, struct loop 
 				  struct net_client *peer, const char *model, const char *name);
 
 /**
+ * net_peer_check() - whether a client of @loop may be peered with @peer
+ * @peer:	the would-be peer, or NULL (always fine)
+ * @loop:	the loop of the client
+ *
+ * Return: 0, -EBUSY if @peer has a peer, -EXDEV if it lives on another loop (thread)
+ */
+int net_peer_check(const struct net_client *peer, const struct loop *loop);
+
+/**
  * net_client_new_queue() - create queue @index (> 0) of the multiqueue netdev whose queue 0 is
  *			    @first; it shares @first's name and model
  * @first:	queue 0

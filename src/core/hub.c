@@ -559,14 +559,9 @@ struct net_client *hub_port_new(struct loop *loop, int hubid, const char *name,
 		errno = EINVAL;
 		return NULL;
 	}
-	if (peer && peer->peer) {
-		errno = EBUSY;
+	errno = -net_peer_check(peer, loop);
+	if (errno)
 		return NULL;
-	}
-	if (peer && peer->loop != loop) {
-		errno = EXDEV;
-		return NULL;
-	}
 	if (hub) {
 		for (struct hub_shard *sh = hub->shards; sh; sh = sh->next)
 			for (struct hub_port *p = sh->ports; p; p = p->next)

@@ -294,6 +294,16 @@ err:
 	return NULL;
 }
 
+int net_peer_check(const struct net_client *peer, const struct loop *loop)
+{
+	if (peer && peer->peer)
+		return -EBUSY;
+	/* Peers call each other directly: one thread serves both. */
+	if (peer && peer->loop != loop)
+		return -EXDEV;
+	return 0;
+}
+
 struct net_client *net_client_new(const struct net_client_ops *ops, struct loop *loop,
 				  struct net_client *peer, const char *model, const char *name)
 {
@@ -305,14 +315,9 @@ struct net_client *net_client_new(const struct net_client_ops *ops, struct loop 
 		errno = EEXIST;
 		return NULL;
 	}
-	if (peer && peer->peer) {
-		errno = EBUSY;
+	errno = -net_peer_check(peer, loop);
+	if (errno)
 		return NULL;
-	}
-	if (peer && peer->loop != loop) {
-		errno = EXDEV;
-		return NULL;
-	}
 	nc = net_client_alloc(ops, loop, model, name ? strdup(name) : net_unique_name(model));
 	if (!nc)
 		return NULL;
@@ -341,13 +346,12 @@ struct net_client *net_client_new_queue(struct net_client *first, unsigned int i
 
 int net_peer(struct net_client *a, struct net_client *b)
 {
+	int ret = a->peer ? -EBUSY : net_peer_check(b, a->loop);
+
 	if (a == b)
 		return -EINVAL;
-	if (a->peer || b->peer)
-		return -EBUSY;
-	/* Peers call each other directly: one thread serves both. */
-	if (a->loop != b->loop)
-		return -EXDEV;
+	if (ret < 0)
+		return ret;
 	a->peer = b;
 	b->peer = a;
 	if (a->ops->peer_changed)
