@@ -436,6 +436,98 @@ static void test_object_deferred(void **state)
 	iothread_free_all();
 }
 
+/* A bottom half that runs every round of its loop, counting. */
+struct spinner {
+	struct loop_bh *bh;
+	atomic_uint rounds;
+	bool on_main; /* set by a function run while paused */
+};
+
+static void spinner_bh(void *opaque)
+{
+	struct spinner *sp = opaque;
+
+	atomic_fetch_add(&sp->rounds, 1);
+	loop_bh_schedule(sp->bh);
+}
+
+/* On the spinner's iothread: make its bottom half there and start it. */
+static void spinner_start(void *opaque)
+{
+	struct spinner *sp = opaque;
+
+	sp->bh = loop_bh_new(iothread_loop(iothread_self()), spinner_bh, sp);
+	assert_non_null(sp->bh);
+	loop_bh_schedule(sp->bh);
+}
+
+static void spinner_where(void *opaque)
+{
+	((struct spinner *)opaque)->on_main = iothread_self() == NULL;
+}
+
+static void spinner_stop(void *opaque)
+{
+	struct spinner *sp = opaque;
+
+	loop_bh_free(sp->bh);
+	sp->bh = NULL;
+}
+
+/* Wait until the spinner has run more rounds than @than (5 s at most). */
+static bool spinner_moves(struct spinner *sp, unsigned int than)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (atomic_load(&sp->rounds) > than)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+/*
+ * iothread_pause_all() parks busy iothreads: their loops stand still until the outermost
+ * iothread_resume_all(), iothread_run_sync() runs in the caller meanwhile, and an iothread
+ * freed while parked goes.
+ */
+static void test_pause_all(void **state)
+{
+	struct iothread *a = start_new("io-pa"), *b = start_new("io-pb");
+	struct spinner sa = { 0 }, sb = { 0 };
+	unsigned int ra, rb;
+
+	iothread_run_sync(a, spinner_start, &sa);
+	iothread_run_sync(b, spinner_start, &sb);
+	assert_true(spinner_moves(&sa, 10) && spinner_moves(&sb, 10));
+
+	for (int round = 0; round < 50; round++) {
+		iothread_pause_all();
+		iothread_pause_all(); /* nests */
+		ra = atomic_load(&sa.rounds);
+		rb = atomic_load(&sb.rounds);
+		sa.on_main = false;
+		iothread_run_sync(a, spinner_where, &sa);
+		assert_true(sa.on_main);
+		iothread_resume_all(); /* still paused: the outer one holds */
+		usleep(round % 5 ? 100 : 5000);
+		assert_int_equal(atomic_load(&sa.rounds), ra);
+		assert_int_equal(atomic_load(&sb.rounds), rb);
+		iothread_resume_all();
+		assert_true(spinner_moves(&sa, ra) && spinner_moves(&sb, rb));
+	}
+	iothread_run_sync(a, spinner_where, &sa);
+	assert_false(sa.on_main);
+
+	iothread_pause_all();
+	iothread_run_sync(b, spinner_stop, &sb);
+	iothread_free(b); /* parked: let go, stopped, joined */
+	rb = atomic_load(&sa.rounds);
+	iothread_resume_all();
+	assert_true(spinner_moves(&sa, rb));
+	iothread_run_sync(a, spinner_stop, &sa);
+	iothread_free(a);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -447,6 +539,7 @@ int main(void)
 		cmocka_unit_test(test_ring_handoff),
 		cmocka_unit_test(test_stop_with_requests),
 		cmocka_unit_test(test_object_deferred),
+		cmocka_unit_test(test_pause_all),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
