@@ -6,7 +6,8 @@
 # server, and delivered into B's interface), 64-byte UDP at a fixed rate (packets forwarded per
 # CPU-second of vwire or QEMU, which other load on the machine disturbs least) and TCP
 # (Gbit/s). Prints a markdown table of the median (and range) of RUNS runs, alternating the
-# two, and the ratio vwire/QEMU.
+# two, and the ratio vwire/QEMU. IMPLS="vwire vwire-plain qemu" adds vwire with uring=off on
+# its taps (a read or writev per frame instead of a batch per system call through io_uring).
 #   sudo bench/tap_hub.sh            (VWIRE=path/to/vwire RUNS=3 SECS=5 to change)
 set -euo pipefail
 
@@ -15,6 +16,7 @@ VWIRE=${VWIRE:-$top/build/vwire}
 QEMU=${QEMU:-qemu-system-x86_64}
 RUNS=${RUNS:-3}
 SECS=${SECS:-5}
+IMPLS=${IMPLS:-vwire qemu}
 FIXED_RATE=${FIXED_RATE:-20M} # offered 64-byte UDP for the CPU-per-packet run (~39 kpps)
 sfx=$$
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/vwire-bench.XXXXXX")
@@ -44,12 +46,14 @@ trap cleanup EXIT
 
 # start IMPL: run vwire or QEMU with two taps joined by hub 0, and wait for both taps.
 start() {
+	local extra=
+	[[ $1 == vwire-plain ]] && extra=,uring=off
 	local netdevs=(-netdev "tap,id=a,ifname=$ta,script=no,downscript=no"
 		-netdev "tap,id=b,ifname=$tb,script=no,downscript=no"
 		-netdev hubport,id=ha,hubid=0,netdev=a -netdev hubport,id=hb,hubid=0,netdev=b)
 	case $1 in
-	vwire) "$VWIRE" "${netdevs[@]}" -D "$tmp/vwire.log" -pidfile "$tmp/vwire.pid" \
-		>"$tmp/vwire.out" 2>&1 & ;;
+	vwire*) "$VWIRE" "${netdevs[@]/%downscript=no/downscript=no$extra}" -D "$tmp/vwire.log" \
+		-pidfile "$tmp/vwire.pid" >"$tmp/vwire.out" 2>&1 & ;;
 	qemu) "$QEMU" -M none -nodefaults -display none -nographic "${netdevs[@]}" \
 		>"$tmp/qemu.out" 2>&1 & ;;
 	esac
@@ -134,23 +138,23 @@ print(received / s["seconds"], (after - before) / secs, (p1 - p0) / cpu,
 EOF
 }
 
-# Alternate the two, so that a change in the machine's load falls on both alike.
-: >"$tmp/vwire.runs"
-: >"$tmp/qemu.runs"
+# Alternate them, so that a change in the machine's load falls on all alike.
+for impl in $IMPLS; do : >"$tmp/$impl.runs"; done
 for ((r = 1; r <= RUNS; r++)); do
-	for impl in vwire qemu; do
+	for impl in $IMPLS; do
 		echo "run $r/$RUNS: $impl" >&2
 		measure "$impl" >>"$tmp/$impl.runs"
 		echo "  $(tail -1 "$tmp/$impl.runs")" >&2
 	done
 done
 
-python3 - "$tmp/vwire.runs" "$tmp/qemu.runs" "$SECS" "$RUNS" <<'EOF'
+python3 - "$tmp" "$SECS" "$RUNS" $IMPLS <<'EOF'
 import statistics, sys
 def load(p):
     rows = [list(map(float, l.split())) for l in open(p) if l.strip()]
     return list(zip(*rows))
-v, q = load(sys.argv[1]), load(sys.argv[2])
+impls = sys.argv[4:]
+runs = {i: load(f"{sys.argv[1]}/{i}.runs") for i in impls}
 names = ["UDP 64 B flood, received by iperf3 (Mpps)",
          "UDP 64 B flood, delivered into B's tap (Mpps)",
          "UDP 64 B at a fixed rate, packets per CPU-second of the forwarder (M)",
@@ -158,10 +162,15 @@ names = ["UDP 64 B flood, received by iperf3 (Mpps)",
 scale = [1e-6, 1e-6, 1e-6, 1]
 def cell(col, k):
     return f"{statistics.median(col) * k:.3f} ({min(col) * k:.3f}-{max(col) * k:.3f})"
-print(f"median (min-max) of {sys.argv[4]} runs of {sys.argv[3]} s, vwire and QEMU alternating\n")
-print("| tap -> hub -> tap | vwire | QEMU | vwire/QEMU (medians) |")
-print("|---|---:|---:|---:|")
-for n, a, b, k in zip(names, v, q, scale):
-    ma, mb = statistics.median(a), statistics.median(b)
-    print(f"| {n} | {cell(a, k)} | {cell(b, k)} | {ma / mb if mb else float('nan'):.2f} |")
+# Ratios of vwire to each other implementation, of medians.
+pairs = [("vwire", o) for o in impls if o != "vwire" and "vwire" in impls]
+print(f"median (min-max) of {sys.argv[3]} runs of {sys.argv[2]} s, {', '.join(impls)} alternating\n")
+print("| tap -> hub -> tap | " + " | ".join(impls) + "".join(f" | {a}/{b}" for a, b in pairs) + " |")
+print("|---|" + "---:|" * (len(impls) + len(pairs)))
+for j, (n, k) in enumerate(zip(names, scale)):
+    row = [cell(runs[i][j], k) for i in impls]
+    for a, b in pairs:
+        ma, mb = statistics.median(runs[a][j]), statistics.median(runs[b][j])
+        row.append(f"{ma / mb if mb else float('nan'):.2f}")
+    print(f"| {n} | " + " | ".join(row) + " |")
 EOF

@@ -9,6 +9,11 @@
  * the peer calls back. Out: receive_iov writev()s the peer's iovecs straight to the
  * fd (a zeroed vnet header in front when the packet has none); a full tap returns 0 and waits
  * for POLLOUT, then flushes the queue. The OS part is tap-linux.c.
+ *
+ * Where io_uring is allowed (tap-uring.c, uring= on by default), a burst the peer sends is
+ * written with one system call, and frames read into the queue's own buffers are read a batch
+ * at a time, the batch growing while every read of it finds a frame; frames read into lent
+ * buffers still take one readv each.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,6 +38,13 @@
 
 /* Frames read per readable event before other fds get their turn (vhost-net's weight). */
 #define TAP_BATCH 64
+/*
+ * Reads submitted at once on a ring: the first batch, and the least after a short one (a
+ * frame and the read that finds nothing, as plain calls would do).
+ */
+#define TAP_READ_AHEAD_MIN 2
+/* Iovecs of the frames of one burst written through the ring. */
+#define TAP_TX_IOV 1024
 /* Most iovecs of lent buffers one frame is read into. */
 #define TAP_LEND_IOV 256
 /* Largest frame without offloads at the default MTU (1500, a VLAN tag), vnet header included. */
@@ -66,6 +78,12 @@
  * @held_next:	the first of those
  * @resume_bh:	sends the held frames on after the peer called back
  * @lend_len:	bytes of a peer's buffers to borrow per frame while offloads are off
+ * @uring:	the ring its frames are read and written through in batches, or NULL
+ * @read_ahead:	reads to submit at once on @uring
+ * @tx_iov:	TAP_TX_IOV iovecs: the frames of a burst written through @uring
+ * @uring_calls: system calls made on @uring
+ * @uring_rx:	frames read through it
+ * @uring_tx:	frames written through it
  * @rl:		rate limit of this queue's warnings
  */
 struct tap {
@@ -86,6 +104,12 @@ struct tap {
 	unsigned int held_next;
 	struct loop_bh *resume_bh;
 	size_t lend_len;
+	struct tap_uring *uring;
+	unsigned int read_ahead;
+	struct iovec *tx_iov;
+	uint64_t uring_calls;
+	uint64_t uring_rx;
+	uint64_t uring_tx;
 	struct log_ratelimit rl;
 };
 
@@ -249,30 +273,36 @@ static void tap_resume(void *opaque)
 		tap_send_held(tap);
 }
 
-/*
- * Read one frame into buffer @i; fill tap->iov[i] and tap->pkts[i]. Return 1 when it is
- * there, 0 when it was dropped, -1 when reading must stop.
- */
-static int tap_read_buf(struct tap *tap, unsigned int i, bool peer_vnet)
+/* The ring failed: say why once, close it, and go on with plain calls. */
+static void tap_uring_failed(struct tap *tap, int ret)
 {
-	uint8_t *buf = tap->buf + (size_t)i * NET_MAX_PACKET;
+	log_warn("netdev %s: io_uring on %s failed (%s); reading and writing with plain calls",
+		 tap->nc.name, tap->ifname, strerror(-ret));
+	tap_uring_free(tap->uring);
+	tap->uring = NULL;
+}
+
+static uint8_t *tap_buf(struct tap *tap, unsigned int i)
+{
+	return tap->buf + (size_t)i * NET_MAX_PACKET;
+}
+
+/*
+ * Make the @len bytes read into buffer @b packet @i. Return 1 when it is there, 0 when it was
+ * dropped.
+ */
+static int tap_fill_pkt(struct tap *tap, unsigned int i, unsigned int b, size_t len,
+			bool peer_vnet)
+{
+	uint8_t *buf = tap_buf(tap, b);
 	struct iovec *iov = &tap->iov[i];
 	unsigned int flags = 0;
-	ssize_t len;
 
-	do {
-		len = read(tap->fd, buf, NET_MAX_PACKET);
-	} while (len < 0 && errno == EINTR);
-	if (len < 0) {
-		if (errno != EAGAIN)
-			tap_read_failed(tap, errno);
-		return -1;
-	}
 	iov->iov_base = buf;
-	iov->iov_len = (size_t)len;
+	iov->iov_len = len;
 	if (tap->vnet_hdr) {
 		if (len < NET_VNET_HDR_LEN) {
-			log_ratelimited_warn(&tap->rl, "netdev %s: %zd-byte read from %s",
+			log_ratelimited_warn(&tap->rl, "netdev %s: %zu-byte read from %s",
 					     tap->nc.name, len, tap->ifname);
 			return 0;
 		}
@@ -292,33 +322,100 @@ static int tap_read_buf(struct tap *tap, unsigned int i, bool peer_vnet)
 	return 1;
 }
 
+/*
+ * Read frames into our buffers from @*b on, as packets from @*m on, at most @max of them.
+ * Return false when reading must stop (nothing more to read, or an error).
+ */
+static bool tap_read_bufs(struct tap *tap, unsigned int *m, unsigned int *b, unsigned int max,
+			  bool peer_vnet)
+{
+	struct iovec iov[TAP_BATCH];
+	int iovcnt[TAP_BATCH];
+	ssize_t res[TAP_BATCH];
+	unsigned int k, got = 0;
+	bool more = true;
+	int ret;
+
+	if (!tap->uring) {
+		ssize_t len;
+
+		do {
+			len = read(tap->fd, tap_buf(tap, *b), NET_MAX_PACKET);
+		} while (len < 0 && errno == EINTR);
+		if (len < 0) {
+			if (errno != EAGAIN)
+				tap_read_failed(tap, errno);
+			return false;
+		}
+		*m += (unsigned int)tap_fill_pkt(tap, *m, *b, (size_t)len, peer_vnet);
+		(*b)++;
+		return true;
+	}
+	k = tap->read_ahead < max ? tap->read_ahead : max;
+	if (!k)
+		return false;
+	for (unsigned int i = 0; i < k; i++) {
+		iov[i] = (struct iovec){ .iov_base = tap_buf(tap, *b + i),
+					 .iov_len = NET_MAX_PACKET };
+		iovcnt[i] = 1;
+	}
+	ret = tap_uring_rw(tap->uring, tap->fd, false, iov, iovcnt, k, res);
+	tap->uring_calls++;
+	if (ret < 0) {
+		tap_uring_failed(tap, ret);
+		return true;
+	}
+	/* A read that found nothing may be followed by one that found a frame: both in order. */
+	for (unsigned int i = 0; i < k; i++) {
+		if (res[i] < 0) {
+			if (res[i] != -EAGAIN && res[i] != -EINTR)
+				tap_read_failed(tap, (int)-res[i]);
+			more = false;
+			continue;
+		}
+		got++;
+		*m += (unsigned int)tap_fill_pkt(tap, *m, *b + i, (size_t)res[i], peer_vnet);
+	}
+	tap->uring_rx += got;
+	*b += k;
+	/* Read more at once while all found a frame; after a short batch, about what came. */
+	if (got == k)
+		tap->read_ahead = k * 2 < TAP_BATCH ? k * 2 : TAP_BATCH;
+	else
+		tap->read_ahead = got * 2 > TAP_READ_AHEAD_MIN ? got * 2 : TAP_READ_AHEAD_MIN;
+	return more;
+}
+
 static void tap_send(void *opaque)
 {
 	struct tap *tap = opaque;
 	bool peer_vnet = false;
-	unsigned int m = 0;
+	unsigned int m = 0, b = 0, n = 0;
 
 	if (tap->vnet_hdr)
 		peer_vnet = tap_sync_offload(tap);
-	for (unsigned int n = 0; n < TAP_BATCH && tap->read_poll; n++) {
+	/* @n frames read in all, @b of our buffers used, @m packets in them */
+	while (n < TAP_BATCH && tap->read_poll) {
+		unsigned int used = b;
 		int ret;
 
 		/* Lent buffers take a frame only while none waits in ours, to keep the order. */
-		if (!m) {
+		if (!b) {
 			if (!net_can_send(&tap->nc))
 				break;
 			if (tap->vnet_hdr) {
 				ret = tap_read_lent(tap, peer_vnet);
-				if (ret > 0)
+				if (ret > 0) {
+					n++;
 					continue;
+				}
 				if (ret < 0)
 					break;
 			}
 		}
-		ret = tap_read_buf(tap, m, peer_vnet);
-		if (ret < 0)
+		if (!tap_read_bufs(tap, &m, &b, TAP_BATCH - n, peer_vnet))
 			break;
-		m += (unsigned int)ret;
+		n += b - used;
 	}
 	if (m) {
 		tap->held = m;
@@ -370,6 +467,108 @@ static ssize_t tap_receive_iov(struct net_client *nc, const struct iovec *iov, i
 	if (errno == EBADFD)
 		tap_set_gone(tap, "write", errno);
 	return -errno;
+}
+
+/* Frames one at a time, as the core would hand them to receive_iov. */
+static unsigned int tap_receive_each(struct net_client *nc, const struct net_pkt *pkts,
+				     unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		ssize_t ret = tap_receive_iov(nc, pkts[i].iov, pkts[i].iovcnt, pkts[i].flags);
+
+		if (ret == 0)
+			return i;
+		if (ret < 0)
+			net_rx_dropped(nc, &pkts[i]);
+	}
+	return n;
+}
+
+/*
+ * Gather the frames of @pkts[0 .. @n) that fit into tap->tx_iov (a zeroed vnet header in
+ * front of those without one) for the ring; return how many, 0 when the first must go alone.
+ */
+static unsigned int tap_gather(struct tap *tap, const struct net_pkt *pkts, unsigned int n,
+			       int *iovcnt)
+{
+	unsigned int k, used = 0;
+
+	for (k = 0; k < n; k++) {
+		const struct net_pkt *p = &pkts[k];
+		bool add_hdr = tap->vnet_hdr && !(p->flags & NET_FLAG_VNET_HDR);
+		int cnt = p->iovcnt + add_hdr;
+
+		if ((!tap->vnet_hdr && (p->flags & NET_FLAG_VNET_HDR)) || cnt > IOV_MAX ||
+		    used + (unsigned int)cnt > TAP_TX_IOV)
+			break;
+		if (add_hdr)
+			tap->tx_iov[used++] = (struct iovec){ .iov_base = (void *)&tap_zero_hdr,
+							      .iov_len = NET_VNET_HDR_LEN };
+		memcpy(&tap->tx_iov[used], p->iov, (size_t)p->iovcnt * sizeof(*p->iov));
+		used += (unsigned int)p->iovcnt;
+		iovcnt[k] = cnt;
+	}
+	return k;
+}
+
+/*
+ * A burst in one system call through the ring: the writes are linked, so a full tap (or an
+ * error) stops the ones after it, which go again (or wait for POLLOUT) in order.
+ */
+static unsigned int tap_receive_burst(struct net_client *nc, const struct net_pkt *pkts,
+				      unsigned int n)
+{
+	struct tap *tap = (struct tap *)nc;
+	int iovcnt[NET_BURST_MAX];
+	ssize_t res[NET_BURST_MAX];
+	unsigned int done = 0;
+
+	while (done < n) {
+		unsigned int k, i;
+		int ret;
+
+		/* A frame alone costs a system call either way: writev's is the cheaper. */
+		if (!tap->uring || tap->gone || n - done == 1)
+			return done + tap_receive_each(nc, pkts + done, n - done);
+		k = tap_gather(tap, pkts + done, n - done, iovcnt);
+		if (!k) {
+			if (!tap_receive_each(nc, pkts + done, 1))
+				return done;
+			done++;
+			continue;
+		}
+		ret = tap_uring_rw(tap->uring, tap->fd, true, tap->tx_iov, iovcnt, k, res);
+		tap->uring_calls++;
+		if (ret < 0) {
+			tap_uring_failed(tap, ret);
+			continue;
+		}
+		for (i = 0; i < k && res[i] != -ECANCELED; i++) {
+			if (res[i] >= 0) {
+				tap->uring_tx++;
+				continue;
+			}
+			if (res[i] == -EAGAIN) {
+				tap_write_poll(tap, true);
+				return done + i;
+			}
+			if (res[i] == -EBADFD)
+				tap_set_gone(tap, "write", EBADFD);
+			net_rx_dropped(nc, &pkts[done + i]);
+		}
+		done += i;
+	}
+	return done;
+}
+
+static void tap_counters(struct net_client *nc, net_counter_fn *add, void *opaque)
+{
+	struct tap *tap = (struct tap *)nc;
+
+	add(opaque, "uring", tap->uring != NULL);
+	add(opaque, "uring-calls", tap->uring_calls);
+	add(opaque, "uring-rx-frames", tap->uring_rx);
+	add(opaque, "uring-tx-frames", tap->uring_tx);
 }
 
 static bool tap_accepts_vnet_hdr(struct net_client *nc)
@@ -426,6 +625,9 @@ static void tap_cleanup(struct net_client *nc)
 	}
 	free(tap->downscript);
 	free(tap->buf);
+	free(tap->tx_iov);
+	tap_uring_free(tap->uring);
+	tap->uring = NULL;
 	loop_bh_free(tap->resume_bh);
 	tap->resume_bh = NULL;
 }
@@ -434,6 +636,8 @@ static const struct net_client_ops tap_ops = {
 	.type = "tap",
 	.size = sizeof(struct tap),
 	.receive_iov = tap_receive_iov,
+	.receive_burst = tap_receive_burst,
+	.counters = tap_counters,
 	.cleanup = tap_cleanup,
 	.accepts_vnet_hdr = tap_accepts_vnet_hdr,
 };
@@ -465,12 +669,37 @@ static int tap_configure_fd(struct tap *tap, uint64_t sndbuf, bool has_sndbuf, s
 }
 
 /*
+ * The ring, unless uring=off. Without uring= a kernel or sandbox that refuses io_uring
+ * leaves plain calls; uring=on makes that an error.
+ */
+static int tap_open_uring(struct tap *tap, const struct netdev_tap_opts *o, struct error *err)
+{
+	int ret;
+
+	if (o && o->has_uring && !o->uring)
+		return 0;
+	tap->uring = tap_uring_new(TAP_BATCH, &ret);
+	if (!tap->uring) {
+		if (o && o->has_uring)
+			return error_set(err, ret, "uring=on: %s: io_uring is not available: %s",
+					 tap->ifname, strerror(-ret));
+		return 0;
+	}
+	tap->tx_iov = calloc(TAP_TX_IOV, sizeof(*tap->tx_iov));
+	if (!tap->tx_iov)
+		return error_set(err, -ENOMEM, "out of memory");
+	tap->read_ahead = TAP_READ_AHEAD_MIN;
+	return 0;
+}
+
+/*
  * Make queue @index of netdev @name around @fd (queue 0 creates the netdev; others join
- * @first). On failure @fd is closed and nothing is left.
+ * @first), configured by @o (NULL: the defaults). On failure @fd is closed and nothing is
+ * left.
  */
 static struct tap *tap_new(struct loop *loop, const char *model, const char *name,
 			   struct tap *first, unsigned int index, int fd, bool vnet_hdr,
-			   const char *ifname, uint64_t sndbuf, bool has_sndbuf, struct error *err)
+			   const char *ifname, const struct netdev_tap_opts *o, struct error *err)
 {
 	struct net_client *nc;
 	struct tap *tap;
@@ -498,7 +727,9 @@ static struct tap *tap_new(struct loop *loop, const char *model, const char *nam
 		error_set(err, -ENOMEM, "out of memory");
 		goto err;
 	}
-	if (tap_configure_fd(tap, sndbuf, has_sndbuf, err) < 0)
+	if (tap_configure_fd(tap, o ? o->sndbuf : 0, o && o->has_sndbuf, err) < 0)
+		goto err;
+	if (tap_open_uring(tap, o, err) < 0)
 		goto err;
 	tap->read_poll = true;
 	ret = loop_set_fd_handler(loop, fd, tap_can_read, tap_send, NULL, tap);
@@ -532,7 +763,7 @@ struct net_client *tap_client_new_from_fd(struct loop *loop, const char *model, 
 		close(fd);
 		return NULL;
 	}
-	tap = tap_new(loop, model, name, NULL, 0, fd, vnet_hdr, ifname, 0, false, err);
+	tap = tap_new(loop, model, name, NULL, 0, fd, vnet_hdr, ifname, NULL, err);
 	return tap ? &tap->nc : NULL;
 }
 
@@ -621,7 +852,7 @@ static int tap_init_fds(const struct netdev_tap_opts *o, const char *id, struct 
 		/* Only now do the fds become ours: earlier errors leave them to the caller. */
 		tap_linux_check_fd(fds[i], ifname, &vnet_hdr);
 		taps[i] = tap_new(loop, "tap", id, i ? taps[0] : NULL, i, fds[i], vnet_hdr, ifname,
-				  o->sndbuf, o->has_sndbuf, err);
+				  o, err);
 		if (!taps[i]) {
 			tap_free_queues(taps, i);
 			for (unsigned int j = i + 1; j < n; j++)
@@ -711,7 +942,7 @@ static int tap_init_open(const struct netdev_tap_opts *o, const char *id, struct
 			}
 		}
 		taps[i] = tap_new(loop, "tap", id, i ? taps[0] : NULL, i, fd, vnet_hdr, ifname,
-				  o->sndbuf, o->has_sndbuf, err);
+				  o, err);
 		if (!taps[i]) {
 			tap_free_queues(taps, i);
 			return err ? err->code : -EINVAL;

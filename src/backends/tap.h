@@ -9,6 +9,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
 
 struct error;
 struct loop;
@@ -85,5 +87,41 @@ int tap_linux_set_vnet_hdr_len(int fd, int len);
  * Return: 0 or a negative errno (-EINVAL: a bit the kernel does not know)
  */
 int tap_linux_set_offload(int fd, unsigned int flags);
+
+/* Batched reads and writes on a tap fd through io_uring (tap-uring.c). */
+struct tap_uring;
+
+/**
+ * tap_uring_new() - a ring that reads or writes up to @depth frames in one system call
+ * @depth:	the most frames per tap_uring_rw()
+ * @errp:	out: a negative errno on failure (-ENOSYS: built without liburing; -EPERM or
+ *		-ENOSYS: the kernel or a seccomp filter refuses io_uring)
+ *
+ * Return: the ring, accepting only readv and writev, or NULL
+ */
+struct tap_uring *tap_uring_new(unsigned int depth, int *errp);
+
+/* tap_uring_free() - close the ring (NULL is fine) */
+void tap_uring_free(struct tap_uring *u);
+
+/**
+ * tap_uring_rw() - read or write @n frames on @fd in one system call, none waiting
+ * @u:		the ring
+ * @fd:		the tap fd
+ * @write:	writev rather than readv
+ * @iov:	the frames' iovecs back to back: frame i has @iovcnt[i] of them
+ * @iovcnt:	iovecs per frame
+ * @n:		frames, at most the ring's depth
+ * @res:	out: per frame, the bytes read or written or a negative errno: -EAGAIN when
+ *		there was nothing to read or no room to write; writes after a failed one are
+ *		not tried (-ECANCELED), reads are independent
+ *
+ * Every frame is done, or failed, when this returns.
+ *
+ * Return: 0, or a negative errno when the ring itself failed (then free it and use plain
+ *	   calls)
+ */
+int tap_uring_rw(struct tap_uring *u, int fd, bool write, const struct iovec *iov,
+		 const int *iovcnt, unsigned int n, ssize_t *res);
 
 #endif

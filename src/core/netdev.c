@@ -96,6 +96,9 @@ static const struct opt_desc tap_desc[] = {
 		"number of queues (default 1; more: IFF_MULTI_QUEUE)"),
 	OPT(struct netdev_tap_opts, "poll-us", OPT_UINT, poll_us,
 	    "accepted and ignored (a vhost-net setting)"),
+	OPT_SET(struct netdev_tap_opts, "uring", OPT_BOOL, uring, has_uring,
+		"read and write frames in batches through io_uring (default: on where the "
+		"kernel allows it)"),
 	{ 0 }
 };
 CREATABLE_INIT(net_init_tap, struct netdev_tap_opts)

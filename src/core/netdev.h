@@ -36,6 +36,8 @@ struct netdev_tap_opts {
 	bool vhost; /* accepted only as off: the data path is vwire's */
 	bool has_vhost;
 	uint64_t poll_us;
+	bool uring; /* batched reads and writes through io_uring */
+	bool has_uring;
 };
 
 /* -netdev bridge */

@@ -220,6 +220,22 @@ int sandbox_seccomp_install(const struct sandbox_filter *f, int log_fd, struct e
 		if (ret < 0)
 			error_set(err, ret, "cannot allow threads: %s", strerror(-ret));
 	}
+	/*
+	 * io_uring: the rings taps made before the filter (which take readv and writev alone)
+	 * stay usable; no new ring, nor a change to one, is allowed. A tap made later finds
+	 * io_uring refused and uses plain calls.
+	 */
+	if (!ret) {
+		ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(io_uring_enter), 0);
+		if (!ret)
+			ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(io_uring_setup),
+					       0);
+		if (!ret)
+			ret = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM),
+					       SCMP_SYS(io_uring_register), 0);
+		if (ret < 0)
+			error_set(err, ret, "cannot allow io_uring_enter: %s", strerror(-ret));
+	}
 	if (!ret && f->spawn)
 		ret = SECCOMP_ALLOW(ctx, seccomp_spawn, err);
 	if (!ret && f->elevate)

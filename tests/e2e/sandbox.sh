@@ -4,8 +4,10 @@
 # -D log); /proc/PID/status shows no capabilities (CAP_NET_ADMIN alone with a QMP socket),
 # NoNewPrivs 1, Seccomp 2 (0 with -sandbox off) and the -runas user; the plain build runs a
 # configuration that needs no files in an empty root; -runas nobody -chroot DIR with taps made
-# before the drop still carry a ping between two namespaces; bad -runas/-sandbox/-chroot values
-# are refused naming the option and the value, exit 1.
+# before the drop still carry a ping between two namespaces; a tap made before the filter keeps
+# its io_uring ring working under it, a tap QMP adds afterwards (io_uring refused) carries
+# traffic with plain calls, and uring=on then is an error naming it, not a SIGSYS; bad
+# -runas/-sandbox/-chroot values are refused naming the option and the value, exit 1.
 set -euo pipefail
 # shellcheck source=lib/common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -14,6 +16,7 @@ require_root
 require_cmd ip ping setpriv
 require_file /dev/net/tun "tun device"
 require_vwire
+QMP=$E2E_DIR/lib/qmp.py
 id nobody >/dev/null 2>&1 || e2e_skip "no user nobody"
 
 # CAP_NET_ADMIN is capability 12.
@@ -145,7 +148,39 @@ pid_alive "$pid" || e2e_fail "runas: vwire died"
 kill_pid "$pid"
 e2e_log "-runas nobody -chroot: ping through two taps and a hub"
 
-# (d) Bad values: exit 1, naming the option and its value.
+# (d) io_uring under the filter: tA's ring, made before it, reads and writes; tB, added by
+# QMP, finds io_uring refused and uses plain calls; uring=on is then an error.
+sock=$E2E_TMP/uring.qmp
+start uring -netdev "tap,id=tA,ifname=$ta" -netdev hubport,id=hA,hubid=0,netdev=tA \
+	-qmp "unix:$sock,server=on,wait=off"
+expect uring Seccomp 2
+python3 "$QMP" "$sock" netdev_add "{\"type\": \"tap\", \"id\": \"tB\", \"ifname\": \"$tb\"}" \
+	>/dev/null || e2e_fail "uring: netdev_add tap under the filter failed"
+python3 "$QMP" "$sock" netdev_add \
+	'{"type": "hubport", "id": "hB", "hubid": 0, "netdev": "tB"}' >/dev/null ||
+	e2e_fail "uring: netdev_add hubport failed"
+out=$E2E_TMP/uring-on.out
+if python3 "$QMP" "$sock" netdev_add '{"type": "tap", "id": "tC", "uring": true}' 2>"$out"; then
+	e2e_fail "uring: uring=on under the filter was accepted"
+fi
+grep -qF "uring=on:" "$out" && grep -qF "io_uring is not available: Operation not permitted" "$out" ||
+	e2e_fail "uring: uring=on says: $(cat "$out")"
+move_tap "$ta" "$nsa" 10.96.2.1/24
+move_tap "$tb" "$nsb" 10.96.2.2/24
+ip netns exec "$nsa" ping -c 20 -i 0.01 -W 2 10.96.2.2 >/dev/null || e2e_fail "uring: ping A->B failed"
+pid_alive "$pid" || e2e_fail "uring: vwire died"
+read -r ua ca fa ub cb <<<"$(python3 "$QMP" "$sock" query-netdevs | python3 -c '
+import json, sys
+k = {d["id"]: d["counters"] for d in json.load(sys.stdin) if d["id"] in ("tA", "tB")}
+a, b = k["tA"], k["tB"]
+print(a["uring"], a["uring-calls"], a["uring-rx-frames"] + a["uring-tx-frames"], b["uring"],
+      b["uring-calls"])')"
+((ua == 1 && ca > 0 && fa > 0)) || e2e_fail "uring: tA: ring $ua, $ca calls, $fa frames"
+((ub == 0 && cb == 0)) || e2e_fail "uring: tB: ring $ub, $cb calls"
+e2e_log "io_uring under the filter: tA's ring moved $fa frames in $ca calls; tB uses plain calls"
+kill_pid "$pid"
+
+# (e) Bad values: exit 1, naming the option and its value.
 bad() { # OPTION VALUE EXPECTED-REGEX
 	local o=$E2E_TMP/bad.out st=0
 	"$VWIRE" -netdev hubport,id=h0,hubid=0 "$1" "$2" >"$o" 2>&1 || st=$?

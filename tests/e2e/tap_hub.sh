@@ -3,7 +3,9 @@
 # the host namespace (the tap's fd survives the move), and the taps meet on hub 0.
 # Promises checked: ping both ways and iperf3 TCP through a hub and through a learning switch;
 # with vnet_hdr=on taps GSO frames cross whole (B's tap receives frames larger than the MTU,
-# and with vnet_hdr=off it does not); deleting one tap's link under traffic is logged, vwire
+# and with vnet_hdr=off it does not); a 64-byte UDP flood arrives in order, its frames read
+# and written through io_uring in batches (fewer system calls than frames, by query-netdevs),
+# and with uring=off by plain calls; deleting one tap's link under traffic is logged, vwire
 # keeps running and the other taps still talk.
 set -euo pipefail
 # shellcheck source=lib/common.sh
@@ -28,7 +30,9 @@ start_vwire() {
 	local tag=$1 dev
 	shift
 	vw_log=$E2E_TMP/vwire-$tag.log
-	spawn -o "$E2E_TMP/vwire-$tag.out" "$VWIRE" "$@" -D "$vw_log" -pidfile "$E2E_TMP/$tag.pid"
+	vw_qmp=$E2E_TMP/$tag.qmp
+	spawn -o "$E2E_TMP/vwire-$tag.out" "$VWIRE" "$@" -D "$vw_log" -pidfile "$E2E_TMP/$tag.pid" \
+		-qmp "unix:$vw_qmp,server=on,wait=off"
 	vw_pid=$SPAWN_PID
 	for dev in "$ta" "$tb"; do
 		wait_for_link "$dev" ||
@@ -55,6 +59,40 @@ iperf_tcp() {
 	result=$gbps
 }
 
+# udp_flood CASE: 2 s of 64-byte UDP at full blast from A to B; fails when a datagram came
+# out of order or none arrived.
+udp_flood() {
+	local json
+	ip netns exec "$nsb" iperf3 -s -1 -p 5201 >/dev/null 2>&1 &
+	local spid=$!
+	wait_for_tcp_listen 5201 "$nsb" || e2e_fail "$1: no iperf3 server"
+	json=$(ip netns exec "$nsa" iperf3 -c 10.99.1.2 -p 5201 -u -l 64 -b 0 -t 2 -J) ||
+		e2e_fail "$1: UDP iperf3 failed"
+	wait "$spid" || true
+	# The server's count, which the client reports per stream.
+	result=$(python3 -c 'import json, sys
+s = json.load(sys.stdin)["end"]["streams"][0]["udp"]
+print(s["packets"] - s["lost_packets"], s["out_of_order"])' <<<"$json")
+	read -r got ooo <<<"$result"
+	((got > 0)) || e2e_fail "$1: no UDP datagram arrived"
+	((ooo == 0)) || e2e_fail "$1: $ooo UDP datagrams out of order"
+	e2e_log "$1: UDP flood: $got datagrams received, none out of order"
+}
+
+# tap_counters: "uring calls frames" summed over taps tA and tB (query-netdevs).
+tap_counters() {
+	python3 "$E2E_DIR/lib/qmp.py" "$vw_qmp" query-netdevs | python3 -c '
+import json, sys
+u = c = f = 0
+for d in json.load(sys.stdin):
+    if d["id"] in ("tA", "tB"):
+        k = d["counters"]
+        u += k["uring"]
+        c += k["uring-calls"]
+        f += k["uring-rx-frames"] + k["uring-tx-frames"]
+print(u, c, f)'
+}
+
 rx_stats() { # NETNS DEV: "packets bytes"
 	ip netns exec "$1" cat "/sys/class/net/$2/statistics/rx_packets" \
 		"/sys/class/net/$2/statistics/rx_bytes" | tr '\n' ' '
@@ -75,6 +113,17 @@ run_case() {
 	iperf_tcp "$name"
 	e2e_log "$name: TCP $result Gbit/s"
 	after=$(rx_stats "$nsb" "$tb")
+	udp_flood "$name"
+	read -r uring calls frames <<<"$(tap_counters)"
+	if [[ $topts == *uring=off* ]]; then
+		((uring == 0 && calls == 0)) || e2e_fail "$name: uring=off, yet $calls io_uring calls"
+	else
+		((uring == 2)) || e2e_fail "$name: $uring of 2 taps use io_uring"
+		# Batches: the run's frames (TCP, then the flood) took fewer system calls.
+		((frames * 2 > calls * 3)) ||
+			e2e_fail "$name: $frames frames in $calls io_uring calls: no batches"
+	fi
+	e2e_log "$name: io_uring on $uring taps, $frames frames in $calls calls"
 	pid_alive "$vw_pid" || e2e_fail "$name: vwire died"
 	stop_vwire
 	# The taps go with vwire's fds; wait so that the names are free for the next case.
@@ -97,6 +146,8 @@ e2e_log "vnet_hdr=on: average frame into B $result bytes"
 run_case vnet_hdr_off ",vnet_hdr=off" ""
 e2e_log "vnet_hdr=off: average frame into B $result bytes"
 ((result <= 1514)) || e2e_fail "vnet_hdr=off: frames into B average $result bytes"
+# Plain read and writev, one frame per call.
+run_case uring_off ",uring=off" ""
 
 # A tap vanishes under traffic: B's link is deleted while A pings B; A and C keep talking.
 start_vwire gone -netdev "tap,id=tA,ifname=$ta" -netdev "tap,id=tB,ifname=$tb" \

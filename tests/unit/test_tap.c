@@ -5,7 +5,10 @@
  * on an AF_PACKET socket) and frames sent into the interface reach the client's peer, with
  * or without vnet headers; backpressure stops reading until the peer drains; queues=N makes
  * N clients; fd= takes an open tap; a deleted interface stops only its own client; script=
- * and downscript= run with the interface's name.
+ * and downscript= run with the interface's name; a burst goes out in order in one io_uring
+ * call (or one writev per frame with uring=off); the ring's reads and linked writes (on a
+ * pipe): a read that finds nothing and a write that finds no room say EAGAIN, and no write
+ * after a failed one is done.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -164,6 +167,7 @@ static void test_option_errors(void **state)
 	expect_error("tap,id=t0,downscript=/nonexistent/down", -ENOENT, "downscript=");
 	expect_error("tap,id=t0,vhostfd=3", -EINVAL, "vhostfd");
 	expect_error("tap,id=t0,vnet_hdr=maybe", -EINVAL, "vnet_hdr");
+	expect_error("tap,id=t0,uring=maybe", -EINVAL, "uring");
 	expect_error("tap,id=t0,fd=999", -EBADF, "fd=999: not an open file descriptor");
 
 	devnull = open("/dev/null", O_RDWR);
@@ -501,6 +505,144 @@ static void test_tap_fd(void **state)
 	assert_true(fcntl(fd, F_GETFD) < 0);
 }
 
+/* One of the tap's own counters (query-netdevs). */
+struct counter_probe {
+	const char *name;
+	uint64_t value;
+	bool found;
+};
+
+static void probe_counter(void *opaque, const char *name, uint64_t value)
+{
+	struct counter_probe *p = opaque;
+
+	if (!strcmp(name, p->name)) {
+		p->value = value;
+		p->found = true;
+	}
+}
+
+static uint64_t tap_counter(const char *name)
+{
+	struct net_client *t = net_find("t0");
+	struct counter_probe p = { .name = name };
+
+	assert_non_null(t->ops->counters);
+	t->ops->counters(t, probe_counter, &p);
+	assert_true(p.found);
+	return p.value;
+}
+
+/*
+ * A burst from the peer leaves the interface in order: with io_uring (where the kernel has it)
+ * as one system call for all 40 frames, a zeroed vnet header put before each; with uring=off
+ * as one writev each.
+ */
+static void check_burst_out(const char *opts, bool uring)
+{
+	uint8_t frames[40][TEST_FRAME_LEN], got[2048];
+	struct iovec iov[40];
+	struct net_pkt pkts[40];
+	struct endpoint *e;
+	uint64_t calls;
+	size_t n;
+	int s;
+
+	e = tap_with_endpoint(opts, false);
+	assert_int_equal(tap_counter("uring"), uring);
+	s = packet_socket(ifname);
+	for (unsigned int i = 0; i < 40; i++) {
+		make_frame(frames[i], (uint8_t)i);
+		iov[i] = (struct iovec){ frames[i], TEST_FRAME_LEN };
+		pkts[i] = (struct net_pkt){ .iov = &iov[i], .iovcnt = 1, .len = TEST_FRAME_LEN };
+	}
+	calls = tap_counter("uring-calls");
+	assert_int_equal(net_send_burst(&e->nc, pkts, 40, NULL), 40);
+	assert_int_equal(tap_counter("uring-calls") - calls, uring ? 1 : 0);
+	assert_int_equal(tap_counter("uring-tx-frames"), uring ? 40 : 0);
+	for (unsigned int i = 0; i < 40; i++) {
+		assert_true(packet_wait(s, got, sizeof(got), &n));
+		assert_int_equal(n, TEST_FRAME_LEN);
+		assert_memory_equal(got, frames[i], TEST_FRAME_LEN);
+	}
+	assert_int_equal(net_find("t0")->stats.rx_packets, 40);
+	assert_int_equal(net_find("t0")->stats.rx_dropped, 0);
+	close(s);
+}
+
+static void test_tap_burst_out(void **state)
+{
+	struct tap_uring *u;
+	int ret;
+
+	SKIP_UNLESS_TUN();
+	check_burst_out(",uring=off", false);
+	assert_int_equal(netdev_del("t0", NULL), 0);
+	net_client_free_all();
+	u = tap_uring_new(8, &ret);
+	if (!u) {
+		print_message("io_uring unavailable (%s): only uring=off checked\n", strerror(-ret));
+		return;
+	}
+	tap_uring_free(u);
+	check_burst_out("", true);
+}
+
+/*
+ * The ring's promises on a pipe of one page: reads are independent and say EAGAIN when there
+ * is nothing; linked writes stop at the first that finds no room (EAGAIN), and the ones after
+ * it are not done (ECANCELED), so what was written is a prefix, in order.
+ */
+static void test_uring_pipe(void **state)
+{
+	uint8_t out[4][1500], in[4][1500];
+	struct iovec iov[4];
+	int cnt[4] = { 1, 1, 1, 1 };
+	ssize_t res[4];
+	struct tap_uring *u;
+	int p[2], ret;
+
+	u = tap_uring_new(4, &ret);
+	if (!u) {
+		print_message("skipped: io_uring unavailable: %s\n", strerror(-ret));
+		skip();
+	}
+	assert_int_equal(pipe2(p, O_NONBLOCK | O_CLOEXEC), 0);
+	assert_int_equal(fcntl(p[1], F_SETPIPE_SZ, 4096), 4096);
+	for (int i = 0; i < 4; i++) {
+		memset(out[i], 'a' + i, sizeof(out[i]));
+		iov[i] = (struct iovec){ in[i], sizeof(in[i]) };
+	}
+	/* Nothing to read: each read says so, none waits. */
+	assert_int_equal(tap_uring_rw(u, p[0], false, iov, cnt, 4, res), 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(res[i], -EAGAIN);
+	/* Room for two frames of 1500 bytes in the page: the third fails, the fourth is not tried. */
+	for (int i = 0; i < 4; i++)
+		iov[i] = (struct iovec){ out[i], sizeof(out[i]) };
+	assert_int_equal(tap_uring_rw(u, p[1], true, iov, cnt, 4, res), 0);
+	assert_int_equal(res[0], 1500);
+	assert_int_equal(res[1], 1500);
+	assert_int_equal(res[2], -EAGAIN);
+	assert_int_equal(res[3], -ECANCELED);
+	/* What went in comes out in order; then reads find nothing again. */
+	for (int i = 0; i < 4; i++)
+		iov[i] = (struct iovec){ in[i], sizeof(in[i]) };
+	assert_int_equal(tap_uring_rw(u, p[0], false, iov, cnt, 1, res), 0);
+	assert_int_equal(res[0], 1500);
+	assert_memory_equal(in[0], out[0], 1500);
+	assert_int_equal(tap_uring_rw(u, p[0], false, iov + 1, cnt, 2, res), 0);
+	assert_int_equal(res[0], 1500);
+	assert_int_equal(res[1], -EAGAIN);
+	assert_memory_equal(in[1], out[1], 1500);
+	/* More than its depth is refused, and nothing is submitted. */
+	assert_int_equal(tap_uring_rw(u, p[0], false, iov, (int[5]){ 1, 1, 1, 1, 1 }, 5, res),
+			 -EINVAL);
+	close(p[0]);
+	close(p[1]);
+	tap_uring_free(u);
+}
+
 /* The interface is deleted under the client: writes fail as drops, nothing spins. */
 static void test_tap_gone(void **state)
 {
@@ -585,6 +727,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tap_vnet_to_vnet_peer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tap_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tap_burst, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tap_burst_out, setup, teardown),
+		cmocka_unit_test(test_uring_pipe),
 		cmocka_unit_test_setup_teardown(test_tap_multiqueue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tap_fd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tap_gone, setup, teardown),
