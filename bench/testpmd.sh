@@ -24,7 +24,8 @@
 #                                 vwire-2iothreads puts each pair on its own iothread;
 #                                 VWIRE_CPUS=1: the cores vwire's threads may use;
 #                                 VWIRE_BASE=path/to/other/vwire adds vwire-base and
-#                                 vwire-base-poll: another build, e.g. main, for a change's
+#                                 vwire-base-poll (vwire-base-iothread can be asked
+#                                 for): another build, e.g. main, for a change's
 #                                 before and after in the same interleaved run;
 #                                 VWIRE_WRAP="valgrind --tool=callgrind ..." runs vwire
 #                                 under a profiler)
@@ -183,7 +184,7 @@ start_switch() {
 		start_ovs
 		;;
 	vwire | vwire-poll | vwire-adaptive | vwire-base | vwire-base-poll | vwire-iothread | \
-	vwire-2iothreads)
+	vwire-base-iothread | vwire-2iothreads)
 		local poll= bin=$VWIRE args=() i
 		[[ $1 == *-poll ]] && poll=,poll=on
 		[[ $1 == *-adaptive ]] && poll=,poll-us=$ADAPTIVE_US
@@ -312,7 +313,8 @@ names = {"dpdk": "DPDK vhost PMD (testpmd io, polls)", "vwire": "vwire, kick mod
          "vwire-adaptive": f"vwire, poll-us={sys.argv[8]}",
          "vwire-iothread": "vwire, devices on one iothread (poll-max-ns 32768)",
          "vwire-2iothreads": "vwire, a pair of devices on each of two iothreads",
-         "vwire-base": "VWIRE_BASE, kick mode", "vwire-base-poll": "VWIRE_BASE, poll=on"}
+         "vwire-base": "VWIRE_BASE, kick mode", "vwire-base-poll": "VWIRE_BASE, poll=on",
+         "vwire-base-iothread": "VWIRE_BASE, devices on one iothread"}
 for size in sorted({k[0] for k in rows}):
     dpdk = [r[0] for r in rows.get((size, "dpdk"), [])]
     ovs = [r[0] for r in rows.get((size, "ovs"), [])]

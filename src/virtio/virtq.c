@@ -319,9 +319,14 @@ unsigned int virtq_pop_burst(struct virtq *vq, struct virtq_elem *elems, unsigne
 
 	virtq_prefetch(vq, max);
 	while (n < max && virtq_pop(vq, &elems[n]) > 0) {
-		/* The caller reads each chain's first bytes (a header) next: start fetching them. */
+		/*
+		 * The caller reads each chain's first bytes (a header) next, or writes a frame
+		 * into a chain of writable buffers: start fetching them.
+		 */
 		if (elems[n].out_num)
 			__builtin_prefetch(elems[n].iov[0].iov_base);
+		else if (elems[n].in_num)
+			virtq_prefetch_write(elems[n].iov[0].iov_base);
 		n++;
 	}
 	return n;

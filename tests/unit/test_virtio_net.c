@@ -440,6 +440,71 @@ static void test_rx_mergeable(void **state)
 	assert_int_equal(off, sizeof(frame));
 }
 
+/* Frame @i of the burst below: @len bytes of @i + 1. */
+static void burst_frame(uint8_t *buf, size_t len, unsigned int i)
+{
+	memset(buf, (int)(i + 1), len);
+}
+
+/*
+ * A burst mixes frames that fit one buffer (written straight into chains popped all at once)
+ * with one that needs three mergeable buffers: every frame lands whole, in order, each with
+ * its num_buffers. A later burst larger than the buffers left waits for more, still in order.
+ */
+static void test_rx_burst_mixed(void **state)
+{
+	static uint8_t frames[4][2000];
+	const size_t lens[4] = { FRAME_LEN, 2000, FRAME_LEN, FRAME_LEN };
+	const uint16_t heads[4] = { 0, 1, 4, 5 }, nbufs[4] = { 1, 3, 1, 1 };
+	struct iovec iov[4];
+	struct net_pkt pkts[4];
+
+	start(BASE_FEATURES | (1ULL << VIRTIO_NET_F_MRG_RXBUF));
+	guest_post_rx(8, 1000);
+	pump_n(5);
+	for (unsigned int i = 0; i < 4; i++) {
+		burst_frame(frames[i], lens[i], i);
+		iov[i] = (struct iovec){ frames[i], lens[i] };
+		pkts[i] = (struct net_pkt){ .iov = &iov[i], .iovcnt = 1, .len = lens[i] };
+	}
+	assert_int_equal(net_send_burst(&peer->nc, pkts, 4, NULL), 4);
+	assert_int_equal(drv_wait_used(&rings[0], 6), 6);
+	for (unsigned int i = 0; i < 4; i++) {
+		const uint8_t *b = mem + BUF_BASE + (uint64_t)heads[i] * BUF_SIZE;
+		const struct virtio_net_hdr_v1 *h = (const void *)b;
+
+		assert_int_equal(rings[0].used->ring[heads[i]].id, heads[i]);
+		assert_int_equal(h->num_buffers, nbufs[i]);
+		if (nbufs[i] == 1) {
+			assert_int_equal(rings[0].used->ring[heads[i]].len, HDR_LEN + lens[i]);
+			assert_memory_equal(b + HDR_LEN, frames[i], lens[i]);
+		}
+	}
+	/* The three buffers of frame 1: 988 + 1000 + 12 bytes of it. */
+	assert_memory_equal(mem + BUF_BASE + BUF_SIZE + HDR_LEN, frames[1], 1000 - HDR_LEN);
+	assert_memory_equal(mem + BUF_BASE + 2 * BUF_SIZE, frames[1] + 988, 1000);
+	assert_memory_equal(mem + BUF_BASE + 3 * BUF_SIZE, frames[1] + 1988, 12);
+	assert_int_equal(rings[0].used->ring[3].len, 12);
+
+	/* Four small frames, two buffers left: two land, two wait for the next buffers. */
+	for (unsigned int i = 0; i < 4; i++) {
+		burst_frame(frames[i], FRAME_LEN, 10 + i);
+		iov[i].iov_len = pkts[i].len = FRAME_LEN;
+	}
+	assert_int_equal(net_send_burst(&peer->nc, pkts, 4, NULL), 4);
+	assert_int_equal(drv_wait_used(&rings[0], 8), 8);
+	pump_n(5);
+	assert_int_equal(drv_used(&rings[0]), 8);
+	guest_post_rx(2, 1000);
+	assert_int_equal(drv_wait_used(&rings[0], 10), 10);
+	for (unsigned int i = 0; i < 4; i++) {
+		const uint8_t *b = mem + BUF_BASE + (uint64_t)(6 + i) * BUF_SIZE;
+
+		assert_int_equal(rings[0].used->ring[6 + i].id, 6 + i);
+		assert_memory_equal(b + HDR_LEN, frames[i], FRAME_LEN);
+	}
+}
+
 static void test_rx_waits_for_buffers(void **state)
 {
 	uint8_t frame[FRAME_LEN] = {1, 2, 3};
@@ -638,6 +703,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_tx_without_header_dropped, teardown),
 	    cmocka_unit_test_teardown(test_rx_single_buffer, teardown),
 	    cmocka_unit_test_teardown(test_rx_mergeable, teardown),
+	    cmocka_unit_test_teardown(test_rx_burst_mixed, teardown),
 	    cmocka_unit_test_teardown(test_rx_waits_for_buffers, teardown),
 	    cmocka_unit_test_teardown(test_tx_backpressure, teardown),
 	    cmocka_unit_test_teardown(test_link_down, teardown),
