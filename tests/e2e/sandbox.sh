@@ -163,7 +163,10 @@ out=$E2E_TMP/uring-on.out
 if python3 "$QMP" "$sock" netdev_add '{"type": "tap", "id": "tC", "uring": true}' 2>"$out"; then
 	e2e_fail "uring: uring=on under the filter was accepted"
 fi
-grep -qF "uring=on:" "$out" && grep -qF "io_uring is not available: Operation not permitted" "$out" ||
+# The filter's EPERM, or whatever kept io_uring from this kernel or build.
+want=": Operation not permitted"
+uring_available || want=
+grep -qF "uring=on:" "$out" && grep -qF "io_uring is not available$want" "$out" ||
 	e2e_fail "uring: uring=on says: $(cat "$out")"
 move_tap "$ta" "$nsa" 10.96.2.1/24
 move_tap "$tb" "$nsb" 10.96.2.2/24
@@ -175,7 +178,12 @@ k = {d["id"]: d["counters"] for d in json.load(sys.stdin) if d["id"] in ("tA", "
 a, b = k["tA"], k["tB"]
 print(a["uring"], a["uring-calls"], a["uring-rx-frames"] + a["uring-tx-frames"], b["uring"],
       b["uring-calls"])')"
-((ua == 1 && ca > 0 && fa > 0)) || e2e_fail "uring: tA: ring $ua, $ca calls, $fa frames"
+if uring_available; then
+	((ua == 1 && ca > 0 && fa > 0)) || e2e_fail "uring: tA: ring $ua, $ca calls, $fa frames"
+else
+	((ua == 0)) || e2e_fail "uring: tA has a ring where io_uring is off"
+	e2e_log "io_uring is off in this kernel or build: tA uses plain calls too"
+fi
 ((ub == 0 && cb == 0)) || e2e_fail "uring: tB: ring $ub, $cb calls"
 e2e_log "io_uring under the filter: tA's ring moved $fa frames in $ca calls; tB uses plain calls"
 kill_pid "$pid"

@@ -351,6 +351,13 @@ iperf3_mbits() {
 	awk '/receiver/ { for (i = 2; i <= NF; i++) if ($i == "Mbits/sec") print $(i - 1) }'
 }
 
+# uring_available - whether vwire's taps can have io_uring rings here: the kernel allows
+# io_uring (kernel.io_uring_disabled is 0, or absent) and $VWIRE was built with liburing.
+uring_available() {
+	local d=/proc/sys/kernel/io_uring_disabled
+	[[ ! -r $d || $(cat "$d") == 0 ]] && ldd "$VWIRE" 2>/dev/null | grep -q liburing
+}
+
 # iperf3_tcp_gbits SERVER_NETNS CLIENT_NETNS ADDR SECONDS [DECIMALS] - a one-shot iperf3 server
 # (port 5201) in SERVER_NETNS and SECONDS of TCP to it at ADDR from CLIENT_NETNS; print the
 # Gbit/s the server received (DECIMALS decimals, default 3). 1 when either side fails.
