@@ -642,20 +642,33 @@ static bool virtio_net_rx_one_fast(struct virtio_net_queue *q, struct virtio_net
 	return false;
 }
 
+/*
+ * The header a frame brings (@flags has NET_FLAG_VNET_HDR) into @hdr, and where its data
+ * starts; a frame without one keeps @hdr zeroed. Return false when the header is cut short.
+ */
+static bool virtio_net_rx_hdr(const struct iovec *iov, int iovcnt, unsigned int flags,
+			      struct virtio_net_hdr_v1 *hdr, size_t *data_off)
+{
+	*data_off = 0;
+	if (!(flags & NET_FLAG_VNET_HDR))
+		return true;
+	if (net_iov_peek(iov, iovcnt, 0, hdr, sizeof(*hdr)) != sizeof(*hdr))
+		return false;
+	*data_off = VIRTIO_NET_HDR_LEN;
+	return true;
+}
+
 /* Write one frame into the guest's buffers; return as receive_iov (nothing published yet). */
 static ssize_t virtio_net_rx_one(struct virtio_net_queue *q, const struct iovec *iov, int iovcnt,
 				 unsigned int flags, size_t size)
 {
 	struct virtio_net_hdr_v1 hdr = { 0 };
 	struct iovec hdr_iov = { &hdr, sizeof(hdr) };
-	size_t data_off = 0, frame_len;
+	size_t data_off, frame_len;
 	int n;
 
-	if (flags & NET_FLAG_VNET_HDR) {
-		if (net_iov_peek(iov, iovcnt, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
-			return -EINVAL;
-		data_off = VIRTIO_NET_HDR_LEN;
-	}
+	if (!virtio_net_rx_hdr(iov, iovcnt, flags, &hdr, &data_off))
+		return -EINVAL;
 	frame_len = size - data_off;
 	if (virtio_net_rx_one_fast(q, &hdr, iov, iovcnt, data_off, frame_len))
 		return (ssize_t)size;
@@ -701,14 +714,10 @@ static unsigned int virtio_net_rx_burst_fast(struct virtio_net_queue *q,
 	for (i = 0; i < popped; i++) {
 		const struct net_pkt *p = &pkts[i];
 		struct virtio_net_hdr_v1 hdr = { 0 };
-		size_t data_off = 0;
+		size_t data_off;
 
-		if (p->flags & NET_FLAG_VNET_HDR) {
-			if (net_iov_peek(p->iov, p->iovcnt, 0, &hdr, sizeof(hdr)) != sizeof(hdr))
-				break;
-			data_off = VIRTIO_NET_HDR_LEN;
-		}
-		if (!virtio_net_rx_write_first(q, &q->rx_elems[i], &hdr, p->iov, p->iovcnt,
+		if (!virtio_net_rx_hdr(p->iov, p->iovcnt, p->flags, &hdr, &data_off) ||
+		    !virtio_net_rx_write_first(q, &q->rx_elems[i], &hdr, p->iov, p->iovcnt,
 					       data_off, p->len - data_off))
 			break;
 	}

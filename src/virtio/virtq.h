@@ -285,21 +285,6 @@ int virtq_break(struct virtq *vq, const char *fmt, ...) __attribute__((format(pr
  */
 int virtq_pop(struct virtq *vq, struct virtq_elem *elem);
 
-/*
- * virtq_prefetch_write() - start fetching a line about to be written, in the exclusive state:
- * a plain prefetch would bring it shared, and the store would still wait for the other CPU to
- * give it up. GCC emits prefetchw for __builtin_prefetch(p, 1) only when built for a CPU that
- * has it; x86-64 CPUs without it treat the instruction as a no-op.
- */
-static inline void virtq_prefetch_write(const void *p)
-{
-#if defined(__x86_64__)
-	__asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
-#else
-	__builtin_prefetch(p, 1);
-#endif
-}
-
 /**
  * virtq_pop_burst() - take up to @max available chains at once
  * @vq:		the queue
