@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * user.c - user-mode networking (-netdev user): a libslirp stack as one net client.
+ * user.c - user-mode networking (-netdev user) as one net client, served by one of two engines:
+ * libslirp (engine=slirp, the default), or vwire's own (engine=native, src/usernet/), which
+ * mirrors guest flows onto host sockets. The native engine gets each guest frame as it is and
+ * sends frames to the guest with a vnet header; the rest of this comment is about libslirp.
  *
  * Out of the guest: a frame the peer sends goes to slirp_input() (copied into the client's
  * buffer only when it comes in pieces). Into the guest: each frame libslirp builds is sent to
@@ -35,6 +38,7 @@
 #include "core/log.h"
 #include "core/offload.h"
 #include "core/netdev.h"
+#include "usernet/usernet.h"
 #include "vwire/error.h"
 #include "vwire/loop.h"
 #include "vwire/net.h"
@@ -115,6 +119,7 @@ struct user_guestfwd_rule {
  */
 struct user {
 	struct net_client nc;
+	struct usernet *native;
 	Slirp *slirp;
 	int epfd;
 	struct loop_bh *round_bh;
@@ -525,6 +530,10 @@ static ssize_t user_receive_iov(struct net_client *nc, const struct iovec *iov, 
 	size_t len = net_iov_size(iov, iovcnt);
 	const uint8_t *frame;
 
+	if (u->native) {
+		usernet_input(u->native, iov, iovcnt, flags & NET_FLAG_VNET_HDR);
+		return (ssize_t)len;
+	}
 	if (u->in_slirp) {
 		/* Our own frame came back through the peer while libslirp runs (two user
 		 * netdevs on one hub): hold it in our queue until the round. */
@@ -550,6 +559,8 @@ static void user_cleanup(struct net_client *nc)
 {
 	struct user *u = (struct user *)nc;
 
+	usernet_free(u->native);
+	u->native = NULL;
 	if (u->slirp)
 		slirp_cleanup(u->slirp); /* closes its sockets: unregister_poll_fd for each */
 	u->slirp = NULL;
@@ -573,11 +584,27 @@ static void user_cleanup(struct net_client *nc)
 	free(u->rx_buf);
 }
 
+/* The native engine takes the guest's frames with their vnet header (TSO frames whole). */
+static bool user_accepts_vnet_hdr(struct net_client *nc)
+{
+	return ((struct user *)nc)->native != NULL;
+}
+
+static void user_counters(struct net_client *nc, net_counter_fn *add, void *opaque)
+{
+	struct user *u = (struct user *)nc;
+
+	if (u->native)
+		usernet_counters(u->native, add, opaque);
+}
+
 static const struct net_client_ops user_ops = {
 	.type = "user",
 	.size = sizeof(struct user),
 	.receive_iov = user_receive_iov,
 	.cleanup = user_cleanup,
+	.accepts_vnet_hdr = user_accepts_vnet_hdr,
+	.counters = user_counters,
 };
 
 /* Forwarding rules */
@@ -592,6 +619,13 @@ static int user_add_hostfwd(struct user *u, const char *rule, struct error *err)
 	why = user_config_parse_hostfwd(rule, &udp, &host, &guest);
 	if (why)
 		return error_set(err, -EINVAL, "Invalid host forwarding rule '%s' (%s)", rule, why);
+	if (u->native) {
+		ret = usernet_hostfwd_add(u->native, udp, &host, &guest);
+		if (ret < 0)
+			return error_set(err, ret, "Could not set up host forwarding rule '%s': %s",
+					 rule, strerror(-ret));
+		return 0;
+	}
 	u->in_slirp = true;
 	errno = 0;
 	ret = slirp_add_hostxfwd(u->slirp, (struct sockaddr *)&host, sizeof(host),
@@ -618,6 +652,12 @@ static int user_remove_hostfwd(struct user *u, const char *rule, struct error *e
 	why = user_config_parse_hostfwd_remove(rule, &udp, &host);
 	if (why)
 		return error_set(err, -EINVAL, "invalid format: '%s' (%s)", rule, why);
+	if (u->native) {
+		if (usernet_hostfwd_remove(u->native, udp, &host) < 0)
+			return error_set(err, -ENOENT, "host forwarding rule for %s not found",
+					 rule);
+		return 0;
+	}
 	u->in_slirp = true;
 	ret = slirp_remove_hostxfwd(u->slirp, (struct sockaddr *)&host, sizeof(host),
 				    udp ? SLIRP_HOSTFWD_UDP : 0);
@@ -744,15 +784,103 @@ static void user_ignore_sigpipe(void)
 		signal(SIGPIPE, SIG_IGN);
 }
 
+/* The native engine */
+
+/*
+ * engine=native|slirp (slirp when left out). What the native engine does not serve (TFTP,
+ * BOOTP's file, guestfwd=) selects libslirp, with a log line saying so.
+ */
+static int user_choose_engine(const struct netdev_user_opts *o, const char *id, bool *native,
+			      struct error *err)
+{
+	const char *why = NULL;
+
+	*native = false;
+	if (!o->engine || !strcmp(o->engine, "slirp"))
+		return 0;
+	if (strcmp(o->engine, "native"))
+		return error_set(err, -EINVAL, "engine=%s: must be native or slirp", o->engine);
+	if (o->tftp || o->tftp_server_name)
+		why = "tftp=";
+	else if (o->bootfile)
+		why = "bootfile=";
+	else if (o->guestfwd.count)
+		why = "guestfwd=";
+	if (why) {
+		log_info("%s: engine=native does not serve %s: using libslirp", id, why);
+		return 0;
+	}
+	*native = true;
+	return 0;
+}
+
+/* The peer took a frame the native engine's output queued: the engine may send again. */
+static void user_native_sent(struct net_client *nc, ssize_t ret)
+{
+	struct user *u = (struct user *)nc;
+
+	(void)ret;
+	if (u->native)
+		usernet_resume(u->native);
+}
+
+/* A frame from the native engine, vnet header first: the core finishes its offloads for a
+ * peer that takes none. */
+static ssize_t user_native_output(void *opaque, const struct iovec *iov, int iovcnt)
+{
+	struct user *u = opaque;
+
+	return net_send_iov(&u->nc, iov, iovcnt, NET_FLAG_VNET_HDR, user_native_sent);
+}
+
+static int user_native_setup(struct user *u, const struct netdev_user_opts *o,
+			     const struct user_config *uc, struct error *err)
+{
+	struct usernet_config cfg = {
+		.net = uc->cfg.vnetwork,
+		.mask = uc->cfg.vnetmask,
+		.host = uc->cfg.vhost,
+		.dns = uc->cfg.vnameserver,
+		.dhcp_start = uc->cfg.vdhcp_start,
+		.restricted = uc->cfg.restricted,
+		.mtu = (unsigned int)o->mtu,
+		.hostname = o->hostname,
+		.domainname = o->domainname,
+		.dnssearch = uc->dnssearch,
+	};
+	int ret = 0;
+
+	if (!uc->cfg.in_enabled)
+		return error_set(err, -EINVAL, "ipv4=off: engine=native serves IPv4 only");
+	if (uc->cfg.in6_enabled && o->has_ipv6)
+		log_info("%s: engine=native does not serve IPv6 yet: ipv6=on has no effect",
+			 u->nc.name);
+	u->native = usernet_new(u->nc.loop, &cfg, user_native_output, u, &ret);
+	if (!u->native)
+		return error_set(err, ret, "cannot start the native engine: %s", strerror(-ret));
+	for (size_t i = 0; i < o->hostfwd.count; i++) {
+		ret = user_add_hostfwd(u, o->hostfwd.items[i], err);
+		if (ret < 0) {
+			error_prepend(err, "hostfwd=%s: ", o->hostfwd.items[i]);
+			return ret;
+		}
+	}
+	return 0;
+}
+
 int net_init_user(const struct netdev_user_opts *o, const char *id, struct loop *loop,
 		  struct error *err)
 {
 	struct user_config uc;
 	struct user *u;
 	char netbuf[INET_ADDRSTRLEN];
+	bool native = false;
 	int ret;
 
 	ret = user_config_parse(o, &uc, err);
+	if (ret < 0)
+		goto out;
+	ret = user_choose_engine(o, id, &native, err);
 	if (ret < 0)
 		goto out;
 	u = (struct user *)net_client_new(&user_ops, loop, NULL, "user", id);
@@ -764,19 +892,26 @@ int net_init_user(const struct netdev_user_opts *o, const char *id, struct loop 
 	u->epfd = -1;
 	u->net = uc.cfg.vnetwork;
 	u->mask = uc.cfg.vnetmask;
-	u->slirp = slirp_new(&uc.cfg, &user_slirp_cb, u);
-	if (!u->slirp) {
-		ret = error_set(err, -EINVAL, "libslirp refused the configuration");
-		goto err;
+	if (native) {
+		ret = user_native_setup(u, o, &uc, err);
+		if (ret < 0)
+			goto err;
+	} else {
+		u->slirp = slirp_new(&uc.cfg, &user_slirp_cb, u);
+		if (!u->slirp) {
+			ret = error_set(err, -EINVAL, "libslirp refused the configuration");
+			goto err;
+		}
+		ret = user_setup(u, o, err);
+		if (ret < 0)
+			goto err;
 	}
-	ret = user_setup(u, o, err);
-	if (ret < 0)
-		goto err;
 	user_ignore_sigpipe();
 	inet_ntop(AF_INET, &uc.cfg.vnetwork, netbuf, sizeof(netbuf));
 	snprintf(u->nc.info_str, sizeof(u->nc.info_str), "net=%s,restrict=%s", netbuf,
 		 o->restrict_ ? "on" : "off");
-	user_schedule_round(u);
+	if (!native)
+		user_schedule_round(u);
 	ret = 0;
 	goto out;
 err:
@@ -834,6 +969,11 @@ void user_hmp_info_usernet(FILE *out)
 
 		if (nc->ops != &user_ops)
 			continue;
+		if (((struct user *)nc)->native) {
+			fprintf(out, "Hub %d (%s):\n", nc->peer ? nc->peer->hubid : -1, nc->name);
+			usernet_print_flows(((struct user *)nc)->native, out);
+			continue;
+		}
 		info = slirp_connection_info(((struct user *)nc)->slirp);
 		fprintf(out, "Hub %d (%s):\n%s", nc->peer ? nc->peer->hubid : -1, nc->name,
 			info ? info : "");

@@ -250,6 +250,8 @@ static const struct opt_desc user_desc[] = {
 	USER_OPT("smbserver", OPT_STRING, smbserver, "not supported (no SMB server)"),
 	OPT_MAX(struct netdev_user_opts, "mtu", OPT_UINT, mtu, USER_MTU_MAX,
 		"vwire: MTU and MRU of the network (default 1500, at most 65520)"),
+	USER_OPT("engine", OPT_STRING, engine,
+		 "vwire: slirp (libslirp, the default) or native (vwire's own, IPv4)"),
 	{ 0 }
 };
 #undef USER_OPT

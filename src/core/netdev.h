@@ -178,6 +178,7 @@ struct netdev_user_opts {
 	char *smb;
 	char *smbserver;
 	uint64_t mtu;
+	char *engine;
 };
 
 /* -object filter-dump */

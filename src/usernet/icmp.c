@@ -1,0 +1,153 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * icmp.c - the guest's pings: an echo request to the host or DNS address is answered here;
+ * one to any other address goes out through an unprivileged ping socket (one per guest
+ * identifier and destination, so the kernel keeps the identifiers apart), and the replies
+ * come back with the guest's identifier. Without ping sockets (net.ipv4.ping_group_range)
+ * such requests are dropped and counted.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "usernet/unet.h"
+#include "vwire/loop.h"
+
+/* A quiet echo flow ends after this long. */
+#define UNET_ICMP_TIMEOUT_NS 60000000000LL
+#define UNET_ICMP_OFF_CSUM 2
+#define UNET_ICMP_OFF_ID 4
+/* Replies read from a socket per event. */
+#define UNET_ICMP_BUDGET 32
+
+/**
+ * struct unet_icmp - the echo requests of one guest identifier to one destination
+ * @f:		the flow (gport: the guest's identifier)
+ * @last_ns:	last request or reply
+ */
+struct unet_icmp {
+	struct unet_flow f;
+	int64_t last_ns;
+};
+
+static void unet_icmp_close(struct usernet *u, struct unet_icmp *e)
+{
+	if (e->f.fd >= 0)
+		close(e->f.fd);
+	e->f.fd = -1;
+	unet_flow_remove(u, &e->f);
+}
+
+/* An echo reply from @saddr to the guest: @body is the ICMP message after its header. */
+static void unet_icmp_reply(struct usernet *u, struct in_addr saddr, struct in_addr daddr,
+			    uint16_t id, uint16_t seq, const uint8_t *body, size_t len)
+{
+	uint8_t hdr[UNET_ICMP_HLEN] = { UNET_ICMP_ECHOREPLY, 0, 0, 0,
+					(uint8_t)(id >> 8), (uint8_t)id,
+					(uint8_t)(seq >> 8), (uint8_t)seq };
+
+	if (UNET_IPV4_HLEN + UNET_ICMP_HLEN + len > u->cfg.mtu)
+		return;
+	unet_send_datagram(u, saddr, daddr, IPPROTO_ICMP, hdr, sizeof(hdr), UNET_ICMP_OFF_CSUM,
+			   body, len);
+}
+
+void unet_icmp_input(struct usernet *u, const struct unet_frame *f)
+{
+	const uint8_t *body = f->data + f->payload_off;
+	struct unet_flow *fl;
+	struct unet_icmp *e;
+	uint8_t *msg = u->payload;
+
+	if (f->icmp_type != UNET_ICMP_ECHO || f->payload_off + f->payload_len > f->avail)
+		return;
+	if (f->daddr.s_addr == u->cfg.host.s_addr || f->daddr.s_addr == u->cfg.dns.s_addr) {
+		unet_icmp_reply(u, f->daddr, f->saddr, f->icmp_id, f->icmp_seq, body,
+				f->payload_len);
+		return;
+	}
+	fl = unet_flow_find(u, IPPROTO_ICMP, f->saddr, f->icmp_id, f->daddr, 0);
+	if (!fl) {
+		struct sockaddr_in to;
+		int fd;
+
+		if (unet_map_remote(u, f->daddr, 0, IPPROTO_ICMP, &to) < 0)
+			return;
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+		if (fd < 0) {
+			u->counters[UNET_C_NO_ROUTE]++;
+			return;
+		}
+		if (connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0) {
+			close(fd);
+			return;
+		}
+		e = calloc(1, sizeof(*e));
+		if (!e) {
+			close(fd);
+			return;
+		}
+		e->f.kind = UNET_K_ICMP;
+		e->f.proto = IPPROTO_ICMP;
+		e->f.fd = fd;
+		e->f.gaddr = f->saddr;
+		e->f.gport = f->icmp_id;
+		e->f.raddr = f->daddr;
+		if (unet_flow_add(u, &e->f) < 0) {
+			close(fd);
+			free(e);
+			return;
+		}
+		if (unet_watch(u, fd, e, EPOLLIN) < 0) {
+			unet_icmp_close(u, e);
+			return;
+		}
+		u->counters[UNET_C_ICMP_OPENED]++;
+	} else {
+		e = (struct unet_icmp *)fl;
+	}
+	/* The kernel sets the identifier and the checksum of what a ping socket sends. */
+	memcpy(msg, f->data + f->l4_off, UNET_ICMP_HLEN);
+	memcpy(msg + UNET_ICMP_HLEN, body, f->payload_len);
+	send(e->f.fd, msg, UNET_ICMP_HLEN + f->payload_len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	e->last_ns = loop_now_ns();
+}
+
+void unet_icmp_event(struct usernet *u, struct unet_flow *f, uint32_t events)
+{
+	struct unet_icmp *e = (struct unet_icmp *)f;
+
+	(void)events;
+	for (int i = 0; i < UNET_ICMP_BUDGET; i++) {
+		ssize_t n = recv(e->f.fd, u->payload, u->payload_size, MSG_DONTWAIT);
+		const uint8_t *m = u->payload;
+
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			continue;
+		}
+		if (n < UNET_ICMP_HLEN || m[0] != UNET_ICMP_ECHOREPLY)
+			continue;
+		unet_icmp_reply(u, e->f.raddr, e->f.gaddr, e->f.gport,
+				(uint16_t)(m[6] << 8 | m[7]), m + UNET_ICMP_HLEN,
+				(size_t)n - UNET_ICMP_HLEN);
+		e->last_ns = loop_now_ns();
+	}
+}
+
+void unet_icmp_tick(struct usernet *u, struct unet_flow *f, int64_t now)
+{
+	struct unet_icmp *e = (struct unet_icmp *)f;
+
+	if (now - e->last_ns > UNET_ICMP_TIMEOUT_NS)
+		unet_icmp_close(u, e);
+}
+
+void unet_icmp_free(struct usernet *u, struct unet_flow *f)
+{
+	unet_icmp_close(u, (struct unet_icmp *)f);
+}

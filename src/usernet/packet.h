@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * packet.h - guest frames read through bounds-checked accessors (packet.c): one parse turns
+ * an untrusted Ethernet frame into the fields the engine's protocols use, and refuses
+ * anything that does not fit; and the headers of frames to the guest written with their
+ * checksums. Protocol code reads frame bytes only through struct unet_frame's checked offsets.
+ */
+#ifndef VWIRE_USERNET_PACKET_H
+#define VWIRE_USERNET_PACKET_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define UNET_ETH_ALEN 6
+#define UNET_ETH_HLEN 14
+#define UNET_ETHERTYPE_IPV4 0x0800
+#define UNET_ETHERTYPE_ARP 0x0806
+#define UNET_ETHERTYPE_IPV6 0x86dd
+#define UNET_IPV4_HLEN 20
+#define UNET_TCP_HLEN 20
+#define UNET_UDP_HLEN 8
+#define UNET_ICMP_HLEN 8
+
+/* TCP flags */
+#define UNET_TCP_FIN 0x01
+#define UNET_TCP_SYN 0x02
+#define UNET_TCP_RST 0x04
+#define UNET_TCP_PSH 0x08
+#define UNET_TCP_ACK 0x10
+
+/* ICMP types */
+#define UNET_ICMP_ECHOREPLY 0
+#define UNET_ICMP_UNREACH 3
+#define UNET_ICMP_ECHO 8
+
+/* Why unet_frame_parse() refused a frame: one counter each. */
+enum unet_drop {
+	UNET_DROP_NONE = 0,
+	UNET_DROP_SHORT,	/* shorter than its headers say */
+	UNET_DROP_ETHERTYPE,	/* not ARP, IPv4 (or IPv6, not served yet) */
+	UNET_DROP_IP_HEADER,	/* bad version, header length, total length or checksum */
+	UNET_DROP_FRAGMENT,	/* an IPv4 fragment (MF set or offset) */
+	UNET_DROP_L4_HEADER,	/* bad TCP data offset or options, UDP length */
+	UNET_DROP_PROTO,	/* an IP protocol the engine does not serve */
+	UNET_DROP_MAX
+};
+
+/**
+ * struct unet_frame - a guest frame, parsed; every offset lies inside @len
+ * @data:	the frame's first @avail bytes (Ethernet header first)
+ * @avail:	bytes at @data: headers always lie inside; payload may lie beyond (@len)
+ * @len:	the frame's whole length
+ * @dst_mac:	Ethernet destination
+ * @src_mac:	Ethernet source
+ * @ethertype:	host order
+ * @ip_version:	4 for IPv4, 0 otherwise (ARP: parse the ARP body at @l3_off yourself)
+ * @l3_off:	where the network header starts (after an 802.1Q tag, none is accepted)
+ * @ttl:	IPv4 TTL
+ * @saddr:	IPv4 source (network order)
+ * @daddr:	IPv4 destination (network order)
+ * @proto:	IPPROTO_TCP, IPPROTO_UDP or IPPROTO_ICMP
+ * @l4_off:	where the transport header starts
+ * @l4_len:	transport header and payload, as the IP total length says (inside @len)
+ * @sport:	TCP/UDP source port (host order)
+ * @dport:	TCP/UDP destination port (host order)
+ * @seq:	TCP sequence number (host order)
+ * @ack:	TCP acknowledgement number (host order)
+ * @tcp_flags:	TCP flags (UNET_TCP_*)
+ * @window:	TCP window, unscaled (host order)
+ * @mss:	TCP MSS option (0: absent)
+ * @wscale:	TCP window scale option, clamped to 14 (valid when @has_wscale)
+ * @has_wscale:	the window scale option is present
+ * @icmp_type:	ICMP type
+ * @icmp_code:	ICMP code
+ * @icmp_id:	ICMP echo identifier (host order)
+ * @icmp_seq:	ICMP echo sequence number (host order)
+ * @payload_off: where the TCP/UDP payload (ICMP: after its 8-byte header) starts
+ * @payload_len: its length (may reach beyond @avail, never beyond @len)
+ */
+struct unet_frame {
+	const uint8_t *data;
+	size_t avail;
+	size_t len;
+	uint8_t dst_mac[UNET_ETH_ALEN];
+	uint8_t src_mac[UNET_ETH_ALEN];
+	uint16_t ethertype;
+	uint8_t ip_version;
+	size_t l3_off;
+	uint8_t ttl;
+	struct in_addr saddr;
+	struct in_addr daddr;
+	uint8_t proto;
+	size_t l4_off;
+	size_t l4_len;
+	uint16_t sport;
+	uint16_t dport;
+	uint32_t seq;
+	uint32_t ack;
+	uint8_t tcp_flags;
+	uint16_t window;
+	uint16_t mss;
+	uint8_t wscale;
+	bool has_wscale;
+	uint8_t icmp_type;
+	uint8_t icmp_code;
+	uint16_t icmp_id;
+	uint16_t icmp_seq;
+	size_t payload_off;
+	size_t payload_len;
+};
+
+/**
+ * unet_frame_parse() - check and decode a guest frame's headers
+ * @data:	the frame's first @avail bytes
+ * @avail:	bytes at @data (at least every header must be there: the caller gives 256 or
+ *		the whole frame, whichever is less)
+ * @len:	the frame's whole length (>= @avail)
+ * @f:		filled (zeroed first)
+ *
+ * An ARP frame is accepted with only the Ethernet fields filled (@l3_off set). An IPv4 frame
+ * must have a valid header checksum, a total length inside @len (padding after it is
+ * ignored), and no fragmentation; TCP must have a data offset inside the segment and options
+ * that parse; UDP a length that matches the IP length (or is within it); ICMP at least its
+ * 8-byte header.
+ *
+ * Return: UNET_DROP_NONE, or why the frame is refused
+ */
+enum unet_drop unet_frame_parse(const uint8_t *data, size_t avail, size_t len,
+				struct unet_frame *f);
+
+/**
+ * unet_drop_name() - a counter name for a reason, e.g. "drop-short"
+ * @why: the reason
+ *
+ * Return: a static string
+ */
+const char *unet_drop_name(enum unet_drop why);
+
+/**
+ * unet_put_eth_ipv4() - write an Ethernet and IPv4 header (no options, DF clear, TTL 64),
+ *			 with the IPv4 header checksum
+ * @buf:	UNET_ETH_HLEN + UNET_IPV4_HLEN bytes
+ * @dst_mac:	Ethernet destination
+ * @src_mac:	Ethernet source
+ * @saddr:	IPv4 source
+ * @daddr:	IPv4 destination
+ * @proto:	IP protocol
+ * @l4_len:	transport header and payload length
+ * @id:		IPv4 identification
+ *
+ * Return: UNET_ETH_HLEN + UNET_IPV4_HLEN
+ */
+size_t unet_put_eth_ipv4(uint8_t *buf, const uint8_t *dst_mac, const uint8_t *src_mac,
+			 struct in_addr saddr, struct in_addr daddr, uint8_t proto, size_t l4_len,
+			 uint16_t id);
+
+/**
+ * unet_ipv4_pseudo_sum() - the unfolded Internet checksum sum of an IPv4 pseudo-header
+ * @saddr:	source
+ * @daddr:	destination
+ * @proto:	protocol
+ * @l4_len:	transport length
+ *
+ * Return: the sum, for offload_csum_add() and offload_csum_fold()
+ */
+uint64_t unet_ipv4_pseudo_sum(struct in_addr saddr, struct in_addr daddr, uint8_t proto,
+			      size_t l4_len);
+
+#endif

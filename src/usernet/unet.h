@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * unet.h - the native user-mode engine's state, shared by its protocol files: usernet.c (the
+ * engine: frames in, dispatch, flow table, timers, output), tcp.c, udp.c and icmp.c (one
+ * kind of flow each, mirrored onto host sockets). Nothing outside src/usernet/ includes it.
+ */
+#ifndef VWIRE_USERNET_UNET_H
+#define VWIRE_USERNET_UNET_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "usernet/dhcp.h"
+#include "usernet/packet.h"
+#include "usernet/usernet.h"
+
+/* Flows of every kind at once when the configuration does not say. */
+#define UNET_MAX_FLOWS_DEFAULT 4096
+/* Buckets of the flow hash (a power of two). */
+#define UNET_HASH_BUCKETS 4096
+/* The periodic tick that runs retransmissions and timeouts while flows exist. */
+#define UNET_TICK_NS 100000000LL
+
+/* What an object in the inner epoll set is: the first byte of a flow and of a rule. */
+enum unet_kind {
+	UNET_K_TCP = 1,
+	UNET_K_UDP,
+	UNET_K_ICMP,
+	UNET_K_FWD_TCP,
+	UNET_K_FWD_UDP,
+};
+
+/* Bytes read from host sockets for the guest at once (several 64 KiB frames). */
+#define UNET_PAYLOAD_BUF (4 * 65536)
+
+/* Engine counters (names in usernet.c). */
+enum unet_counter {
+	UNET_C_TCP_OPENED,
+	UNET_C_TCP_REFUSED,
+	UNET_C_TCP_RESETS,
+	UNET_C_TCP_RETRANSMITS,
+	UNET_C_UDP_OPENED,
+	UNET_C_ICMP_OPENED,
+	UNET_C_FLOWS_FULL,
+	UNET_C_RESTRICTED,
+	UNET_C_NO_ROUTE,
+	UNET_C_BAD_SEGMENT,
+	UNET_C_MAX
+};
+
+/**
+ * struct unet_flow - what every flow has: its key, as the guest sees it, and its links
+ * @kind:	UNET_K_TCP, UNET_K_UDP or UNET_K_ICMP (first: the inner epoll set's tag)
+ * @dead:	removed: freed after the current event batch
+ * @fd:		its host socket
+ * @proto:	IPPROTO_TCP, IPPROTO_UDP or IPPROTO_ICMP
+ * @gaddr:	the guest's address
+ * @gport:	the guest's port (ICMP: the echo identifier)
+ * @raddr:	the remote address, as the guest sees it (10.0.2.2 for the host's loopback)
+ * @rport:	the remote port (ICMP: 0)
+ * @hnext:	next flow in the same hash bucket
+ * @prev:	previous flow in the engine's list
+ * @next:	next flow in the engine's list
+ */
+struct unet_flow {
+	uint8_t kind;
+	bool dead;
+	int fd;
+	uint8_t proto;
+	struct in_addr gaddr;
+	uint16_t gport;
+	struct in_addr raddr;
+	uint16_t rport;
+	struct unet_flow *hnext;
+	struct unet_flow *prev;
+	struct unet_flow *next;
+};
+
+struct unet_hostfwd;
+
+/**
+ * struct usernet - the engine
+ * @loop:		the loop that drives it
+ * @cfg:		the network
+ * @output:		frames to the guest
+ * @opaque:		for @output
+ * @host_mac:		the engine's MAC: every frame to the guest comes from it
+ * @guest_mac:		the guest's MAC, once heard
+ * @guest_mac_known:	whether it was
+ * @dhcp:		the DHCP server's leases
+ * @resolver:		the host's DNS server (first IPv4 nameserver of /etc/resolv.conf)
+ * @buckets:		the flow hash
+ * @flows:		every flow, newest first
+ * @nflows:		how many
+ * @max_flows:		bound
+ * @fwds:		forwarding rules
+ * @dead:		flows removed during the current event batch, to free after it
+ * @epfd:		the inner epoll set of every host socket
+ * @tick:		timer of the periodic tick (armed while flows exist)
+ * @blocked:		the guest's side took nothing: wait for usernet_resume()
+ * @ip_id:		next IPv4 identification
+ * @drops:		guest frames dropped by parse reason
+ * @counters:		UNET_C_*
+ * @hdr:		the guest frame being handled, flat: its headers, or all of a small one
+ * @scratch:		room to build a control frame or a small datagram to the guest
+ * @payload:		room for data read from host sockets for the guest
+ * @payload_size:	its size
+ */
+struct usernet {
+	struct loop *loop;
+	struct usernet_config cfg;
+	usernet_output_fn *output;
+	void *opaque;
+	uint8_t host_mac[UNET_ETH_ALEN];
+	uint8_t guest_mac[UNET_ETH_ALEN];
+	bool guest_mac_known;
+	struct unet_dhcp dhcp;
+	struct in_addr resolver;
+	struct unet_flow **buckets;
+	struct unet_flow *flows;
+	unsigned int nflows;
+	unsigned int max_flows;
+	struct unet_hostfwd *fwds;
+	struct unet_flow *dead;
+	int epfd;
+	struct loop_timer *tick;
+	bool blocked;
+	uint16_t ip_id;
+	uint64_t drops[UNET_DROP_MAX];
+	uint64_t counters[UNET_C_MAX];
+	uint8_t hdr[2048];
+	uint8_t scratch[2048];
+	uint8_t *payload;
+	size_t payload_size;
+};
+
+/* Room for the headers of one frame to the guest: vnet, Ethernet, IPv4, TCP with options. */
+#define UNET_FRAME_HDR_MAX (12 + 14 + 60 + 60)
+/* Bytes of guest payload one frame to the guest carries at most (a 64 KiB IP packet). */
+#define UNET_GSO_PAYLOAD_MAX (65535 - UNET_IPV4_HLEN - UNET_TCP_HLEN)
+
+/* usernet.c */
+struct unet_flow *unet_flow_find(struct usernet *u, uint8_t proto, struct in_addr gaddr,
+				 uint16_t gport, struct in_addr raddr, uint16_t rport);
+int unet_flow_add(struct usernet *u, struct unet_flow *f);
+void unet_flow_remove(struct usernet *u, struct unet_flow *f);
+size_t unet_vnet_hdr_put(uint8_t *buf, uint8_t flags, uint8_t gso_type, uint16_t hdr_len,
+			 uint16_t gso_size, uint16_t csum_start, uint16_t csum_offset);
+ssize_t unet_output(struct usernet *u, const struct iovec *iov, int iovcnt);
+ssize_t unet_send_plain(struct usernet *u, const uint8_t *frame, size_t len);
+ssize_t unet_send_datagram(struct usernet *u, struct in_addr saddr, struct in_addr daddr,
+			   uint8_t proto, uint8_t *l4_hdr, size_t l4_hdr_len, size_t csum_off,
+			   const uint8_t *data, size_t len);
+int unet_watch(struct usernet *u, int fd, void *obj, uint32_t events);
+int unet_iov_slice(const struct iovec *iov, int iovcnt, size_t off, size_t len,
+		   struct iovec *out, int max);
+size_t unet_put_l3(struct usernet *u, uint8_t *buf, struct in_addr saddr, struct in_addr daddr,
+		   uint8_t proto, size_t l4_len);
+int unet_map_remote(struct usernet *u, struct in_addr raddr, uint16_t rport, uint8_t proto,
+		    struct sockaddr_in *to);
+struct in_addr unet_present_peer(struct usernet *u, struct in_addr peer);
+void unet_need_guest_mac(struct usernet *u, struct in_addr gaddr);
+void unet_tick_arm(struct usernet *u);
+
+/**
+ * struct unet_hostfwd - a forwarding rule: a host socket listening for the guest
+ * @kind:	UNET_K_FWD_TCP or UNET_K_FWD_UDP (first: the inner epoll set's tag)
+ * @u:		the engine
+ * @udp:	UDP rule (otherwise TCP)
+ * @fd:		the listening (TCP) or bound (UDP) socket
+ * @host:	where it listens
+ * @guest:	where in the guest it leads
+ * @next:	next rule
+ */
+struct unet_hostfwd {
+	uint8_t kind;
+	struct usernet *u;
+	bool udp;
+	int fd;
+	struct sockaddr_in host;
+	struct sockaddr_in guest;
+	struct unet_hostfwd *next;
+};
+
+/* tcp.c */
+void unet_tcp_input(struct usernet *u, const struct unet_frame *f, const struct iovec *iov,
+		    int iovcnt, size_t frame_off);
+void unet_tcp_accept(struct unet_hostfwd *fwd);
+void unet_tcp_event(struct usernet *u, struct unet_flow *f, uint32_t events);
+void unet_tcp_tick(struct usernet *u, struct unet_flow *f, int64_t now);
+void unet_tcp_resume(struct usernet *u, struct unet_flow *f);
+void unet_tcp_free(struct usernet *u, struct unet_flow *f);
+const char *unet_tcp_state(const struct unet_flow *f);
+
+/* udp.c */
+void unet_udp_input(struct usernet *u, const struct unet_frame *f, const struct iovec *iov,
+		    int iovcnt, size_t frame_off);
+void unet_udp_hostfwd_readable(struct unet_hostfwd *fwd);
+void unet_udp_event(struct usernet *u, struct unet_flow *f, uint32_t events);
+void unet_udp_forget_fwd(struct usernet *u, struct unet_hostfwd *fwd);
+void unet_udp_tick(struct usernet *u, struct unet_flow *f, int64_t now);
+void unet_udp_free(struct usernet *u, struct unet_flow *f);
+
+
+/* icmp.c */
+void unet_icmp_input(struct usernet *u, const struct unet_frame *f);
+void unet_icmp_event(struct usernet *u, struct unet_flow *f, uint32_t events);
+void unet_icmp_tick(struct usernet *u, struct unet_flow *f, int64_t now);
+void unet_icmp_free(struct usernet *u, struct unet_flow *f);
+
+#endif
