@@ -3,6 +3,8 @@
 # "guest") talks to an iperf3 server on the host's 127.0.0.1 through
 #   vwire:  tap (moved into the namespace) -- hub -- -netdev user (libslirp), MTU 1500 and
 #           65520 (mtu=65520; the tap in the namespace gets the same MTU),
+#   native: the same with engine=native (vwire's own engine), the tap with vnet_hdr=on so
+#           that TSO frames cross whole,
 #   QEMU:   the same -netdev tap/hubport/user line in qemu-system-x86_64 -M none (MTU 1500:
 #           QEMU's user netdev has no MTU option),
 #   pasta:  passt's namespace mode joined to the namespace, MTU 1500 and 65520, as a
@@ -10,7 +12,8 @@
 # Both directions (namespace -> host, and host -> namespace with iperf3 -R). Cases run
 # interleaved, RUNS rounds of SECS seconds each; the table shows medians, the forwarder's CPU
 # use (user+system, % of one core) and ratios against QEMU and pasta.
-#   sudo bench/user.sh        (VWIRE=path/to/vwire RUNS=3 SECS=5 PASTA=pasta to change)
+#   sudo bench/user.sh        (VWIRE=path/to/vwire RUNS=3 SECS=5 PASTA=pasta to change;
+#                              CASES="native-1500 pasta-1500" for some only)
 set -euo pipefail
 E2E_NAME=bench_user
 # shellcheck source=../tests/e2e/lib/common.sh
@@ -53,6 +56,9 @@ start() {
 	case $impl in
 	vwire) spawn -o "$E2E_TMP/vwire.out" "$VWIRE" "${tapdev[@]}" -netdev "user,id=u0,mtu=$mtu" \
 		"${hub[@]}" -D "$E2E_TMP/vwire.log" ;;
+	native) spawn -o "$E2E_TMP/vwire.out" ${VWIRE_WRAP:-} "$VWIRE" \
+		-netdev "tap,id=t0,ifname=$tap,script=no,downscript=no,vnet_hdr=on" \
+		-netdev "user,id=u0,mtu=$mtu,engine=native" "${hub[@]}" -D "$E2E_TMP/vwire.log" ;;
 	qemu) spawn -o "$E2E_TMP/qemu.out" "$QEMU" -M none -nodefaults -display none -nographic \
 		"${tapdev[@]}" -netdev user,id=u0 "${hub[@]}" ;;
 	pasta) spawn -o "$E2E_TMP/pasta.out" "$PASTA" --runas 0 --netns "$ns" --config-net -f \
@@ -102,8 +108,8 @@ EOF
 	echo "0 0"
 }
 
-cases=(vwire-1500 vwire-65520 qemu-1500)
-((have_pasta)) && cases+=(pasta-1500 pasta-65520)
+cases=(${CASES:-native-1500 native-65520 vwire-1500 vwire-65520 qemu-1500})
+((have_pasta)) && [[ -z ${CASES:-} ]] && cases+=(pasta-1500 pasta-65520)
 for ((r = 1; r <= RUNS; r++)); do
 	for c in "${cases[@]}"; do
 		start "$c"
@@ -125,7 +131,7 @@ def med(case, d):
 res = {(c, d): med(c, d) for c in cases for d in ("up", "down")}
 def ratio(a, b):
     return "%.2f" % (a / b) if b else "-"
-names = {"vwire": "vwire -netdev user", "qemu": "QEMU 7.2 -netdev user", "pasta": "pasta"}
+names = {"vwire": "vwire -netdev user (libslirp)", "native": "vwire -netdev user,engine=native", "qemu": "QEMU 7.2 -netdev user", "pasta": "pasta"}
 print("median of %s runs, %s s each; CPU: the forwarder's user+system time, %% of one core\n"
       % (runs, secs))
 print("| path | MTU | ns -> host Gbit/s | CPU | host -> ns Gbit/s | CPU "

@@ -216,7 +216,8 @@ static bool unet_dhcp_parse(const struct unet_frame *f, struct unet_dhcp_req *re
 
 	memset(req, 0, sizeof(*req));
 	req->max_msg = DHCP_MIN_MAX_MSG;
-	if (f->ip_version != IPV4_VERSION || f->proto != IPPROTO_UDP || f->dport != UNET_DHCP_SERVER_PORT)
+	if (f->ip_version != IPV4_VERSION || f->proto != IPPROTO_UDP ||
+	    f->dport != UNET_DHCP_SERVER_PORT)
 		return false;
 	if (f->payload_off > f->avail || f->payload_len > f->avail - f->payload_off ||
 	    f->payload_len < BOOTP_OFF_OPTIONS)

@@ -10,6 +10,7 @@
  * guest; a guest's SYN starts a non-blocking connect() whose outcome answers it.
  */
 #include <errno.h>
+#include <linux/sock_diag.h>
 #include <linux/sockios.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -51,6 +52,10 @@
 #define UNET_TCP_SYN_OPTS_LEN 8
 #define UNET_TCP_OFF_CSUM 16
 #define UNET_TCP_WINDOW_MAX 65535u
+/* While a connection's offered window is below a quarter of its send buffer, the socket is
+ * looked at this often, and the guest told as soon as it has room again (the kernel wakes no
+ * one when a socket it never refused drains). */
+#define UNET_TCP_WND_POLL_NS 1000000LL
 /* Pieces of a guest segment's payload written at once. */
 #define UNET_TCP_IOV_MAX 64
 
@@ -70,6 +75,7 @@ enum unet_tcp_state {
  * @fin_acked:	the guest acknowledged it
  * @peek_off:	SO_PEEK_OFF works on the socket
  * @stalled:	the socket took less than a segment: tell the guest when it drains
+ * @wnd_listed:	on the engine's list of connections whose window is watched
  * @guest_ws:	the guest's window scale
  * @our_ws:	ours
  * @dup_acks:	duplicate acknowledgements seen in a row
@@ -80,6 +86,8 @@ enum unet_tcp_state {
  * @snd_nxt:	next of our bytes to send
  * @rcv_nxt:	next of the guest's bytes we expect
  * @guest_wnd:	the guest's window, bytes
+ * @wnd_adv:	the window last offered to the guest, bytes
+ * @wnd_next:	next on the engine's watched list
  * @sndbuf:	the socket's send buffer, as last read
  * @rto_ns:	current retransmission timeout
  * @deadline:	when to retransmit (0: nothing in flight) or give up a handshake
@@ -94,6 +102,7 @@ struct unet_tcp {
 	bool fin_acked;
 	bool peek_off;
 	bool stalled;
+	bool wnd_listed;
 	uint8_t guest_ws;
 	uint8_t our_ws;
 	uint8_t dup_acks;
@@ -104,6 +113,8 @@ struct unet_tcp {
 	uint32_t snd_nxt;
 	uint32_t rcv_nxt;
 	uint32_t guest_wnd;
+	uint32_t wnd_adv;
+	struct unet_tcp *wnd_next;
 	uint32_t sndbuf;
 	int64_t rto_ns;
 	int64_t deadline;
@@ -124,23 +135,58 @@ static uint32_t unet_tcp_new_isn(struct usernet *u)
 	return (uint32_t)(x >> 32);
 }
 
-/* The socket's room for more of the guest's data: the window we offer. */
+/*
+ * The socket's room for more of the guest's data: the window we offer. The kernel counts a
+ * send buffer in memory, overhead included (SO_MEMINFO's queued bytes against the buffer,
+ * which grows with the connection): a quarter is kept back for that overhead, so that the
+ * socket takes whatever the guest sends inside the window.
+ */
 static uint32_t unet_tcp_free_space(struct unet_tcp *t)
 {
-	int outq = 0, sndbuf = 0;
-	socklen_t sl = sizeof(sndbuf);
+	uint32_t mi[SK_MEMINFO_VARS];
+	socklen_t sl = sizeof(mi);
+	uint32_t room;
 
-	/* The send buffer grows with the connection (autotuning): read it each time. */
-	if (getsockopt(t->f.fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &sl) == 0 && sndbuf > 0)
-		t->sndbuf = (uint32_t)sndbuf;
-	if (ioctl(t->f.fd, SIOCOUTQ, &outq) < 0 || outq < 0)
-		outq = 0;
-	return t->sndbuf > (uint32_t)outq ? t->sndbuf - (uint32_t)outq : 0;
+	if (getsockopt(t->f.fd, SOL_SOCKET, SO_MEMINFO, mi, &sl) < 0 ||
+	    sl < (SK_MEMINFO_WMEM_QUEUED + 1) * sizeof(uint32_t))
+		return 0;
+	t->sndbuf = mi[SK_MEMINFO_SNDBUF];
+	room = mi[SK_MEMINFO_SNDBUF] > mi[SK_MEMINFO_WMEM_QUEUED] ?
+	       mi[SK_MEMINFO_SNDBUF] - mi[SK_MEMINFO_WMEM_QUEUED] : 0;
+	return room - room / 4;
 }
 
-static uint16_t unet_tcp_window_field(struct unet_tcp *t, bool syn)
+static void unet_tcp_wnd_watch(struct usernet *u, struct unet_tcp *t)
+{
+	if (t->wnd_listed)
+		return;
+	t->wnd_listed = true;
+	t->wnd_next = u->tcp_wnd_list;
+	u->tcp_wnd_list = t;
+	if (!loop_timer_pending(u->tcp_wnd_timer))
+		loop_timer_mod(u->tcp_wnd_timer, loop_now_ns() + UNET_TCP_WND_POLL_NS);
+}
+
+static void unet_tcp_wnd_unwatch(struct usernet *u, struct unet_tcp *t)
+{
+	struct unet_tcp **pp = (struct unet_tcp **)&u->tcp_wnd_list;
+
+	if (!t->wnd_listed)
+		return;
+	while (*pp && *pp != t)
+		pp = &(*pp)->wnd_next;
+	if (*pp)
+		*pp = t->wnd_next;
+	t->wnd_listed = false;
+}
+
+static uint16_t unet_tcp_window_field(struct usernet *u, struct unet_tcp *t, bool syn)
 {
 	uint32_t wnd = t->guest_fin ? 0 : unet_tcp_free_space(t);
+
+	t->wnd_adv = wnd;
+	if (!t->guest_fin && wnd < t->sndbuf / 4 && t->f.fd >= 0 && !t->f.dead)
+		unet_tcp_wnd_watch(u, t);
 
 	if (!syn)
 		wnd >>= t->our_ws;
@@ -197,7 +243,7 @@ static void unet_tcp_send_flags(struct usernet *u, struct unet_tcp *t, uint32_t 
 	uint16_t csum;
 
 	tcp_len = unet_tcp_put_hdr(frame + l3, t, seq, flags,
-				   (flags & UNET_TCP_RST) ? 0 : unet_tcp_window_field(t, syn),
+				   (flags & UNET_TCP_RST) ? 0 : unet_tcp_window_field(u, t, syn),
 				   syn && !(flags & UNET_TCP_RST));
 	if (syn && !t->our_ws && (flags & UNET_TCP_ACK)) {
 		/* The guest offered no window scale: the SYN-ACK carries the MSS alone. */
@@ -238,6 +284,7 @@ static void unet_tcp_send_stray_rst(struct usernet *u, const struct unet_frame *
 /* Close the socket (a reset to the host peer with @rst_host) and free the connection. */
 static void unet_tcp_close(struct usernet *u, struct unet_tcp *t, bool rst_host)
 {
+	unet_tcp_wnd_unwatch(u, t);
 	if (t->f.fd >= 0) {
 		if (rst_host) {
 			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
@@ -297,7 +344,7 @@ static size_t unet_tcp_emit(struct usernet *u, struct unet_tcp *t, uint8_t *data
 	size_t l3 = UNET_ETH_HLEN + UNET_IPV4_HLEN, l4 = NET_VNET_HDR_LEN + l3;
 	size_t seg_max = (UNET_GSO_PAYLOAD_MAX / t->mss) * t->mss, off = 0;
 	uint8_t hdr[NET_VNET_HDR_LEN + UNET_ETH_HLEN + UNET_IPV4_HLEN + UNET_TCP_HLEN];
-	uint16_t window = unet_tcp_window_field(t, false);
+	uint16_t window = unet_tcp_window_field(u, t, false);
 
 	while (off < n) {
 		size_t len = n - off < seg_max ? n - off : seg_max;
@@ -501,6 +548,9 @@ static void unet_tcp_established_input(struct usernet *u, struct unet_tcp *t,
 		if (!unet_tcp_from_guest(u, t, f, iov, iovcnt, frame_off))
 			return;
 		need_ack = true;
+	} else if (f->seq != t->rcv_nxt && !(f->tcp_flags & UNET_TCP_FIN)) {
+		/* An old sequence number: a window probe, or a lost ACK asked for again. */
+		need_ack = true;
 	}
 	if ((f->tcp_flags & UNET_TCP_FIN) && !t->guest_fin &&
 	    t->rcv_nxt == f->seq + (uint32_t)f->payload_len) {
@@ -703,6 +753,39 @@ void unet_tcp_event(struct usernet *u, struct unet_flow *f, uint32_t events)
 		unet_tcp_to_guest(u, t);
 	if (!t->f.dead)
 		unet_tcp_done(u, t);
+}
+
+/**
+ * unet_tcp_wnd_poll() - the window timer: tell the guest of room in the sockets it filled
+ * @opaque: the engine
+ */
+void unet_tcp_wnd_poll(void *opaque)
+{
+	struct usernet *u = opaque;
+	struct unet_tcp *t = u->tcp_wnd_list, *next;
+
+	for (; t; t = next) {
+		uint32_t space;
+
+		next = t->wnd_next;
+		space = unet_tcp_free_space(t);
+		if (t->f.dead || t->guest_fin) {
+			unet_tcp_wnd_unwatch(u, t);
+			continue;
+		}
+		if (space < t->sndbuf / 4 || space <= t->wnd_adv)
+			continue;
+		unet_tcp_wnd_unwatch(u, t);
+		unet_tcp_send_ack(u, t);
+		if (t->stalled) {
+			/* Duplicates make the guest send again what the socket refused. */
+			t->stalled = false;
+			for (int i = 0; i < UNET_TCP_DUP_ACKS; i++)
+				unet_tcp_send_ack(u, t);
+		}
+	}
+	if (u->tcp_wnd_list)
+		loop_timer_mod(u->tcp_wnd_timer, loop_now_ns() + UNET_TCP_WND_POLL_NS);
 }
 
 void unet_tcp_accept(struct unet_hostfwd *fwd)

@@ -101,6 +101,8 @@ struct unet_hostfwd;
  * @dead:		flows removed during the current event batch, to free after it
  * @epfd:		the inner epoll set of every host socket
  * @tick:		timer of the periodic tick (armed while flows exist)
+ * @tcp_wnd_list:	TCP connections whose offered window is small (tcp.c)
+ * @tcp_wnd_timer:	looks at them until they have room
  * @blocked:		the guest's side took nothing: wait for usernet_resume()
  * @ip_id:		next IPv4 identification
  * @drops:		guest frames dropped by parse reason
@@ -128,6 +130,8 @@ struct usernet {
 	struct unet_flow *dead;
 	int epfd;
 	struct loop_timer *tick;
+	void *tcp_wnd_list;
+	struct loop_timer *tcp_wnd_timer;
 	bool blocked;
 	uint16_t ip_id;
 	uint64_t drops[UNET_DROP_MAX];
@@ -191,6 +195,7 @@ void unet_tcp_input(struct usernet *u, const struct unet_frame *f, const struct 
 		    int iovcnt, size_t frame_off);
 void unet_tcp_accept(struct unet_hostfwd *fwd);
 void unet_tcp_event(struct usernet *u, struct unet_flow *f, uint32_t events);
+void unet_tcp_wnd_poll(void *opaque);
 void unet_tcp_tick(struct usernet *u, struct unet_flow *f, int64_t now);
 void unet_tcp_resume(struct usernet *u, struct unet_flow *f);
 void unet_tcp_free(struct usernet *u, struct unet_flow *f);

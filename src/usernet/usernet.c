@@ -708,7 +708,8 @@ struct usernet *usernet_new(struct loop *loop, const struct usernet_config *cfg,
 	u->payload_size = UNET_PAYLOAD_BUF;
 	u->payload = malloc(u->payload_size);
 	u->tick = loop_timer_new(loop, unet_tick_fired, u);
-	if (!u->buckets || !u->payload || !u->tick)
+	u->tcp_wnd_timer = loop_timer_new(loop, unet_tcp_wnd_poll, u);
+	if (!u->buckets || !u->payload || !u->tick || !u->tcp_wnd_timer)
 		goto err;
 	u->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (u->epfd < 0) {
@@ -759,6 +760,7 @@ void usernet_free(struct usernet *u)
 		close(u->epfd);
 	}
 	loop_timer_free(u->tick);
+	loop_timer_free(u->tcp_wnd_timer);
 	free(u->payload);
 	free(u->buckets);
 	free(u);
