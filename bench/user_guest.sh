@@ -1,6 +1,7 @@
 #!/bin/bash
 # user_guest.sh - TCP between a QEMU guest and a server on the host's loopback through user-mode
-# networking: vwire's -netdev user (libslirp, behind its vhost-user virtio-net device) against
+# networking: vwire's -netdev user (engine=native and engine=slirp, behind its vhost-user
+# virtio-net device; ENGINES="native" for one) against
 # QEMU's own -netdev user and against passt (attached with QEMU's -netdev stream), same guest
 # image, same run. iperf3 guest -> host and host -> guest (-R), $SECONDS_PER_RUN s, best of
 # $RUNS. The guests run under TCG (this machine's /dev/kvm cannot run a stock kernel).
@@ -54,23 +55,36 @@ else
 	R[passt]=n/a R[passt_rx]=n/a
 fi
 
-# vwire at QEMU's MTU, then vwire's built-in default (MTU 65520).
-for mtu in 1500 65520; do
-	sock=$E2E_TMP/vw$mtu.sock
-	spawn -o "$E2E_TMP/vwire$mtu.log" "$VWIRE" -netdev "user,id=u0,mtu=$mtu" \
-		-device "virtio-net,id=v0,netdev=u0,mtu=$mtu,socket=$sock"
-	vw=$SPAWN_PID
-	wait_for_socket "$sock" 10 || e2e_fail "vwire did not start"
-	guest_boot "v$mtu" --dhcp -- -chardev "socket,id=c0,path=$sock,reconnect=1" \
-		-netdev vhost-user,id=n0,chardev=c0 \
-		-device "virtio-net-pci,netdev=n0,host_mtu=$mtu,vectors=0"
-	guest_wait_ready "v$mtu" 180 || e2e_fail "vwire guest did not boot"
-	measure "v$mtu" 10.0.2.2 "vwire$mtu"
-	kill_pid "$vw"
+# vwire at QEMU's MTU and at its built-in default (MTU 65520), with each engine.
+for engine in ${ENGINES:-native slirp}; do
+	for mtu in 1500 65520; do
+		sock=$E2E_TMP/vw$engine$mtu.sock
+		spawn -o "$E2E_TMP/vwire$engine$mtu.log" "$VWIRE" \
+			-netdev "user,id=u0,mtu=$mtu,engine=$engine" \
+			-device "virtio-net,id=v0,netdev=u0,mtu=$mtu,socket=$sock"
+		vw=$SPAWN_PID
+		wait_for_socket "$sock" 10 || e2e_fail "vwire did not start"
+		guest_boot "v$engine$mtu" --dhcp -- -chardev "socket,id=c0,path=$sock,reconnect=1" \
+			-netdev vhost-user,id=n0,chardev=c0 \
+			-device "virtio-net-pci,netdev=n0,host_mtu=$mtu,vectors=0"
+		guest_wait_ready "v$engine$mtu" 180 || e2e_fail "vwire guest did not boot"
+		measure "v$engine$mtu" 10.0.2.2 "$engine$mtu"
+		kill_pid "$vw"
+	done
 done
 
 echo
-echo "| user-mode TCP, TCG guest (Gbit/s, iperf3 ${SECONDS_PER_RUN}s, best of $RUNS) | QEMU user | passt | vwire MTU 1500 | vwire MTU 65520 | vwire 65520 / QEMU | vwire 65520 / passt |"
-echo "|---|---|---|---|---|---|---|"
-echo "| guest -> host | ${R[qemu]} | ${R[passt]} | ${R[vwire1500]} | ${R[vwire65520]} | $(ratio "${R[vwire65520]}" "${R[qemu]}") | $(ratio "${R[vwire65520]}" "${R[passt]}") |"
-echo "| host -> guest | ${R[qemu_rx]} | ${R[passt_rx]} | ${R[vwire1500_rx]} | ${R[vwire65520_rx]} | $(ratio "${R[vwire65520_rx]}" "${R[qemu_rx]}") | $(ratio "${R[vwire65520_rx]}" "${R[passt_rx]}") |"
+echo "user-mode TCP, TCG guest (Gbit/s, iperf3 ${SECONDS_PER_RUN}s, best of $RUNS)"
+echo
+echo "| path | MTU | guest -> host | host -> guest | ÷ QEMU (out / in) | ÷ passt (out / in) |"
+echo "|---|---:|---:|---:|---:|---:|"
+echo "| QEMU 7.2 -netdev user | 1500 | ${R[qemu]} | ${R[qemu_rx]} | - | - |"
+echo "| passt | 65520 | ${R[passt]} | ${R[passt_rx]} | - | - |"
+for engine in ${ENGINES:-native slirp}; do
+	for mtu in 1500 65520; do
+		k=$engine$mtu
+		echo "| vwire -netdev user,engine=$engine | $mtu | ${R[$k]} | ${R[${k}_rx]} |" \
+			"$(ratio "${R[$k]}" "${R[qemu]}") / $(ratio "${R[${k}_rx]}" "${R[qemu_rx]}") |" \
+			"$(ratio "${R[$k]}" "${R[passt]}") / $(ratio "${R[${k}_rx]}" "${R[passt_rx]}") |"
+	done
+done

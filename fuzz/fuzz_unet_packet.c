@@ -4,7 +4,8 @@
  * (unet_frame_parse). The first byte picks how many of the frame's bytes are handed over (the
  * engine hands over its first 256, or the whole frame); the rest is the frame, of which those
  * bytes are copied to a buffer of exactly their size, so that ASan sees any read past them. An
- * accepted frame must have every header inside them and every offset inside the frame.
+ * accepted frame, IPv4 or IPv6 (extension headers skipped), must have every header inside them,
+ * every offset inside the frame, and its addresses in both forms consistent.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -17,6 +18,7 @@
 
 static void fuzz_check(const struct unet_frame *f, const uint8_t *d, size_t avail, size_t len)
 {
+	static const uint8_t v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	volatile uint8_t sink = 0;
 	size_t end;
 
@@ -29,10 +31,33 @@ static void fuzz_check(const struct unet_frame *f, const uint8_t *d, size_t avai
 			abort();
 		return;
 	}
-	if (f->ethertype != UNET_ETHERTYPE_IPV4 || f->ip_version != 4)
+	if (f->l4_off > avail)
 		abort();
-	if (f->l4_off < f->l3_off + UNET_IPV4_HLEN || f->l4_off > avail)
+	if (f->ethertype == UNET_ETHERTYPE_IPV4) {
+		if (f->ip_version != 4 || f->l4_off < f->l3_off + UNET_IPV4_HLEN ||
+		    f->proto == IPPROTO_ICMPV6)
+			abort();
+		/* ::ffff:a.b.c.d */
+		if (memcmp(f->saddr6.s6_addr, v4mapped, sizeof(v4mapped)) ||
+		    memcmp(f->daddr6.s6_addr, v4mapped, sizeof(v4mapped)) ||
+		    memcmp(f->saddr6.s6_addr + 12, &f->saddr, 4) ||
+		    memcmp(f->daddr6.s6_addr + 12, &f->daddr, 4))
+			abort();
+	} else if (f->ethertype == UNET_ETHERTYPE_IPV6) {
+		if (f->ip_version != 6 || f->l4_off < f->l3_off + UNET_IPV6_HLEN ||
+		    (f->l4_off - f->l3_off - UNET_IPV6_HLEN) % 8 || f->proto == IPPROTO_ICMP ||
+		    f->saddr.s_addr || f->daddr.s_addr)
+			abort();
+		if (memcmp(&f->saddr6, d + f->l3_off + 8, 16) ||
+		    memcmp(&f->daddr6, d + f->l3_off + 24, 16) || f->ttl != d[f->l3_off + 7])
+			abort();
+		/* The transport ends where the payload length says. */
+		if (f->l4_off + f->l4_len !=
+		    f->l3_off + UNET_IPV6_HLEN + (size_t)(d[f->l3_off + 4] << 8 | d[f->l3_off + 5]))
+			abort();
+	} else {
 		abort();
+	}
 	if (f->l4_len > len - f->l4_off)
 		abort();
 	if (f->payload_off < f->l4_off || f->payload_off > avail)
@@ -50,6 +75,7 @@ static void fuzz_check(const struct unet_frame *f, const uint8_t *d, size_t avai
 			abort();
 		break;
 	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
 		if (f->payload_off != f->l4_off + UNET_ICMP_HLEN)
 			abort();
 		break;

@@ -316,9 +316,10 @@ static void guestfwd_accept(void *opaque)
 	}
 }
 
-/* HOST:PORT or [HOST]:PORT into @g->target. */
-static int guestfwd_resolve(struct user_guestfwd *g, const char *host_port, struct error *err)
+int user_guestfwd_resolve(const char *host_port, struct sockaddr_storage *target,
+			  socklen_t *target_len, struct error *err)
 {
+	const char *text = host_port;
 	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
 	struct addrinfo *res = NULL;
 	const char *colon = strrchr(host_port, ':');
@@ -334,14 +335,14 @@ static int guestfwd_resolve(struct user_guestfwd *g, const char *host_port, stru
 		n -= 2;
 	}
 	if (n >= sizeof(host) || !n)
-		return error_set(err, -EINVAL, "tcp:%s: bad host", g->target_text);
+		return error_set(err, -EINVAL, "tcp:%s: bad host", text);
 	memcpy(host, host_port, n);
 	host[n] = '\0';
 	ret = getaddrinfo(host, colon + 1, &hints, &res);
 	if (ret)
-		return error_set(err, -EINVAL, "tcp:%s: %s", g->target_text, gai_strerror(ret));
-	memcpy(&g->target, res->ai_addr, res->ai_addrlen);
-	g->target_len = res->ai_addrlen;
+		return error_set(err, -EINVAL, "tcp:%s: %s", text, gai_strerror(ret));
+	memcpy(target, res->ai_addr, res->ai_addrlen);
+	*target_len = res->ai_addrlen;
 	freeaddrinfo(res);
 	return 0;
 }
@@ -396,7 +397,8 @@ struct user_guestfwd *user_guestfwd_new(struct loop *loop, const char *host_port
 		error_set(err, -ENOMEM, "out of memory");
 		goto err;
 	}
-	if (guestfwd_resolve(g, host_port, err) < 0 || guestfwd_listen(g, err) < 0)
+	if (user_guestfwd_resolve(host_port, &g->target, &g->target_len, err) < 0 ||
+	    guestfwd_listen(g, err) < 0)
 		goto err;
 	return g;
 err:

@@ -7,9 +7,23 @@
 #ifndef VWIRE_BACKENDS_USER_GUESTFWD_H
 #define VWIRE_BACKENDS_USER_GUESTFWD_H
 
+#include <sys/socket.h>
+
 struct error;
 struct loop;
 struct user_guestfwd;
+
+/**
+ * user_guestfwd_resolve() - HOST:PORT or [HOST]:PORT into an address (getaddrinfo)
+ * @host_port:	the text after "tcp:"
+ * @target:	filled
+ * @target_len:	set to its length
+ * @err:	what is wrong, naming @host_port
+ *
+ * Return: 0 or -EINVAL
+ */
+int user_guestfwd_resolve(const char *host_port, struct sockaddr_storage *target,
+			  socklen_t *target_len, struct error *err);
 
 /**
  * user_guestfwd_new() - listen on a new private unix socket and relay to @host_port

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "backends/user-config.h"
@@ -678,12 +679,49 @@ static bool user_has_prefix(const char *s, const char *prefix)
 	return !strncmp(s, prefix, strlen(prefix));
 }
 
+/* guestfwd= of the native engine: it connects each guest connection to the target itself. */
+static int user_native_guestfwd(struct user *u, struct in_addr server, int port, const char *dev,
+				struct error *err)
+{
+	struct sockaddr_storage target;
+	socklen_t len;
+	int ret;
+
+	if (user_has_prefix(dev, USER_GUESTFWD_TCP)) {
+		ret = user_guestfwd_resolve(dev + strlen(USER_GUESTFWD_TCP), &target, &len, err);
+		if (ret < 0)
+			return ret;
+	} else if (user_has_prefix(dev, USER_GUESTFWD_UNIX)) {
+		struct sockaddr_un *sun = (struct sockaddr_un *)&target;
+		const char *path = dev + strlen(USER_GUESTFWD_UNIX);
+
+		if (strlen(path) >= sizeof(sun->sun_path))
+			return error_set(err, -EINVAL, "'%s': path too long", dev);
+		memset(sun, 0, sizeof(*sun));
+		sun->sun_family = AF_UNIX;
+		strcpy(sun->sun_path, path);
+		len = sizeof(*sun);
+	} else {
+		return error_set(err, -EINVAL, "'%s': not supported (use %sHOST:PORT or %sPATH)",
+				 dev, USER_GUESTFWD_TCP, USER_GUESTFWD_UNIX);
+	}
+	ret = usernet_guestfwd_add(u->native, server, (uint16_t)port, (struct sockaddr *)&target,
+				   len);
+	if (ret < 0)
+		return error_set(err, ret,
+				 "conflicting or invalid server address (not inside net, the host "
+				 "or the DNS address, or already forwarded)");
+	return 0;
+}
+
 static int user_guestfwd_connect_to(struct user *u, struct in_addr server, int port,
 				    const char *dev, struct error *err)
 {
 	struct user_guestfwd *relay = NULL, **relays;
 	int ret;
 
+	if (u->native)
+		return user_native_guestfwd(u, server, port, dev, err);
 	if (user_has_prefix(dev, USER_GUESTFWD_TCP)) {
 		relays = realloc(u->relays, (u->nrelays + 1) * sizeof(*relays));
 		if (!relays)
@@ -788,7 +826,7 @@ static void user_ignore_sigpipe(void)
 
 /*
  * engine=native|slirp (slirp when left out). What the native engine does not serve (TFTP,
- * BOOTP's file, guestfwd=) selects libslirp, with a log line saying so.
+ * BOOTP's file, guestfwd= to a command) selects libslirp, with a log line saying so.
  */
 static int user_choose_engine(const struct netdev_user_opts *o, const char *id, bool *native,
 			      struct error *err)
@@ -804,8 +842,10 @@ static int user_choose_engine(const struct netdev_user_opts *o, const char *id, 
 		why = "tftp=";
 	else if (o->bootfile)
 		why = "bootfile=";
-	else if (o->guestfwd.count)
-		why = "guestfwd=";
+	for (size_t i = 0; !why && i < o->guestfwd.count; i++) {
+		if (strstr(o->guestfwd.items[i], "-" USER_GUESTFWD_CMD))
+			why = "guestfwd=...-cmd:";
+	}
 	if (why) {
 		log_info("%s: engine=native does not serve %s: using libslirp", id, why);
 		return 0;
@@ -847,14 +887,16 @@ static int user_native_setup(struct user *u, const struct netdev_user_opts *o,
 		.hostname = o->hostname,
 		.domainname = o->domainname,
 		.dnssearch = uc->dnssearch,
+		.ipv6 = uc->cfg.in6_enabled,
+		.prefix6 = uc->cfg.vprefix_addr6,
+		.prefix6_len = uc->cfg.vprefix_len,
+		.host6 = uc->cfg.vhost6,
+		.dns6 = uc->cfg.vnameserver6,
 	};
 	int ret = 0;
 
 	if (!uc->cfg.in_enabled)
-		return error_set(err, -EINVAL, "ipv4=off: engine=native serves IPv4 only");
-	if (uc->cfg.in6_enabled && o->has_ipv6)
-		log_info("%s: engine=native does not serve IPv6 yet: ipv6=on has no effect",
-			 u->nc.name);
+		return error_set(err, -EINVAL, "ipv4=off: engine=native needs IPv4");
 	u->native = usernet_new(u->nc.loop, &cfg, user_native_output, u, &ret);
 	if (!u->native)
 		return error_set(err, ret, "cannot start the native engine: %s", strerror(-ret));
@@ -864,6 +906,14 @@ static int user_native_setup(struct user *u, const struct netdev_user_opts *o,
 			error_prepend(err, "hostfwd=%s: ", o->hostfwd.items[i]);
 			return ret;
 		}
+	}
+	u->guestfwds = calloc(o->guestfwd.count + 1, sizeof(*u->guestfwds));
+	if (!u->guestfwds)
+		return error_set(err, -ENOMEM, "out of memory");
+	for (size_t i = 0; i < o->guestfwd.count; i++) {
+		ret = user_add_guestfwd(u, o->guestfwd.items[i], err);
+		if (ret < 0)
+			return ret;
 	}
 	return 0;
 }

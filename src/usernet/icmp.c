@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * icmp.c - the guest's pings: an echo request to the host or DNS address is answered here;
- * one to any other address goes out through an unprivileged ping socket (one per guest
- * identifier and destination, so the kernel keeps the identifiers apart), and the replies
- * come back with the guest's identifier. Without ping sockets (net.ipv4.ping_group_range)
- * such requests are dropped and counted.
+ * icmp.c - the guest's pings, IPv4 and IPv6: an echo request to one of the engine's addresses
+ * is answered here; one to any other address goes out through an unprivileged ping socket
+ * (one per guest identifier and destination, so the kernel keeps the identifiers apart), and
+ * the replies come back with the guest's identifier. Without ping sockets
+ * (net.ipv4.ping_group_range) such requests are dropped and counted.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -41,47 +41,52 @@ static void unet_icmp_close(struct usernet *u, struct unet_icmp *e)
 	unet_flow_remove(u, &e->f);
 }
 
-/* An echo reply from @saddr to the guest: @body is the ICMP message after its header. */
-static void unet_icmp_reply(struct usernet *u, struct in_addr saddr, struct in_addr daddr,
-			    uint16_t id, uint16_t seq, const uint8_t *body, size_t len)
+/* An echo reply from @saddr to the guest: @body is the message after its 8-byte header. */
+static void unet_icmp_reply(struct usernet *u, const struct in6_addr *saddr,
+			    const struct in6_addr *daddr, uint16_t id, uint16_t seq,
+			    const uint8_t *body, size_t len)
 {
-	uint8_t hdr[UNET_ICMP_HLEN] = { UNET_ICMP_ECHOREPLY, 0, 0, 0,
+	bool v4 = unet_is_v4(saddr);
+	uint8_t hdr[UNET_ICMP_HLEN] = { v4 ? UNET_ICMP_ECHOREPLY : UNET_ICMP6_ECHOREPLY, 0, 0, 0,
 					(uint8_t)(id >> 8), (uint8_t)id,
 					(uint8_t)(seq >> 8), (uint8_t)seq };
 
-	if (UNET_IPV4_HLEN + UNET_ICMP_HLEN + len > u->cfg.mtu)
+	if ((v4 ? UNET_IPV4_HLEN : UNET_IPV6_HLEN) + UNET_ICMP_HLEN + len > u->cfg.mtu)
 		return;
-	unet_send_datagram(u, saddr, daddr, IPPROTO_ICMP, hdr, sizeof(hdr), UNET_ICMP_OFF_CSUM,
-			   body, len);
+	unet_send_datagram(u, saddr, daddr, v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6, hdr, sizeof(hdr),
+			   UNET_ICMP_OFF_CSUM, body, len);
 }
 
 void unet_icmp_input(struct usernet *u, const struct unet_frame *f)
 {
 	const uint8_t *body = f->data + f->payload_off;
+	bool v4 = f->proto == IPPROTO_ICMP;
 	struct unet_flow *fl;
 	struct unet_icmp *e;
 	uint8_t *msg = u->payload;
 
-	if (f->icmp_type != UNET_ICMP_ECHO || f->payload_off + f->payload_len > f->avail)
+	if (f->icmp_type != (v4 ? UNET_ICMP_ECHO : UNET_ICMP6_ECHO) ||
+	    f->payload_off + f->payload_len > f->avail)
 		return;
-	if (f->daddr.s_addr == u->cfg.host.s_addr || f->daddr.s_addr == u->cfg.dns.s_addr) {
-		unet_icmp_reply(u, f->daddr, f->saddr, f->icmp_id, f->icmp_seq, body,
+	if (unet_is_engine_addr(u, &f->daddr6)) {
+		unet_icmp_reply(u, &f->daddr6, &f->saddr6, f->icmp_id, f->icmp_seq, body,
 				f->payload_len);
 		return;
 	}
-	fl = unet_flow_find(u, IPPROTO_ICMP, f->saddr, f->icmp_id, f->daddr, 0);
+	fl = unet_flow_find(u, f->proto, &f->saddr6, f->icmp_id, &f->daddr6, 0);
 	if (!fl) {
-		struct sockaddr_in to;
+		struct sockaddr_storage to;
+		socklen_t to_len;
 		int fd;
 
-		if (unet_map_remote(u, f->daddr, 0, IPPROTO_ICMP, &to) < 0)
+		if (unet_map_remote(u, &f->daddr6, 0, f->proto, &to, &to_len) < 0)
 			return;
-		fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_ICMP);
+		fd = socket(to.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, f->proto);
 		if (fd < 0) {
 			u->counters[UNET_C_NO_ROUTE]++;
 			return;
 		}
-		if (connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		if (connect(fd, (struct sockaddr *)&to, to_len) < 0) {
 			close(fd);
 			return;
 		}
@@ -91,11 +96,11 @@ void unet_icmp_input(struct usernet *u, const struct unet_frame *f)
 			return;
 		}
 		e->f.kind = UNET_K_ICMP;
-		e->f.proto = IPPROTO_ICMP;
+		e->f.proto = f->proto;
 		e->f.fd = fd;
-		e->f.gaddr = f->saddr;
+		e->f.gaddr = f->saddr6;
 		e->f.gport = f->icmp_id;
-		e->f.raddr = f->daddr;
+		e->f.raddr = f->daddr6;
 		if (unet_flow_add(u, &e->f) < 0) {
 			close(fd);
 			free(e);
@@ -130,9 +135,10 @@ void unet_icmp_event(struct usernet *u, struct unet_flow *f, uint32_t events)
 				return;
 			continue;
 		}
-		if (n < UNET_ICMP_HLEN || m[0] != UNET_ICMP_ECHOREPLY)
+		if (n < UNET_ICMP_HLEN ||
+		    m[0] != (e->f.proto == IPPROTO_ICMP ? UNET_ICMP_ECHOREPLY : UNET_ICMP6_ECHOREPLY))
 			continue;
-		unet_icmp_reply(u, e->f.raddr, e->f.gaddr, e->f.gport,
+		unet_icmp_reply(u, &e->f.raddr, &e->f.gaddr, e->f.gport,
 				(uint16_t)(m[6] << 8 | m[7]), m + UNET_ICMP_HLEN,
 				(size_t)n - UNET_ICMP_HLEN);
 		e->last_ns = loop_now_ns();

@@ -2,10 +2,11 @@
 /*
  * packet.c - the only reader of a guest's frame bytes in the native user-mode engine.
  *
- * unet_frame_parse() walks Ethernet, IPv4 and TCP/UDP/ICMP through the bounds-checked
- * packet_rd*() helpers, refuses what does not fit (one enum unet_drop reason each) and fills a
- * struct unet_frame whose offsets the protocol code trusts. Towards the guest,
- * unet_put_eth_ipv4() and unet_ipv4_pseudo_sum() write headers and start their checksums.
+ * unet_frame_parse() walks Ethernet, IPv4 or IPv6 (skipping its hop-by-hop, routing and
+ * destination options headers) and TCP/UDP/ICMP/ICMPv6 through the bounds-checked packet_rd*()
+ * helpers, refuses what does not fit (one enum unet_drop reason each) and fills a struct
+ * unet_frame whose offsets the protocol code trusts. Towards the guest, unet_put_eth_ipv4/6()
+ * and unet_ipv4/6_pseudo_sum() write headers and start their checksums.
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -35,6 +36,32 @@
 #define IPV4_FRAG_OFFSET_MASK 0x1fff
 #define IPV4_DEFAULT_TTL 64
 #define IPV4_PSEUDO_HLEN 12
+
+/* RFC 8200 */
+#define IPV6_VERSION 6
+#define IPV6_OFF_VER 0
+#define IPV6_OFF_PLEN 4
+#define IPV6_OFF_NEXT 6
+#define IPV6_OFF_HOPS 7
+#define IPV6_OFF_SADDR 8
+#define IPV6_OFF_DADDR 24
+#define IPV6_ADDR_LEN 16
+#define IPV6_VERSION_SHIFT 4
+#define IPV6_PSEUDO_HLEN 40
+#define IPV6_PSEUDO_OFF_LEN (2 * IPV6_ADDR_LEN)
+#define IPV6_PSEUDO_OFF_NEXT (IPV6_PSEUDO_HLEN - 1)
+#define IPV6_EXT_HOPOPTS 0
+#define IPV6_EXT_ROUTING 43
+#define IPV6_EXT_FRAGMENT 44
+#define IPV6_EXT_DSTOPTS 60
+#define IPV6_EXT_OFF_NEXT 0
+#define IPV6_EXT_OFF_LEN 1
+/* An extension header's length field counts 8-byte units after its first 8 bytes. */
+#define IPV6_EXT_UNIT 8
+#define IPV6_EXT_MIN_LEN 8
+/* IPv4-mapped IPv6 addresses (RFC 4291 2.5.5.2): ::ffff:a.b.c.d */
+#define IPV6_MAPPED_OFF_FFFF 10
+#define IPV6_MAPPED_OFF_V4 12
 
 #define TCP_OFF_SPORT 0
 #define TCP_OFF_DPORT 2
@@ -183,7 +210,16 @@ static enum unet_drop packet_udp(struct unet_frame *f)
 	return UNET_DROP_NONE;
 }
 
-/* The ICMP header at @f->l4_off; identifier and sequence only for echo and its reply. */
+/* Is @type an echo request or reply of @f's ICMP version? */
+static bool packet_icmp_is_echo(const struct unet_frame *f, uint8_t type)
+{
+	if (f->ip_version == IPV6_VERSION)
+		return type == UNET_ICMP6_ECHO || type == UNET_ICMP6_ECHOREPLY;
+	return type == UNET_ICMP_ECHO || type == UNET_ICMP_ECHOREPLY;
+}
+
+/* The ICMP or ICMPv6 header at @f->l4_off (both 8 bytes, type and code first); identifier
+ * and sequence only for echo and its reply. */
 static enum unet_drop packet_icmp(struct unet_frame *f)
 {
 	if (f->l4_len < UNET_ICMP_HLEN)
@@ -193,13 +229,22 @@ static enum unet_drop packet_icmp(struct unet_frame *f)
 
 	f->icmp_type = packet_rd8(f, f->l4_off + ICMP_OFF_TYPE);
 	f->icmp_code = packet_rd8(f, f->l4_off + ICMP_OFF_CODE);
-	if (f->icmp_type == UNET_ICMP_ECHO || f->icmp_type == UNET_ICMP_ECHOREPLY) {
+	if (packet_icmp_is_echo(f, f->icmp_type)) {
 		f->icmp_id = packet_rd16(f, f->l4_off + ICMP_OFF_ID);
 		f->icmp_seq = packet_rd16(f, f->l4_off + ICMP_OFF_SEQ);
 	}
 	f->payload_off = f->l4_off + UNET_ICMP_HLEN;
 	f->payload_len = f->l4_len - UNET_ICMP_HLEN;
 	return UNET_DROP_NONE;
+}
+
+/* ::ffff:@a into @a6 (zeroed by the parse already, but written whole here). */
+static void packet_v4_mapped(struct in_addr a, struct in6_addr *a6)
+{
+	memset(a6, 0, sizeof(*a6));
+	a6->s6_addr[IPV6_MAPPED_OFF_FFFF] = 0xff;
+	a6->s6_addr[IPV6_MAPPED_OFF_FFFF + 1] = 0xff;
+	memcpy(a6->s6_addr + IPV6_MAPPED_OFF_V4, &a.s_addr, IPV4_ADDR_LEN);
 }
 
 /* The IPv4 header at @f->l3_off, then its transport. Headers not at hand, or a total length
@@ -231,6 +276,8 @@ static enum unet_drop packet_ipv4(struct unet_frame *f)
 	f->proto = packet_rd8(f, l3 + IPV4_OFF_PROTO);
 	memcpy(&f->saddr, f->data + l3 + IPV4_OFF_SADDR, IPV4_ADDR_LEN);
 	memcpy(&f->daddr, f->data + l3 + IPV4_OFF_DADDR, IPV4_ADDR_LEN);
+	packet_v4_mapped(f->saddr, &f->saddr6);
+	packet_v4_mapped(f->daddr, &f->daddr6);
 	f->l4_off = l3 + ihl;
 	f->l4_len = tot_len - ihl;
 
@@ -241,6 +288,80 @@ static enum unet_drop packet_ipv4(struct unet_frame *f)
 		return packet_udp(f);
 	case IPPROTO_ICMP:
 		return packet_icmp(f);
+	default:
+		return UNET_DROP_PROTO;
+	}
+}
+
+/*
+ * Skip the extension headers from @f->l4_off (the first after the fixed header, @nh its type)
+ * up to @end, the payload's end. Hop-by-hop options may only come first (RFC 8200 4.1). A
+ * header longer than what the payload length leaves is UNET_DROP_IP_HEADER; one inside the
+ * packet but not inside @f->avail UNET_DROP_SHORT. Leaves @f->l4_off at the transport header
+ * and @nh its protocol.
+ */
+static enum unet_drop packet_ipv6_ext(struct unet_frame *f, size_t end, uint8_t *nh)
+{
+	size_t off = f->l4_off, ext_len;
+
+	while (*nh == IPV6_EXT_HOPOPTS || *nh == IPV6_EXT_ROUTING || *nh == IPV6_EXT_DSTOPTS) {
+		if (*nh == IPV6_EXT_HOPOPTS && off != f->l3_off + UNET_IPV6_HLEN)
+			return UNET_DROP_IP_HEADER;
+		if (end - off < IPV6_EXT_MIN_LEN)
+			return UNET_DROP_IP_HEADER;
+		if (!packet_has(f, off, IPV6_EXT_MIN_LEN))
+			return UNET_DROP_SHORT;
+		ext_len = ((size_t)packet_rd8(f, off + IPV6_EXT_OFF_LEN) + 1) * IPV6_EXT_UNIT;
+		if (ext_len > end - off)
+			return UNET_DROP_IP_HEADER;
+		if (!packet_has(f, off, ext_len))
+			return UNET_DROP_SHORT;
+		*nh = packet_rd8(f, off + IPV6_EXT_OFF_NEXT);
+		off += ext_len;
+	}
+	f->l4_off = off;
+	return UNET_DROP_NONE;
+}
+
+/* The IPv6 header at @f->l3_off, its extension headers, then its transport. A payload length
+ * past the frame is UNET_DROP_SHORT (less is Ethernet padding, ignored). */
+static enum unet_drop packet_ipv6(struct unet_frame *f)
+{
+	size_t l3 = f->l3_off, plen, end;
+	enum unet_drop why;
+	uint8_t nh;
+
+	if (!packet_has(f, l3, UNET_IPV6_HLEN))
+		return UNET_DROP_SHORT;
+	if (packet_rd8(f, l3 + IPV6_OFF_VER) >> IPV6_VERSION_SHIFT != IPV6_VERSION)
+		return UNET_DROP_IP_HEADER;
+	plen = packet_rd16(f, l3 + IPV6_OFF_PLEN);
+	/* @len >= @avail >= l3 + UNET_IPV6_HLEN: no underflow. */
+	if (plen > f->len - l3 - UNET_IPV6_HLEN)
+		return UNET_DROP_SHORT;
+
+	f->ip_version = IPV6_VERSION;
+	f->ttl = packet_rd8(f, l3 + IPV6_OFF_HOPS);
+	memcpy(&f->saddr6, f->data + l3 + IPV6_OFF_SADDR, IPV6_ADDR_LEN);
+	memcpy(&f->daddr6, f->data + l3 + IPV6_OFF_DADDR, IPV6_ADDR_LEN);
+	nh = packet_rd8(f, l3 + IPV6_OFF_NEXT);
+	f->l4_off = l3 + UNET_IPV6_HLEN;
+	end = f->l4_off + plen;
+	why = packet_ipv6_ext(f, end, &nh);
+	if (why != UNET_DROP_NONE)
+		return why;
+	f->proto = nh;
+	f->l4_len = end - f->l4_off;
+
+	switch (nh) {
+	case IPPROTO_TCP:
+		return packet_tcp(f);
+	case IPPROTO_UDP:
+		return packet_udp(f);
+	case IPPROTO_ICMPV6:
+		return packet_icmp(f);
+	case IPV6_EXT_FRAGMENT:
+		return UNET_DROP_FRAGMENT;
 	default:
 		return UNET_DROP_PROTO;
 	}
@@ -260,12 +381,14 @@ enum unet_drop unet_frame_parse(const uint8_t *data, size_t avail, size_t len, s
 	f->ethertype = packet_rd16(f, ETH_OFF_TYPE);
 	f->l3_off = UNET_ETH_HLEN;
 
-	/* 802.1Q tags, IPv6 (not served yet) and everything else fall to the default. */
+	/* 802.1Q tags and everything else fall to the default. */
 	switch (f->ethertype) {
 	case UNET_ETHERTYPE_ARP:
 		return UNET_DROP_NONE;
 	case UNET_ETHERTYPE_IPV4:
 		return packet_ipv4(f);
+	case UNET_ETHERTYPE_IPV6:
+		return packet_ipv6(f);
 	default:
 		return UNET_DROP_ETHERTYPE;
 	}
@@ -325,5 +448,40 @@ uint64_t unet_ipv4_pseudo_sum(struct in_addr saddr, struct in_addr daddr, uint8_
 	memcpy(ph + IPV4_ADDR_LEN, &daddr, IPV4_ADDR_LEN);
 	ph[2 * IPV4_ADDR_LEN + 1] = proto;
 	packet_wr16(ph + 2 * IPV4_ADDR_LEN + 2, (uint16_t)l4_len);
+	return offload_csum_add(0, ph, sizeof(ph));
+}
+
+size_t unet_put_eth_ipv6(uint8_t *buf, const uint8_t *dst_mac, const uint8_t *src_mac,
+			 const struct in6_addr *saddr, const struct in6_addr *daddr, uint8_t proto,
+			 size_t l4_len, uint8_t hop_limit)
+{
+	uint8_t *ip = buf + UNET_ETH_HLEN;
+
+	memcpy(buf + ETH_OFF_DST, dst_mac, UNET_ETH_ALEN);
+	memcpy(buf + ETH_OFF_SRC, src_mac, UNET_ETH_ALEN);
+	packet_wr16(buf + ETH_OFF_TYPE, UNET_ETHERTYPE_IPV6);
+
+	/* Traffic class and flow label 0. */
+	memset(ip, 0, UNET_IPV6_HLEN);
+	ip[IPV6_OFF_VER] = IPV6_VERSION << IPV6_VERSION_SHIFT;
+	packet_wr16(ip + IPV6_OFF_PLEN, (uint16_t)l4_len);
+	ip[IPV6_OFF_NEXT] = proto;
+	ip[IPV6_OFF_HOPS] = hop_limit;
+	memcpy(ip + IPV6_OFF_SADDR, saddr, IPV6_ADDR_LEN);
+	memcpy(ip + IPV6_OFF_DADDR, daddr, IPV6_ADDR_LEN);
+	return UNET_ETH_HLEN + UNET_IPV6_HLEN;
+}
+
+uint64_t unet_ipv6_pseudo_sum(const struct in6_addr *saddr, const struct in6_addr *daddr,
+			      uint8_t proto, size_t l4_len)
+{
+	uint8_t ph[IPV6_PSEUDO_HLEN] = { 0 };
+	uint32_t len = htonl((uint32_t)l4_len);
+
+	/* Bytes in wire order, as unet_ipv4_pseudo_sum() does, for the same reason. */
+	memcpy(ph, saddr, IPV6_ADDR_LEN);
+	memcpy(ph + IPV6_ADDR_LEN, daddr, IPV6_ADDR_LEN);
+	memcpy(ph + IPV6_PSEUDO_OFF_LEN, &len, sizeof(len));
+	ph[IPV6_PSEUDO_OFF_NEXT] = proto;
 	return offload_csum_add(0, ph, sizeof(ph));
 }

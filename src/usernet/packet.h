@@ -19,6 +19,7 @@
 #define UNET_ETHERTYPE_ARP 0x0806
 #define UNET_ETHERTYPE_IPV6 0x86dd
 #define UNET_IPV4_HLEN 20
+#define UNET_IPV6_HLEN 40
 #define UNET_TCP_HLEN 20
 #define UNET_UDP_HLEN 8
 #define UNET_ICMP_HLEN 8
@@ -35,13 +36,21 @@
 #define UNET_ICMP_UNREACH 3
 #define UNET_ICMP_ECHO 8
 
+/* ICMPv6 types */
+#define UNET_ICMP6_ECHO 128
+#define UNET_ICMP6_ECHOREPLY 129
+#define UNET_ICMP6_RS 133
+#define UNET_ICMP6_RA 134
+#define UNET_ICMP6_NS 135
+#define UNET_ICMP6_NA 136
+
 /* Why unet_frame_parse() refused a frame: one counter each. */
 enum unet_drop {
 	UNET_DROP_NONE = 0,
 	UNET_DROP_SHORT,	/* shorter than its headers say */
-	UNET_DROP_ETHERTYPE,	/* not ARP, IPv4 (or IPv6, not served yet) */
+	UNET_DROP_ETHERTYPE,	/* not ARP, IPv4 or IPv6 */
 	UNET_DROP_IP_HEADER,	/* bad version, header length, total length or checksum */
-	UNET_DROP_FRAGMENT,	/* an IPv4 fragment (MF set or offset) */
+	UNET_DROP_FRAGMENT,	/* an IPv4 fragment (MF set or offset), an IPv6 fragment header */
 	UNET_DROP_L4_HEADER,	/* bad TCP data offset or options, UDP length */
 	UNET_DROP_PROTO,	/* an IP protocol the engine does not serve */
 	UNET_DROP_MAX
@@ -55,12 +64,14 @@ enum unet_drop {
  * @dst_mac:	Ethernet destination
  * @src_mac:	Ethernet source
  * @ethertype:	host order
- * @ip_version:	4 for IPv4, 0 otherwise (ARP: parse the ARP body at @l3_off yourself)
+ * @ip_version:	4 or 6 for IP, 0 otherwise (ARP: parse the ARP body at @l3_off yourself)
  * @l3_off:	where the network header starts (after an 802.1Q tag, none is accepted)
- * @ttl:	IPv4 TTL
- * @saddr:	IPv4 source (network order)
- * @daddr:	IPv4 destination (network order)
- * @proto:	IPPROTO_TCP, IPPROTO_UDP or IPPROTO_ICMP
+ * @ttl:	IPv4 TTL or IPv6 hop limit
+ * @saddr:	IPv4 source (network order; 0 for IPv6)
+ * @daddr:	IPv4 destination (network order; 0 for IPv6)
+ * @saddr6:	source of either family: IPv6, or IPv4 as ::ffff:a.b.c.d
+ * @daddr6:	destination, the same way
+ * @proto:	IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP (IPv4) or IPPROTO_ICMPV6 (IPv6)
  * @l4_off:	where the transport header starts
  * @l4_len:	transport header and payload, as the IP total length says (inside @len)
  * @sport:	TCP/UDP source port (host order)
@@ -72,10 +83,10 @@ enum unet_drop {
  * @mss:	TCP MSS option (0: absent)
  * @wscale:	TCP window scale option, clamped to 14 (valid when @has_wscale)
  * @has_wscale:	the window scale option is present
- * @icmp_type:	ICMP type
- * @icmp_code:	ICMP code
- * @icmp_id:	ICMP echo identifier (host order)
- * @icmp_seq:	ICMP echo sequence number (host order)
+ * @icmp_type:	ICMP or ICMPv6 type
+ * @icmp_code:	ICMP or ICMPv6 code
+ * @icmp_id:	echo identifier (host order)
+ * @icmp_seq:	echo sequence number (host order)
  * @payload_off: where the TCP/UDP payload (ICMP: after its 8-byte header) starts
  * @payload_len: its length (may reach beyond @avail, never beyond @len)
  */
@@ -91,6 +102,8 @@ struct unet_frame {
 	uint8_t ttl;
 	struct in_addr saddr;
 	struct in_addr daddr;
+	struct in6_addr saddr6;
+	struct in6_addr daddr6;
 	uint8_t proto;
 	size_t l4_off;
 	size_t l4_len;
@@ -121,9 +134,12 @@ struct unet_frame {
  *
  * An ARP frame is accepted with only the Ethernet fields filled (@l3_off set). An IPv4 frame
  * must have a valid header checksum, a total length inside @len (padding after it is
- * ignored), and no fragmentation; TCP must have a data offset inside the segment and options
- * that parse; UDP a length that matches the IP length (or is within it); ICMP at least its
- * 8-byte header.
+ * ignored), and no fragmentation. An IPv6 frame must have a payload length inside @len; its
+ * hop-by-hop, routing and destination options headers are skipped (each inside the packet
+ * and inside @avail), a fragment header or any other extension refuses it (FRAGMENT and
+ * PROTO). TCP must have a data offset inside the segment and options that parse; UDP a
+ * length that matches the IP length (or is within it); ICMP and ICMPv6 at least their
+ * 8-byte header (for ICMPv6 NDP messages the body after those 8 bytes is the payload).
  *
  * Return: UNET_DROP_NONE, or why the frame is refused
  */
@@ -155,6 +171,35 @@ const char *unet_drop_name(enum unet_drop why);
 size_t unet_put_eth_ipv4(uint8_t *buf, const uint8_t *dst_mac, const uint8_t *src_mac,
 			 struct in_addr saddr, struct in_addr daddr, uint8_t proto, size_t l4_len,
 			 uint16_t id);
+
+/**
+ * unet_put_eth_ipv6() - write an Ethernet and IPv6 header (no extension headers)
+ * @buf:	UNET_ETH_HLEN + UNET_IPV6_HLEN bytes
+ * @dst_mac:	Ethernet destination
+ * @src_mac:	Ethernet source
+ * @saddr:	IPv6 source
+ * @daddr:	IPv6 destination
+ * @proto:	next header
+ * @l4_len:	payload length (at most 65535)
+ * @hop_limit:	hop limit (255 for NDP, 64 otherwise)
+ *
+ * Return: UNET_ETH_HLEN + UNET_IPV6_HLEN
+ */
+size_t unet_put_eth_ipv6(uint8_t *buf, const uint8_t *dst_mac, const uint8_t *src_mac,
+			 const struct in6_addr *saddr, const struct in6_addr *daddr, uint8_t proto,
+			 size_t l4_len, uint8_t hop_limit);
+
+/**
+ * unet_ipv6_pseudo_sum() - the unfolded sum of an IPv6 pseudo-header (RFC 8200, 8.1)
+ * @saddr:	source
+ * @daddr:	destination
+ * @proto:	next header
+ * @l4_len:	upper-layer length
+ *
+ * Return: the sum, for offload_csum_add() and offload_csum_fold()
+ */
+uint64_t unet_ipv6_pseudo_sum(const struct in6_addr *saddr, const struct in6_addr *daddr,
+			      uint8_t proto, size_t l4_len);
 
 /**
  * unet_ipv4_pseudo_sum() - the unfolded Internet checksum sum of an IPv4 pseudo-header

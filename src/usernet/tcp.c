@@ -76,6 +76,7 @@ enum unet_tcp_state {
  * @peek_off:	SO_PEEK_OFF works on the socket
  * @stalled:	the socket took less than a segment: tell the guest when it drains
  * @wnd_listed:	on the engine's list of connections whose window is watched
+ * @trunc_copies: the socket does not discard with MSG_TRUNC (a unix stream)
  * @guest_ws:	the guest's window scale
  * @our_ws:	ours
  * @dup_acks:	duplicate acknowledgements seen in a row
@@ -103,6 +104,7 @@ struct unet_tcp {
 	bool peek_off;
 	bool stalled;
 	bool wnd_listed;
+	bool trunc_copies;
 	uint8_t guest_ws;
 	uint8_t our_ws;
 	uint8_t dup_acks;
@@ -239,7 +241,8 @@ static void unet_tcp_send_flags(struct usernet *u, struct unet_tcp *t, uint32_t 
 {
 	bool syn = flags & UNET_TCP_SYN;
 	uint8_t *frame = u->scratch;
-	size_t l3 = UNET_ETH_HLEN + UNET_IPV4_HLEN, tcp_len;
+	size_t l3 = UNET_ETH_HLEN + (unet_is_v4(&t->f.gaddr) ? UNET_IPV4_HLEN : UNET_IPV6_HLEN);
+	size_t tcp_len;
 	uint16_t csum;
 
 	tcp_len = unet_tcp_put_hdr(frame + l3, t, seq, flags,
@@ -250,9 +253,9 @@ static void unet_tcp_send_flags(struct usernet *u, struct unet_tcp *t, uint32_t 
 		frame[l3 + 12] = (uint8_t)(((UNET_TCP_HLEN + UNET_TCPOPT_MSS_LEN) / 4) << 4);
 		tcp_len = UNET_TCP_HLEN + UNET_TCPOPT_MSS_LEN;
 	}
-	unet_put_l3(u, frame, t->f.raddr, t->f.gaddr, IPPROTO_TCP, tcp_len);
-	csum = offload_csum_fold(offload_csum_add(unet_ipv4_pseudo_sum(t->f.raddr, t->f.gaddr,
-								       IPPROTO_TCP, tcp_len),
+	unet_put_l3(u, frame, &t->f.raddr, &t->f.gaddr, IPPROTO_TCP, tcp_len);
+	csum = offload_csum_fold(offload_csum_add(unet_pseudo_sum(&t->f.raddr, &t->f.gaddr,
+								  IPPROTO_TCP, tcp_len),
 						  frame + l3, tcp_len));
 	memcpy(frame + l3 + UNET_TCP_OFF_CSUM, &csum, sizeof(csum));
 	unet_send_plain(u, frame, l3 + tcp_len);
@@ -267,7 +270,7 @@ static void unet_tcp_send_ack(struct usernet *u, struct unet_tcp *t)
 static void unet_tcp_send_stray_rst(struct usernet *u, const struct unet_frame *f)
 {
 	struct unet_tcp t = {
-		.f = { .gaddr = f->saddr, .gport = f->sport, .raddr = f->daddr, .rport = f->dport,
+		.f = { .gaddr = f->saddr6, .gport = f->sport, .raddr = f->daddr6, .rport = f->dport,
 		       .fd = -1 },
 	};
 	uint32_t seg_len = (uint32_t)f->payload_len + !!(f->tcp_flags & UNET_TCP_SYN) +
@@ -341,33 +344,36 @@ static void unet_tcp_send_fin(struct usernet *u, struct unet_tcp *t)
  */
 static size_t unet_tcp_emit(struct usernet *u, struct unet_tcp *t, uint8_t *data, size_t n)
 {
-	size_t l3 = UNET_ETH_HLEN + UNET_IPV4_HLEN, l4 = NET_VNET_HDR_LEN + l3;
+	bool v4 = unet_is_v4(&t->f.gaddr);
+	size_t l3 = UNET_ETH_HLEN + (v4 ? UNET_IPV4_HLEN : UNET_IPV6_HLEN);
+	size_t l4 = NET_VNET_HDR_LEN + l3;
 	size_t seg_max = (UNET_GSO_PAYLOAD_MAX / t->mss) * t->mss, off = 0;
-	uint8_t hdr[NET_VNET_HDR_LEN + UNET_ETH_HLEN + UNET_IPV4_HLEN + UNET_TCP_HLEN];
+	uint8_t hdr[NET_VNET_HDR_LEN + UNET_L3_HLEN_MAX + UNET_TCP_HLEN];
 	uint16_t window = unet_tcp_window_field(u, t, false);
 
 	while (off < n) {
 		size_t len = n - off < seg_max ? n - off : seg_max;
 		bool gso = len > t->mss;
 		struct iovec iov[2] = {
-			{ .iov_base = hdr, .iov_len = sizeof(hdr) },
+			{ .iov_base = hdr, .iov_len = l4 + UNET_TCP_HLEN },
 			{ .iov_base = data + off, .iov_len = len },
 		};
 		uint16_t pseudo;
 		ssize_t ret;
 
 		unet_vnet_hdr_put(hdr, VIRTIO_NET_HDR_F_NEEDS_CSUM,
-				  gso ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_NONE,
+				  !gso ? VIRTIO_NET_HDR_GSO_NONE :
+				  v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6,
 				  (uint16_t)(l4 - NET_VNET_HDR_LEN + UNET_TCP_HLEN),
 				  gso ? t->mss : 0, (uint16_t)l3, UNET_TCP_OFF_CSUM);
 		unet_tcp_put_hdr(hdr + l4, t, t->snd_nxt,
 				 UNET_TCP_ACK | (off + len == n ? UNET_TCP_PSH : 0), window, false);
-		unet_put_l3(u, hdr + NET_VNET_HDR_LEN, t->f.raddr, t->f.gaddr, IPPROTO_TCP,
+		unet_put_l3(u, hdr + NET_VNET_HDR_LEN, &t->f.raddr, &t->f.gaddr, IPPROTO_TCP,
 			    UNET_TCP_HLEN + len);
 		/* NEEDS_CSUM: the field holds the pseudo-header's sum, not complemented. */
-		pseudo = (uint16_t)~offload_csum_fold(unet_ipv4_pseudo_sum(t->f.raddr, t->f.gaddr,
-									   IPPROTO_TCP,
-									   UNET_TCP_HLEN + len));
+		pseudo = (uint16_t)~offload_csum_fold(unet_pseudo_sum(&t->f.raddr, &t->f.gaddr,
+								      IPPROTO_TCP,
+								      UNET_TCP_HLEN + len));
 		memcpy(hdr + l4 + UNET_TCP_OFF_CSUM, &pseudo, sizeof(pseudo));
 		ret = unet_output(u, iov, 2);
 		t->snd_nxt += (uint32_t)len;
@@ -453,6 +459,29 @@ static void unet_tcp_rewind(struct usernet *u, struct unet_tcp *t)
 		t->deadline = loop_now_ns() + t->rto_ns;
 }
 
+/*
+ * Drop @len bytes the guest has acknowledged from the socket. TCP discards them without a
+ * copy (MSG_TRUNC); a unix stream (guestfwd=...-unix:) does not, and reads them into the
+ * payload buffer instead.
+ */
+static int unet_tcp_discard(struct usernet *u, struct unet_tcp *t, uint32_t len)
+{
+	while (len) {
+		size_t n = len < u->payload_size ? len : u->payload_size;
+		ssize_t got = t->trunc_copies ? recv(t->f.fd, u->payload, n, MSG_DONTWAIT) :
+				recv(t->f.fd, NULL, n, MSG_TRUNC | MSG_DONTWAIT);
+
+		if (got < 0 && errno == EFAULT && !t->trunc_copies) {
+			t->trunc_copies = true;
+			continue;
+		}
+		if (got <= 0)
+			return got < 0 && errno == EAGAIN ? 0 : -EIO;
+		len -= (uint32_t)got;
+	}
+	return 0;
+}
+
 /* The guest acknowledged up to @ack: drop that much from the socket. */
 static void unet_tcp_acked(struct usernet *u, struct unet_tcp *t, uint32_t ack)
 {
@@ -464,8 +493,7 @@ static void unet_tcp_acked(struct usernet *u, struct unet_tcp *t, uint32_t ack)
 		t->fin_acked = true;
 		data--;
 	}
-	if (data && recv(t->f.fd, NULL, data, MSG_TRUNC | MSG_DONTWAIT) < 0 &&
-	    errno != EAGAIN) {
+	if (data && unet_tcp_discard(u, t, data) < 0) {
 		unet_tcp_reset(u, t);
 		return;
 	}
@@ -595,8 +623,9 @@ static void unet_tcp_guest_synack(struct usernet *u, struct unet_tcp *t,
 	unet_tcp_to_guest(u, t);
 }
 
-static struct unet_tcp *unet_tcp_alloc(struct usernet *u, struct in_addr gaddr, uint16_t gport,
-				       struct in_addr raddr, uint16_t rport, int fd)
+static struct unet_tcp *unet_tcp_alloc(struct usernet *u, const struct in6_addr *gaddr,
+				       uint16_t gport, const struct in6_addr *raddr, uint16_t rport,
+				       int fd)
 {
 	struct unet_tcp *t = calloc(1, sizeof(*t));
 	int zero = 0;
@@ -606,11 +635,12 @@ static struct unet_tcp *unet_tcp_alloc(struct usernet *u, struct in_addr gaddr, 
 	t->f.kind = UNET_K_TCP;
 	t->f.proto = IPPROTO_TCP;
 	t->f.fd = fd;
-	t->f.gaddr = gaddr;
+	t->f.gaddr = *gaddr;
 	t->f.gport = gport;
-	t->f.raddr = raddr;
+	t->f.raddr = *raddr;
 	t->f.rport = rport;
-	t->mss = (uint16_t)(u->cfg.mtu - UNET_IPV4_HLEN - UNET_TCP_HLEN);
+	t->mss = (uint16_t)(u->cfg.mtu - UNET_TCP_HLEN -
+			    (unet_is_v4(gaddr) ? UNET_IPV4_HLEN : UNET_IPV6_HLEN));
 	t->isn = unet_tcp_new_isn(u);
 	t->snd_una = t->snd_nxt = t->isn;
 	t->rto_ns = UNET_TCP_RTO_NS;
@@ -630,7 +660,8 @@ static struct unet_tcp *unet_tcp_alloc(struct usernet *u, struct in_addr gaddr, 
 /* The guest's SYN: connect to where it leads. */
 static void unet_tcp_connect(struct usernet *u, const struct unet_frame *f)
 {
-	struct sockaddr_in to;
+	struct sockaddr_storage to;
+	socklen_t to_len;
 	struct unet_tcp *t;
 	int fd;
 
@@ -639,16 +670,16 @@ static void unet_tcp_connect(struct usernet *u, const struct unet_frame *f)
 			unet_tcp_send_stray_rst(u, f);
 		return;
 	}
-	if (unet_map_remote(u, f->daddr, f->dport, IPPROTO_TCP, &to) < 0) {
+	if (unet_map_remote(u, &f->daddr6, f->dport, IPPROTO_TCP, &to, &to_len) < 0) {
 		unet_tcp_send_stray_rst(u, f);
 		return;
 	}
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(to.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		unet_tcp_send_stray_rst(u, f);
 		return;
 	}
-	t = unet_tcp_alloc(u, f->saddr, f->sport, f->daddr, f->dport, fd);
+	t = unet_tcp_alloc(u, &f->saddr6, f->sport, &f->daddr6, f->dport, fd);
 	if (!t) {
 		close(fd);
 		unet_tcp_send_stray_rst(u, f);
@@ -665,7 +696,7 @@ static void unet_tcp_connect(struct usernet *u, const struct unet_frame *f)
 	t->state = UNET_TCP_CONNECTING;
 	t->deadline = loop_now_ns() + UNET_TCP_CONNECT_TIMEOUT_NS;
 	u->counters[UNET_C_TCP_OPENED]++;
-	if (connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0 && errno != EINPROGRESS) {
+	if (connect(fd, (struct sockaddr *)&to, to_len) < 0 && errno != EINPROGRESS) {
 		u->counters[UNET_C_TCP_REFUSED]++;
 		unet_tcp_send_flags(u, t, 0, UNET_TCP_RST | UNET_TCP_ACK);
 		unet_tcp_close(u, t, false);
@@ -697,7 +728,7 @@ static void unet_tcp_connected(struct usernet *u, struct unet_tcp *t)
 void unet_tcp_input(struct usernet *u, const struct unet_frame *f, const struct iovec *iov,
 		    int iovcnt, size_t frame_off)
 {
-	struct unet_flow *fl = unet_flow_find(u, IPPROTO_TCP, f->saddr, f->sport, f->daddr,
+	struct unet_flow *fl = unet_flow_find(u, IPPROTO_TCP, &f->saddr6, f->sport, &f->daddr6,
 					      f->dport);
 	struct unet_tcp *t;
 
@@ -791,25 +822,26 @@ void unet_tcp_wnd_poll(void *opaque)
 void unet_tcp_accept(struct unet_hostfwd *fwd)
 {
 	struct usernet *u = fwd->u;
+	struct in6_addr gaddr = unet_mapped(fwd->guest.sin_addr);
+	uint16_t gport = ntohs(fwd->guest.sin_port);
 
 	for (;;) {
-		struct sockaddr_in peer;
+		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
 		struct unet_tcp *t;
 		int fd = accept4(fwd->fd, (struct sockaddr *)&peer, &len,
 				 SOCK_NONBLOCK | SOCK_CLOEXEC);
-		struct in_addr raddr;
+		struct in6_addr raddr;
+		uint16_t rport;
 
 		if (fd < 0)
 			return;
-		raddr = unet_present_peer(u, peer.sin_addr);
-		if (unet_flow_find(u, IPPROTO_TCP, fwd->guest.sin_addr, ntohs(fwd->guest.sin_port),
-				   raddr, ntohs(peer.sin_port))) {
+		raddr = unet_present_peer(u, &peer, &rport);
+		if (unet_flow_find(u, IPPROTO_TCP, &gaddr, gport, &raddr, rport)) {
 			close(fd);
 			continue;
 		}
-		t = unet_tcp_alloc(u, fwd->guest.sin_addr, ntohs(fwd->guest.sin_port), raddr,
-				   ntohs(peer.sin_port), fd);
+		t = unet_tcp_alloc(u, &gaddr, gport, &raddr, rport, fd);
 		if (!t) {
 			close(fd);
 			continue;
@@ -819,7 +851,7 @@ void unet_tcp_accept(struct unet_hostfwd *fwd)
 		t->our_ws = UNET_TCP_WS;
 		t->snd_nxt = t->isn + 1;
 		t->deadline = loop_now_ns() + UNET_TCP_SYN_RTO_NS;
-		unet_need_guest_mac(u, t->f.gaddr);
+		unet_need_guest_mac(u, &t->f.gaddr);
 		if (u->guest_mac_known)
 			unet_tcp_send_flags(u, t, t->isn, UNET_TCP_SYN);
 	}
@@ -844,7 +876,7 @@ void unet_tcp_tick(struct usernet *u, struct unet_flow *f, int64_t now)
 			return;
 		}
 		t->deadline = now + UNET_TCP_SYN_RTO_NS;
-		unet_need_guest_mac(u, t->f.gaddr);
+		unet_need_guest_mac(u, &t->f.gaddr);
 		if (u->guest_mac_known)
 			unet_tcp_send_flags(u, t, t->isn, UNET_TCP_SYN);
 		return;

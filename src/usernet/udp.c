@@ -33,13 +33,15 @@
  * @f:		the flow (its socket: -1 for a forwarded port's, which uses @fwd's)
  * @fwd:	the forwarding rule it came through, or NULL
  * @peer:	the host peer of a forwarded flow
+ * @peer_len:	its length
  * @timeout_ns:	how long it may be quiet
  * @last_ns:	last datagram either way
  */
 struct unet_udp {
 	struct unet_flow f;
 	struct unet_hostfwd *fwd;
-	struct sockaddr_in peer;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
 	int64_t timeout_ns;
 	int64_t last_ns;
 };
@@ -52,8 +54,9 @@ static void unet_udp_close(struct usernet *u, struct unet_udp *d)
 	unet_flow_remove(u, &d->f);
 }
 
-static struct unet_udp *unet_udp_alloc(struct usernet *u, struct in_addr gaddr, uint16_t gport,
-				       struct in_addr raddr, uint16_t rport, int fd)
+static struct unet_udp *unet_udp_alloc(struct usernet *u, const struct in6_addr *gaddr,
+				       uint16_t gport, const struct in6_addr *raddr, uint16_t rport,
+				       int fd)
 {
 	struct unet_udp *d = calloc(1, sizeof(*d));
 
@@ -62,9 +65,9 @@ static struct unet_udp *unet_udp_alloc(struct usernet *u, struct in_addr gaddr, 
 	d->f.kind = UNET_K_UDP;
 	d->f.proto = IPPROTO_UDP;
 	d->f.fd = fd;
-	d->f.gaddr = gaddr;
+	d->f.gaddr = *gaddr;
 	d->f.gport = gport;
-	d->f.raddr = raddr;
+	d->f.raddr = *raddr;
 	d->f.rport = rport;
 	d->timeout_ns = rport == UNET_UDP_DNS_PORT ? UNET_UDP_DNS_TIMEOUT_NS : UNET_UDP_TIMEOUT_NS;
 	d->last_ns = loop_now_ns();
@@ -86,9 +89,10 @@ static void unet_udp_to_guest(struct usernet *u, struct unet_udp *d, const uint8
 {
 	uint8_t hdr[UNET_UDP_HLEN];
 	size_t l4_len = UNET_UDP_HLEN + len;
+	size_t ip_hlen = unet_is_v4(&d->f.gaddr) ? UNET_IPV4_HLEN : UNET_IPV6_HLEN;
 
 	/* No fragments: a datagram larger than the link's MTU is dropped. */
-	if (l4_len + UNET_IPV4_HLEN > u->cfg.mtu) {
+	if (l4_len + ip_hlen > u->cfg.mtu) {
 		u->counters[UNET_C_BAD_SEGMENT]++;
 		return;
 	}
@@ -98,7 +102,7 @@ static void unet_udp_to_guest(struct usernet *u, struct unet_udp *d, const uint8
 	hdr[3] = (uint8_t)d->f.gport;
 	hdr[UNET_UDP_OFF_LEN] = (uint8_t)(l4_len >> 8);
 	hdr[UNET_UDP_OFF_LEN + 1] = (uint8_t)l4_len;
-	unet_send_datagram(u, d->f.raddr, d->f.gaddr, IPPROTO_UDP, hdr, sizeof(hdr),
+	unet_send_datagram(u, &d->f.raddr, &d->f.gaddr, IPPROTO_UDP, hdr, sizeof(hdr),
 			   UNET_UDP_OFF_CSUM, data, len);
 	d->last_ns = loop_now_ns();
 }
@@ -106,7 +110,7 @@ static void unet_udp_to_guest(struct usernet *u, struct unet_udp *d, const uint8
 void unet_udp_input(struct usernet *u, const struct unet_frame *f, const struct iovec *iov,
 		    int iovcnt, size_t frame_off)
 {
-	struct unet_flow *fl = unet_flow_find(u, IPPROTO_UDP, f->saddr, f->sport, f->daddr,
+	struct unet_flow *fl = unet_flow_find(u, IPPROTO_UDP, &f->saddr6, f->sport, &f->daddr6,
 					      f->dport);
 	struct iovec piece[UNET_UDP_IOV_MAX];
 	struct msghdr mh = { .msg_iov = piece };
@@ -114,19 +118,20 @@ void unet_udp_input(struct usernet *u, const struct unet_frame *f, const struct 
 	int cnt;
 
 	if (!fl) {
-		struct sockaddr_in to;
+		struct sockaddr_storage to;
+		socklen_t to_len;
 		int fd;
 
-		if (unet_map_remote(u, f->daddr, f->dport, IPPROTO_UDP, &to) < 0)
+		if (unet_map_remote(u, &f->daddr6, f->dport, IPPROTO_UDP, &to, &to_len) < 0)
 			return;
-		fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		fd = socket(to.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0)
 			return;
-		if (connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		if (connect(fd, (struct sockaddr *)&to, to_len) < 0) {
 			close(fd);
 			return;
 		}
-		d = unet_udp_alloc(u, f->saddr, f->sport, f->daddr, f->dport, fd);
+		d = unet_udp_alloc(u, &f->saddr6, f->sport, &f->daddr6, f->dport, fd);
 		if (!d) {
 			close(fd);
 			return;
@@ -143,7 +148,7 @@ void unet_udp_input(struct usernet *u, const struct unet_frame *f, const struct 
 	mh.msg_iovlen = (size_t)cnt;
 	if (d->fwd) {
 		mh.msg_name = &d->peer;
-		mh.msg_namelen = sizeof(d->peer);
+		mh.msg_namelen = d->peer_len;
 		sendmsg(d->fwd->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	} else {
 		sendmsg(d->f.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -175,38 +180,40 @@ void unet_udp_event(struct usernet *u, struct unet_flow *f, uint32_t events)
 void unet_udp_hostfwd_readable(struct unet_hostfwd *fwd)
 {
 	struct usernet *u = fwd->u;
+	struct in6_addr gaddr = unet_mapped(fwd->guest.sin_addr);
+	uint16_t gport = ntohs(fwd->guest.sin_port);
 
 	for (;;) {
-		struct sockaddr_in peer;
+		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
 		ssize_t n = recvfrom(fwd->fd, u->payload, u->payload_size, MSG_DONTWAIT | MSG_TRUNC,
 				     (struct sockaddr *)&peer, &plen);
-		struct in_addr raddr;
+		struct in6_addr raddr;
 		struct unet_flow *fl;
 		struct unet_udp *d;
+		uint16_t rport;
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)
 				return;
 			continue;
 		}
-		if ((size_t)n > u->payload_size || plen != sizeof(peer))
+		if ((size_t)n > u->payload_size || plen > sizeof(peer))
 			continue;
-		raddr = unet_present_peer(u, peer.sin_addr);
-		fl = unet_flow_find(u, IPPROTO_UDP, fwd->guest.sin_addr, ntohs(fwd->guest.sin_port),
-				    raddr, ntohs(peer.sin_port));
+		raddr = unet_present_peer(u, &peer, &rport);
+		fl = unet_flow_find(u, IPPROTO_UDP, &gaddr, gport, &raddr, rport);
 		if (fl) {
 			d = (struct unet_udp *)fl;
 		} else {
-			d = unet_udp_alloc(u, fwd->guest.sin_addr, ntohs(fwd->guest.sin_port), raddr,
-					   ntohs(peer.sin_port), -1);
+			d = unet_udp_alloc(u, &gaddr, gport, &raddr, rport, -1);
 			if (!d)
 				continue;
 			d->fwd = fwd;
 			d->peer = peer;
+			d->peer_len = plen;
 			d->timeout_ns = UNET_UDP_TIMEOUT_NS;
 		}
-		unet_need_guest_mac(u, d->f.gaddr);
+		unet_need_guest_mac(u, &d->f.gaddr);
 		unet_udp_to_guest(u, d, u->payload, (size_t)n);
 	}
 }

@@ -11,6 +11,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -53,7 +55,8 @@ enum unet_counter {
 };
 
 /**
- * struct unet_flow - what every flow has: its key, as the guest sees it, and its links
+ * struct unet_flow - what every flow has: its key, as the guest sees it, and its links.
+ *		      Addresses are IPv6, or IPv4 as ::ffff:a.b.c.d (the flow's family).
  * @kind:	UNET_K_TCP, UNET_K_UDP or UNET_K_ICMP (first: the inner epoll set's tag)
  * @dead:	removed: freed after the current event batch
  * @fd:		its host socket
@@ -71,9 +74,9 @@ struct unet_flow {
 	bool dead;
 	int fd;
 	uint8_t proto;
-	struct in_addr gaddr;
+	struct in6_addr gaddr;
 	uint16_t gport;
-	struct in_addr raddr;
+	struct in6_addr raddr;
 	uint16_t rport;
 	struct unet_flow *hnext;
 	struct unet_flow *prev;
@@ -81,6 +84,23 @@ struct unet_flow {
 };
 
 struct unet_hostfwd;
+
+/**
+ * struct unet_guestfwd - a guestfwd= rule: the guest's connections to an address of the
+ *			  virtual network go to a target on the host
+ * @server:	the address in the virtual network
+ * @port:	its port
+ * @target:	where connections go (IPv4, IPv6 or unix)
+ * @target_len:	its length
+ * @next:	next rule
+ */
+struct unet_guestfwd {
+	struct in_addr server;
+	uint16_t port;
+	struct sockaddr_storage target;
+	socklen_t target_len;
+	struct unet_guestfwd *next;
+};
 
 /**
  * struct usernet - the engine
@@ -91,13 +111,19 @@ struct unet_hostfwd;
  * @host_mac:		the engine's MAC: every frame to the guest comes from it
  * @guest_mac:		the guest's MAC, once heard
  * @guest_mac_known:	whether it was
+ * @host_ll:		the engine's IPv6 link-local address
+ * @host4:		the host address, as ::ffff:a.b.c.d
+ * @ra_sent:		an unsolicited router advertisement went out
  * @dhcp:		the DHCP server's leases
- * @resolver:		the host's DNS server (first IPv4 nameserver of /etc/resolv.conf)
+ * @resolver:		the host's DNS server (first nameserver of /etc/resolv.conf, IPv4
+ *			preferred); family 0 when there is none
+ * @resolver_len:	its length
  * @buckets:		the flow hash
  * @flows:		every flow, newest first
  * @nflows:		how many
  * @max_flows:		bound
  * @fwds:		forwarding rules
+ * @guestfwds:		guestfwd= rules
  * @dead:		flows removed during the current event batch, to free after it
  * @epfd:		the inner epoll set of every host socket
  * @tick:		timer of the periodic tick (armed while flows exist)
@@ -120,13 +146,18 @@ struct usernet {
 	uint8_t host_mac[UNET_ETH_ALEN];
 	uint8_t guest_mac[UNET_ETH_ALEN];
 	bool guest_mac_known;
+	struct in6_addr host_ll;
+	struct in6_addr host4;
+	bool ra_sent;
 	struct unet_dhcp dhcp;
-	struct in_addr resolver;
+	struct sockaddr_storage resolver;
+	socklen_t resolver_len;
 	struct unet_flow **buckets;
 	struct unet_flow *flows;
 	unsigned int nflows;
 	unsigned int max_flows;
 	struct unet_hostfwd *fwds;
+	struct unet_guestfwd *guestfwds;
 	struct unet_flow *dead;
 	int epfd;
 	struct loop_timer *tick;
@@ -142,32 +173,59 @@ struct usernet {
 	size_t payload_size;
 };
 
-/* Room for the headers of one frame to the guest: vnet, Ethernet, IPv4, TCP with options. */
-#define UNET_FRAME_HDR_MAX (12 + 14 + 60 + 60)
-/* Bytes of guest payload one frame to the guest carries at most (a 64 KiB IP packet). */
+/* Bytes of TCP payload one frame to the guest carries at most (a 64 KiB IPv6 payload, or
+ * IPv4 packet: the smaller of the two). */
 #define UNET_GSO_PAYLOAD_MAX (65535 - UNET_IPV4_HLEN - UNET_TCP_HLEN)
+/* The Ethernet and IP headers of a frame to the guest, at most (IPv6). */
+#define UNET_L3_HLEN_MAX (UNET_ETH_HLEN + UNET_IPV6_HLEN)
+
+/* An address of the flow table: IPv4 flows carry ::ffff:a.b.c.d. */
+static inline bool unet_is_v4(const struct in6_addr *a)
+{
+	return IN6_IS_ADDR_V4MAPPED(a);
+}
+
+static inline struct in_addr unet_v4(const struct in6_addr *a)
+{
+	struct in_addr v4;
+
+	memcpy(&v4, &a->s6_addr[12], sizeof(v4));
+	return v4;
+}
+
+static inline struct in6_addr unet_mapped(struct in_addr v4)
+{
+	struct in6_addr a = { .s6_addr = { [10] = 0xff, [11] = 0xff } };
+
+	memcpy(&a.s6_addr[12], &v4, sizeof(v4));
+	return a;
+}
 
 /* usernet.c */
-struct unet_flow *unet_flow_find(struct usernet *u, uint8_t proto, struct in_addr gaddr,
-				 uint16_t gport, struct in_addr raddr, uint16_t rport);
+struct unet_flow *unet_flow_find(struct usernet *u, uint8_t proto, const struct in6_addr *gaddr,
+				 uint16_t gport, const struct in6_addr *raddr, uint16_t rport);
 int unet_flow_add(struct usernet *u, struct unet_flow *f);
 void unet_flow_remove(struct usernet *u, struct unet_flow *f);
 size_t unet_vnet_hdr_put(uint8_t *buf, uint8_t flags, uint8_t gso_type, uint16_t hdr_len,
 			 uint16_t gso_size, uint16_t csum_start, uint16_t csum_offset);
 ssize_t unet_output(struct usernet *u, const struct iovec *iov, int iovcnt);
 ssize_t unet_send_plain(struct usernet *u, const uint8_t *frame, size_t len);
-ssize_t unet_send_datagram(struct usernet *u, struct in_addr saddr, struct in_addr daddr,
-			   uint8_t proto, uint8_t *l4_hdr, size_t l4_hdr_len, size_t csum_off,
+ssize_t unet_send_datagram(struct usernet *u, const struct in6_addr *saddr,
+			   const struct in6_addr *daddr, uint8_t proto, uint8_t *l4_hdr, size_t l4_hdr_len, size_t csum_off,
 			   const uint8_t *data, size_t len);
 int unet_watch(struct usernet *u, int fd, void *obj, uint32_t events);
 int unet_iov_slice(const struct iovec *iov, int iovcnt, size_t off, size_t len,
 		   struct iovec *out, int max);
-size_t unet_put_l3(struct usernet *u, uint8_t *buf, struct in_addr saddr, struct in_addr daddr,
-		   uint8_t proto, size_t l4_len);
-int unet_map_remote(struct usernet *u, struct in_addr raddr, uint16_t rport, uint8_t proto,
-		    struct sockaddr_in *to);
-struct in_addr unet_present_peer(struct usernet *u, struct in_addr peer);
-void unet_need_guest_mac(struct usernet *u, struct in_addr gaddr);
+size_t unet_put_l3(struct usernet *u, uint8_t *buf, const struct in6_addr *saddr,
+		   const struct in6_addr *daddr, uint8_t proto, size_t l4_len);
+uint64_t unet_pseudo_sum(const struct in6_addr *saddr, const struct in6_addr *daddr, uint8_t proto,
+			 size_t l4_len);
+int unet_map_remote(struct usernet *u, const struct in6_addr *raddr, uint16_t rport,
+		    uint8_t proto, struct sockaddr_storage *to, socklen_t *to_len);
+struct in6_addr unet_present_peer(struct usernet *u, const struct sockaddr_storage *peer,
+				  uint16_t *port);
+bool unet_is_engine_addr(struct usernet *u, const struct in6_addr *a);
+void unet_need_guest_mac(struct usernet *u, const struct in6_addr *gaddr);
 void unet_tick_arm(struct usernet *u);
 
 /**

@@ -19,6 +19,8 @@
 
 #include "core/offload.h"
 #include "usernet/arp.h"
+#include "usernet/dhcpv6.h"
+#include "usernet/ndp.h"
 #include "usernet/unet.h"
 #include "vwire/loop.h"
 #include "vwire/net.h"
@@ -27,7 +29,12 @@
 #define UNET_EVENTS_MAX 64
 /* Bytes of a guest frame copied to parse its headers (the rest of a small one later). */
 #define UNET_HDR_PEEK 256
+/* Hop limit of IPv6 packets to the guest (not NDP's). */
+#define UNET_HOP_LIMIT 64
 #define UNET_RESOLV_CONF "/etc/resolv.conf"
+#define UNET_DNS_PORT 53
+/* Length of an Ethernet/IPv4 ARP body. */
+#define UNET_ARP_BODY_LEN 28
 #define UNET_LOOPBACK_NET 0x7f000000u
 #define UNET_LOOPBACK_MASK 0xff000000u
 
@@ -46,10 +53,19 @@ static const char *const unet_counter_names[UNET_C_MAX] = {
 
 /* The flow table */
 
-static unsigned int unet_flow_hash(uint8_t proto, struct in_addr gaddr, uint16_t gport,
-				   struct in_addr raddr, uint16_t rport)
+static uint64_t unet_addr_fold(const struct in6_addr *a)
 {
-	uint64_t h = ((uint64_t)gaddr.s_addr << 32 | raddr.s_addr) ^
+	uint64_t hi, lo;
+
+	memcpy(&hi, a->s6_addr, sizeof(hi));
+	memcpy(&lo, a->s6_addr + 8, sizeof(lo));
+	return hi * 0xff51afd7ed558ccdull ^ lo;
+}
+
+static unsigned int unet_flow_hash(uint8_t proto, const struct in6_addr *gaddr, uint16_t gport,
+				   const struct in6_addr *raddr, uint16_t rport)
+{
+	uint64_t h = unet_addr_fold(gaddr) ^ (unet_addr_fold(raddr) * 0xc4ceb9fe1a85ec53ull) ^
 		     ((uint64_t)gport << 24 | (uint64_t)rport << 8 | proto) * 0x9e3779b97f4a7c15ull;
 
 	h ^= h >> 29;
@@ -69,14 +85,14 @@ static unsigned int unet_flow_hash(uint8_t proto, struct in_addr gaddr, uint16_t
  *
  * Return: the flow or NULL
  */
-struct unet_flow *unet_flow_find(struct usernet *u, uint8_t proto, struct in_addr gaddr,
-				 uint16_t gport, struct in_addr raddr, uint16_t rport)
+struct unet_flow *unet_flow_find(struct usernet *u, uint8_t proto, const struct in6_addr *gaddr,
+				 uint16_t gport, const struct in6_addr *raddr, uint16_t rport)
 {
 	struct unet_flow *f = u->buckets[unet_flow_hash(proto, gaddr, gport, raddr, rport)];
 
 	for (; f; f = f->hnext) {
-		if (f->proto == proto && f->gaddr.s_addr == gaddr.s_addr && f->gport == gport &&
-		    f->raddr.s_addr == raddr.s_addr && f->rport == rport)
+		if (f->proto == proto && f->gport == gport && f->rport == rport &&
+		    IN6_ARE_ADDR_EQUAL(&f->gaddr, gaddr) && IN6_ARE_ADDR_EQUAL(&f->raddr, raddr))
 			return f;
 	}
 	return NULL;
@@ -97,7 +113,7 @@ int unet_flow_add(struct usernet *u, struct unet_flow *f)
 		u->counters[UNET_C_FLOWS_FULL]++;
 		return -ENOSPC;
 	}
-	b = unet_flow_hash(f->proto, f->gaddr, f->gport, f->raddr, f->rport);
+	b = unet_flow_hash(f->proto, &f->gaddr, f->gport, &f->raddr, f->rport);
 	f->hnext = u->buckets[b];
 	u->buckets[b] = f;
 	f->prev = NULL;
@@ -119,8 +135,8 @@ int unet_flow_add(struct usernet *u, struct unet_flow *f)
  */
 void unet_flow_remove(struct usernet *u, struct unet_flow *f)
 {
-	struct unet_flow **pp = &u->buckets[unet_flow_hash(f->proto, f->gaddr, f->gport,
-							  f->raddr, f->rport)];
+	struct unet_flow **pp = &u->buckets[unet_flow_hash(f->proto, &f->gaddr, f->gport,
+							  &f->raddr, f->rport)];
 
 	while (*pp && *pp != f)
 		pp = &(*pp)->hnext;
@@ -296,9 +312,10 @@ ssize_t unet_output(struct usernet *u, const struct iovec *iov, int iovcnt)
 }
 
 /**
- * unet_put_l3() - the Ethernet and IPv4 headers of a frame to the guest, from the engine's MAC
+ * unet_put_l3() - the Ethernet and IP headers of a frame to the guest, from the engine's MAC;
+ *		   IPv4 for addresses of that family, IPv6 otherwise
  * @u:		the engine
- * @buf:	UNET_ETH_HLEN + UNET_IPV4_HLEN bytes
+ * @buf:	UNET_L3_HLEN_MAX bytes
  * @saddr:	source (the remote end as the guest sees it)
  * @daddr:	destination (the guest)
  * @proto:	protocol
@@ -306,13 +323,34 @@ ssize_t unet_output(struct usernet *u, const struct iovec *iov, int iovcnt)
  *
  * Return: bytes written
  */
-size_t unet_put_l3(struct usernet *u, uint8_t *buf, struct in_addr saddr, struct in_addr daddr,
-		   uint8_t proto, size_t l4_len)
+size_t unet_put_l3(struct usernet *u, uint8_t *buf, const struct in6_addr *saddr,
+		   const struct in6_addr *daddr, uint8_t proto, size_t l4_len)
 {
 	static const uint8_t broadcast[UNET_ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	const uint8_t *dst = u->guest_mac_known ? u->guest_mac : broadcast;
 
-	return unet_put_eth_ipv4(buf, u->guest_mac_known ? u->guest_mac : broadcast, u->host_mac,
-				 saddr, daddr, proto, l4_len, u->ip_id++);
+	if (unet_is_v4(saddr))
+		return unet_put_eth_ipv4(buf, dst, u->host_mac, unet_v4(saddr), unet_v4(daddr),
+					 proto, l4_len, u->ip_id++);
+	return unet_put_eth_ipv6(buf, dst, u->host_mac, saddr, daddr, proto, l4_len,
+				 UNET_HOP_LIMIT);
+}
+
+/**
+ * unet_pseudo_sum() - the pseudo-header sum of either family
+ * @saddr:	source
+ * @daddr:	destination
+ * @proto:	protocol
+ * @l4_len:	transport length
+ *
+ * Return: the unfolded sum
+ */
+uint64_t unet_pseudo_sum(const struct in6_addr *saddr, const struct in6_addr *daddr, uint8_t proto,
+			 size_t l4_len)
+{
+	if (unet_is_v4(saddr))
+		return unet_ipv4_pseudo_sum(unet_v4(saddr), unet_v4(daddr), proto, l4_len);
+	return unet_ipv6_pseudo_sum(saddr, daddr, proto, l4_len);
 }
 
 /**
@@ -341,7 +379,8 @@ ssize_t unet_send_plain(struct usernet *u, const uint8_t *frame, size_t len)
  * @u:		the engine
  * @saddr:	source
  * @daddr:	destination
- * @proto:	IPPROTO_UDP (checksum with the pseudo-header) or IPPROTO_ICMP (without)
+ * @proto:	IPPROTO_UDP or IPPROTO_ICMPV6 (checksum with the pseudo-header), or
+ *		IPPROTO_ICMP (without)
  * @l4_hdr:	the transport header, its checksum field zero (written here)
  * @l4_hdr_len:	its length
  * @csum_off:	where in it the checksum goes
@@ -350,22 +389,23 @@ ssize_t unet_send_plain(struct usernet *u, const uint8_t *frame, size_t len)
  *
  * Return: as unet_output()
  */
-ssize_t unet_send_datagram(struct usernet *u, struct in_addr saddr, struct in_addr daddr,
-			   uint8_t proto, uint8_t *l4_hdr, size_t l4_hdr_len, size_t csum_off,
-			   const uint8_t *data, size_t len)
+ssize_t unet_send_datagram(struct usernet *u, const struct in6_addr *saddr,
+			   const struct in6_addr *daddr, uint8_t proto, uint8_t *l4_hdr,
+			   size_t l4_hdr_len, size_t csum_off, const uint8_t *data, size_t len)
 {
-	uint8_t hdr[NET_VNET_HDR_LEN + UNET_ETH_HLEN + UNET_IPV4_HLEN];
+	uint8_t hdr[NET_VNET_HDR_LEN + UNET_L3_HLEN_MAX];
 	struct iovec iov[3] = {
-		{ .iov_base = hdr, .iov_len = sizeof(hdr) },
+		{ .iov_base = hdr },
 		{ .iov_base = l4_hdr, .iov_len = l4_hdr_len },
 		{ .iov_base = (void *)data, .iov_len = len },
 	};
-	uint64_t sum = proto == IPPROTO_UDP ?
-		       unet_ipv4_pseudo_sum(saddr, daddr, proto, l4_hdr_len + len) : 0;
+	uint64_t sum = proto == IPPROTO_ICMP ?
+		       0 : unet_pseudo_sum(saddr, daddr, proto, l4_hdr_len + len);
 	uint16_t csum;
 
 	unet_vnet_hdr_put(hdr, VIRTIO_NET_HDR_F_DATA_VALID, VIRTIO_NET_HDR_GSO_NONE, 0, 0, 0, 0);
-	unet_put_l3(u, hdr + NET_VNET_HDR_LEN, saddr, daddr, proto, l4_hdr_len + len);
+	iov[0].iov_len = NET_VNET_HDR_LEN + unet_put_l3(u, hdr + NET_VNET_HDR_LEN, saddr, daddr,
+							proto, l4_hdr_len + len);
 	memset(l4_hdr + csum_off, 0, 2);
 	sum = offload_csum_add(sum, l4_hdr, l4_hdr_len);
 	sum = offload_csum_add(sum, data, len);
@@ -382,14 +422,15 @@ ssize_t unet_send_datagram(struct usernet *u, struct in_addr saddr, struct in_ad
  * @u:		the engine
  * @gaddr:	the guest's address
  */
-void unet_need_guest_mac(struct usernet *u, struct in_addr gaddr)
+void unet_need_guest_mac(struct usernet *u, const struct in6_addr *gaddr)
 {
 	uint8_t frame[UNET_ARP_FRAME_LEN];
 	size_t len;
 
-	if (u->guest_mac_known)
+	/* One Ethernet address serves both families: ARP finds it. */
+	if (u->guest_mac_known || !unet_is_v4(gaddr))
 		return;
-	len = unet_arp_request(&u->cfg, gaddr, frame, sizeof(frame));
+	len = unet_arp_request(&u->cfg, unet_v4(gaddr), frame, sizeof(frame));
 	if (len)
 		unet_send_plain(u, frame, len);
 }
@@ -431,11 +472,154 @@ int unet_iov_slice(const struct iovec *iov, int iovcnt, size_t off, size_t len,
 	return len ? -EINVAL : n;
 }
 
-/* Addresses */
+/* guestfwd= rules */
 
 static bool unet_in_net(const struct usernet *u, struct in_addr a)
 {
 	return (a.s_addr & u->cfg.mask.s_addr) == u->cfg.net.s_addr;
+}
+
+/* The rule for @server:@port (@port 0: any rule of @server). */
+static struct unet_guestfwd *unet_guestfwd_find(struct usernet *u, struct in_addr server,
+						uint16_t port)
+{
+	for (struct unet_guestfwd *g = u->guestfwds; g; g = g->next) {
+		if (g->server.s_addr == server.s_addr && (!port || g->port == port))
+			return g;
+	}
+	return NULL;
+}
+
+/* The target protocol address of an ARP request. */
+static int unet_arp_target(const struct unet_frame *f, struct in_addr *target)
+{
+	/* Ethernet/IPv4 ARP: the target protocol address is the body's last 4 of 28 bytes. */
+	if (f->l3_off + UNET_ARP_BODY_LEN > f->avail)
+		return -EINVAL;
+	memcpy(target, f->data + f->l3_off + UNET_ARP_BODY_LEN - sizeof(*target),
+	       sizeof(*target));
+	return 0;
+}
+
+int usernet_guestfwd_add(struct usernet *u, struct in_addr server, uint16_t port,
+			 const struct sockaddr *target, socklen_t target_len)
+{
+	struct unet_guestfwd *g;
+
+	if (!unet_in_net(u, server) || server.s_addr == u->cfg.host.s_addr ||
+	    server.s_addr == u->cfg.dns.s_addr || target_len > sizeof(g->target) || !port)
+		return -EINVAL;
+	if (unet_guestfwd_find(u, server, port))
+		return -EEXIST;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	g->server = server;
+	g->port = port;
+	memcpy(&g->target, target, target_len);
+	g->target_len = target_len;
+	g->next = u->guestfwds;
+	u->guestfwds = g;
+	return 0;
+}
+
+/* Addresses */
+
+static struct in6_addr unet_present_peer4(struct usernet *u, struct in_addr peer)
+{
+	uint32_t a = ntohl(peer.s_addr);
+
+	if (a == INADDR_ANY || (a & UNET_LOOPBACK_MASK) == UNET_LOOPBACK_NET)
+		return unet_mapped(u->cfg.host);
+	return unet_mapped(peer);
+}
+
+static bool unet_in_prefix6(const struct usernet *u, const struct in6_addr *a)
+{
+	unsigned int bits = u->cfg.prefix6_len;
+
+	for (unsigned int i = 0; i < 16 && bits; i++) {
+		uint8_t m = bits >= 8 ? 0xff : (uint8_t)(0xff << (8 - bits));
+
+		if ((a->s6_addr[i] & m) != (u->cfg.prefix6.s6_addr[i] & m))
+			return false;
+		bits -= bits >= 8 ? 8 : bits;
+	}
+	return true;
+}
+
+/**
+ * unet_is_engine_addr() - whether @a is one the engine answers for itself (the host's, the
+ *			   DNS server's, its link-local)
+ * @u:	the engine
+ * @a:	the address
+ *
+ * Return: true or false
+ */
+bool unet_is_engine_addr(struct usernet *u, const struct in6_addr *a)
+{
+	if (unet_is_v4(a)) {
+		struct in_addr v4 = unet_v4(a);
+
+		return v4.s_addr == u->cfg.host.s_addr || v4.s_addr == u->cfg.dns.s_addr;
+	}
+	return u->cfg.ipv6 && (IN6_ARE_ADDR_EQUAL(a, &u->cfg.host6) ||
+			       IN6_ARE_ADDR_EQUAL(a, &u->cfg.dns6) ||
+			       IN6_ARE_ADDR_EQUAL(a, &u->host_ll));
+}
+
+static int unet_map_remote4(struct usernet *u, struct in_addr raddr, uint16_t rport,
+			    uint8_t proto, struct sockaddr_storage *to, socklen_t *to_len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)to;
+	uint32_t a = ntohl(raddr.s_addr);
+
+	sin->sin_family = AF_INET;
+	sin->sin_port = htons(rport);
+	*to_len = sizeof(*sin);
+	if (raddr.s_addr == u->cfg.host.s_addr) {
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return 0;
+	}
+	if (raddr.s_addr == u->cfg.dns.s_addr && rport == UNET_DNS_PORT &&
+	    proto != IPPROTO_ICMP && u->resolver_len) {
+		memcpy(to, &u->resolver, u->resolver_len);
+		*to_len = u->resolver_len;
+		return 0;
+	}
+	if (unet_in_net(u, raddr) || a == INADDR_ANY || a == INADDR_BROADCAST ||
+	    IN_MULTICAST(a) || (a & UNET_LOOPBACK_MASK) == UNET_LOOPBACK_NET)
+		return -EHOSTUNREACH;
+	sin->sin_addr = raddr;
+	return 0;
+}
+
+static int unet_map_remote6(struct usernet *u, const struct in6_addr *raddr, uint16_t rport,
+			    uint8_t proto, struct sockaddr_storage *to, socklen_t *to_len)
+{
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)to;
+
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = htons(rport);
+	*to_len = sizeof(*sin6);
+	if (!u->cfg.ipv6)
+		return -EHOSTUNREACH;
+	if (IN6_ARE_ADDR_EQUAL(raddr, &u->cfg.host6)) {
+		sin6->sin6_addr = in6addr_loopback;
+		return 0;
+	}
+	if (IN6_ARE_ADDR_EQUAL(raddr, &u->cfg.dns6) && rport == UNET_DNS_PORT &&
+	    proto != IPPROTO_ICMPV6 && u->resolver_len) {
+		memcpy(to, &u->resolver, u->resolver_len);
+		*to_len = u->resolver_len;
+		return 0;
+	}
+	if (unet_in_prefix6(u, raddr) || IN6_IS_ADDR_UNSPECIFIED(raddr) ||
+	    IN6_IS_ADDR_LOOPBACK(raddr) || IN6_IS_ADDR_MULTICAST(raddr) ||
+	    IN6_IS_ADDR_LINKLOCAL(raddr) || IN6_IS_ADDR_V4MAPPED(raddr))
+		return -EHOSTUNREACH;
+	sin6->sin6_addr = *raddr;
+	return 0;
 }
 
 /**
@@ -443,76 +627,97 @@ static bool unet_in_net(const struct usernet *u, struct in_addr a)
  * @u:		the engine
  * @raddr:	the destination the guest chose
  * @rport:	its port
- * @proto:	IPPROTO_TCP, IPPROTO_UDP or IPPROTO_ICMP
+ * @proto:	IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP or IPPROTO_ICMPV6
  * @to:		filled
+ * @to_len:	set to its length
  *
- * The host address leads to the host's loopback, the DNS address (port 53) to the host's
- * resolver; other addresses of the virtual network, broadcast, multicast and loopback lead
- * nowhere; with restrict=on nothing leads anywhere.
+ * A guestfwd= rule leads where it says (restricted or not). The host address leads to the
+ * host's loopback, the DNS address (port 53) to the host's resolver; other addresses of the
+ * virtual network, broadcast, multicast, link-local and loopback lead nowhere; with
+ * restrict=on nothing else leads anywhere.
  *
  * Return: 0, -EPERM (restricted) or -EHOSTUNREACH (counted)
  */
-int unet_map_remote(struct usernet *u, struct in_addr raddr, uint16_t rport, uint8_t proto,
-		    struct sockaddr_in *to)
+int unet_map_remote(struct usernet *u, const struct in6_addr *raddr, uint16_t rport,
+		    uint8_t proto, struct sockaddr_storage *to, socklen_t *to_len)
 {
-	uint32_t a = ntohl(raddr.s_addr);
+	int ret;
 
 	memset(to, 0, sizeof(*to));
-	to->sin_family = AF_INET;
-	to->sin_port = htons(rport);
+	if (proto == IPPROTO_TCP && unet_is_v4(raddr)) {
+		struct unet_guestfwd *g = unet_guestfwd_find(u, unet_v4(raddr), rport);
+
+		if (g) {
+			memcpy(to, &g->target, g->target_len);
+			*to_len = g->target_len;
+			return 0;
+		}
+	}
 	if (u->cfg.restricted) {
 		u->counters[UNET_C_RESTRICTED]++;
 		return -EPERM;
 	}
-	if (raddr.s_addr == u->cfg.host.s_addr) {
-		to->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		return 0;
-	}
-	if (raddr.s_addr == u->cfg.dns.s_addr && rport == 53 && proto != IPPROTO_ICMP &&
-	    u->resolver.s_addr) {
-		to->sin_addr = u->resolver;
-		return 0;
-	}
-	if (unet_in_net(u, raddr) || a == INADDR_ANY || a == INADDR_BROADCAST ||
-	    IN_MULTICAST(a) || (a & UNET_LOOPBACK_MASK) == UNET_LOOPBACK_NET) {
+	if (unet_is_v4(raddr))
+		ret = unet_map_remote4(u, unet_v4(raddr), rport, proto, to, to_len);
+	else
+		ret = unet_map_remote6(u, raddr, rport, proto, to, to_len);
+	if (ret < 0)
 		u->counters[UNET_C_NO_ROUTE]++;
-		return -EHOSTUNREACH;
-	}
-	to->sin_addr = raddr;
-	return 0;
+	return ret;
 }
 
 /**
  * unet_present_peer() - the address the guest sees for a host peer: the host address for
  *			 the host's own (loopback or unspecified), the peer's otherwise
  * @u:		the engine
- * @peer:	the peer's real address
+ * @peer:	the peer's real address (AF_INET or AF_INET6)
+ * @port:	set to its port (host order)
  *
- * Return: the address to use in frames to the guest
+ * Return: the address to use in frames to the guest (IPv4 as ::ffff:a.b.c.d)
  */
-struct in_addr unet_present_peer(struct usernet *u, struct in_addr peer)
+struct in6_addr unet_present_peer(struct usernet *u, const struct sockaddr_storage *peer,
+				  uint16_t *port)
 {
-	uint32_t a = ntohl(peer.s_addr);
+	if (peer->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)peer;
 
-	if (a == INADDR_ANY || (a & UNET_LOOPBACK_MASK) == UNET_LOOPBACK_NET)
-		return u->cfg.host;
-	return peer;
+		*port = ntohs(sin6->sin6_port);
+		if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr) ||
+		    IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr))
+			return u->cfg.host6;
+		if (!IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr))
+			return sin6->sin6_addr;
+		return unet_present_peer4(u, unet_v4(&sin6->sin6_addr));
+	}
+	*port = ntohs(((const struct sockaddr_in *)peer)->sin_port);
+	return unet_present_peer4(u, ((const struct sockaddr_in *)peer)->sin_addr);
 }
 
-/* The first IPv4 nameserver of resolv.conf, as libslirp forwards 10.0.2.3 to it. */
+/* The first nameserver of resolv.conf (IPv4 preferred), as libslirp forwards 10.0.2.3 to it. */
 static void unet_read_resolver(struct usernet *u)
 {
 	FILE *f = fopen(UNET_RESOLV_CONF, "re");
 	char line[256], addr[64];
+	bool have6 = false;
 
 	if (!f)
 		return;
 	while (fgets(line, sizeof(line), f)) {
-		struct in_addr a;
+		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons(UNET_DNS_PORT) };
+		struct sockaddr_in6 sin6 = { .sin6_family = AF_INET6,
+					     .sin6_port = htons(UNET_DNS_PORT) };
 
-		if (sscanf(line, " nameserver %63s", addr) == 1 && inet_pton(AF_INET, addr, &a) == 1) {
-			u->resolver = a;
+		if (sscanf(line, " nameserver %63s", addr) != 1)
+			continue;
+		if (inet_pton(AF_INET, addr, &sin.sin_addr) == 1) {
+			memcpy(&u->resolver, &sin, sizeof(sin));
+			u->resolver_len = sizeof(sin);
 			break;
+		}
+		if (!have6 && inet_pton(AF_INET6, addr, &sin6.sin6_addr) == 1) {
+			memcpy(&u->resolver, &sin6, sizeof(sin6));
+			u->resolver_len = sizeof(sin6);
+			have6 = true;
 		}
 	}
 	fclose(f);
@@ -535,7 +740,16 @@ static void unet_arp_input(struct usernet *u, const struct unet_frame *f)
 {
 	uint8_t reply[UNET_ARP_FRAME_LEN];
 	size_t len = unet_arp_answer(&u->cfg, f, reply, sizeof(reply), NULL);
+	struct in_addr target;
 
+	/* A guestfwd= server answers as the host does, with a MAC of its own address: ask
+	 * arp.c on behalf of a network whose host address is that server. */
+	if (!len && unet_arp_target(f, &target) == 0 && unet_guestfwd_find(u, target, 0)) {
+		struct usernet_config cfg = u->cfg;
+
+		cfg.host = target;
+		len = unet_arp_answer(&cfg, f, reply, sizeof(reply), NULL);
+	}
 	if (len)
 		unet_send_plain(u, reply, len);
 }
@@ -544,6 +758,36 @@ static void unet_dhcp_input(struct usernet *u, const struct unet_frame *f)
 {
 	size_t len = unet_dhcp_answer(&u->dhcp, &u->cfg, f, u->scratch, sizeof(u->scratch), NULL);
 
+	if (len)
+		unet_send_plain(u, u->scratch, len);
+}
+
+/* The guest's IPv6 control traffic: NDP and stateless DHCPv6, answered here. */
+static bool unet_ipv6_service(struct usernet *u, const struct unet_frame *f)
+{
+	size_t len = 0;
+
+	if (f->proto == IPPROTO_ICMPV6 && f->icmp_type >= UNET_ICMP6_RS &&
+	    f->icmp_type <= UNET_ICMP6_NA)
+		len = unet_ndp_answer(&u->cfg, u->host_mac, f, u->scratch, sizeof(u->scratch));
+	else if (f->proto == IPPROTO_UDP && f->dport == UNET_DHCPV6_SERVER_PORT)
+		len = unet_dhcpv6_answer(&u->cfg, u->host_mac, f, u->scratch, sizeof(u->scratch));
+	else
+		return false;
+	if (len)
+		unet_send_plain(u, u->scratch, len);
+	return true;
+}
+
+/* The first frame of a guest: tell it of the IPv6 router at once, not only when it asks. */
+static void unet_greet_guest(struct usernet *u)
+{
+	size_t len;
+
+	if (u->ra_sent || !u->cfg.ipv6)
+		return;
+	u->ra_sent = true;
+	len = unet_ndp_advertise(&u->cfg, u->host_mac, u->scratch, sizeof(u->scratch));
 	if (len)
 		unet_send_plain(u, u->scratch, len);
 }
@@ -581,6 +825,15 @@ void usernet_input(struct usernet *u, const struct iovec *iov, int iovcnt, bool 
 		unet_arp_input(u, &f);
 		return;
 	}
+	if (f.ip_version == 6) {
+		if (!u->cfg.ipv6) {
+			u->drops[UNET_DROP_ETHERTYPE]++;
+			return;
+		}
+		if (unet_ipv6_service(u, &f))
+			return;
+	}
+	unet_greet_guest(u);
 	switch (f.proto) {
 	case IPPROTO_TCP:
 		unet_tcp_input(u, &f, iov, iovcnt, off);
@@ -592,6 +845,7 @@ void usernet_input(struct usernet *u, const struct iovec *iov, int iovcnt, bool 
 			unet_udp_input(u, &f, iov, iovcnt, off);
 		break;
 	case IPPROTO_ICMP:
+	case IPPROTO_ICMPV6:
 		unet_icmp_input(u, &f);
 		break;
 	default:
@@ -704,6 +958,8 @@ struct usernet *usernet_new(struct loop *loop, const struct usernet_config *cfg,
 	u->opaque = opaque;
 	u->max_flows = cfg->max_flows ? cfg->max_flows : UNET_MAX_FLOWS_DEFAULT;
 	unet_arp_mac(cfg->host, u->host_mac);
+	unet_ndp_link_local(u->host_mac, &u->host_ll);
+	u->host4 = unet_mapped(cfg->host);
 	u->buckets = calloc(UNET_HASH_BUCKETS, sizeof(*u->buckets));
 	u->payload_size = UNET_PAYLOAD_BUF;
 	u->payload = malloc(u->payload_size);
@@ -755,6 +1011,12 @@ void usernet_free(struct usernet *u)
 		u->fwds = fwd->next;
 		unet_hostfwd_close(u, fwd);
 	}
+	while (u->guestfwds) {
+		struct unet_guestfwd *g = u->guestfwds;
+
+		u->guestfwds = g->next;
+		free(g);
+	}
 	if (u->epfd >= 0) {
 		loop_set_fd_handler(u->loop, u->epfd, NULL, NULL, NULL, NULL);
 		close(u->epfd);
@@ -768,9 +1030,20 @@ void usernet_free(struct usernet *u)
 
 /* The monitor */
 
+static void unet_addr_str(const struct in6_addr *a, char *buf, size_t size)
+{
+	if (unet_is_v4(a)) {
+		struct in_addr v4 = unet_v4(a);
+
+		inet_ntop(AF_INET, &v4, buf, (socklen_t)size);
+	} else {
+		inet_ntop(AF_INET6, a, buf, (socklen_t)size);
+	}
+}
+
 void usernet_print_flows(struct usernet *u, FILE *out)
 {
-	char host[INET_ADDRSTRLEN], guest[INET_ADDRSTRLEN];
+	char host[INET6_ADDRSTRLEN], guest[INET6_ADDRSTRLEN];
 
 	fprintf(out, "  Protocol[State]    FD  Source Address  Port   Dest. Address  Port RecvQ SendQ\n");
 	for (struct unet_hostfwd *fwd = u->fwds; fwd; fwd = fwd->next) {
@@ -782,8 +1055,8 @@ void usernet_print_flows(struct usernet *u, FILE *out)
 			ntohs(fwd->guest.sin_port), 0, 0);
 	}
 	for (struct unet_flow *f = u->flows; f; f = f->next) {
-		inet_ntop(AF_INET, &f->gaddr, guest, sizeof(guest));
-		inet_ntop(AF_INET, &f->raddr, host, sizeof(host));
+		unet_addr_str(&f->gaddr, guest, sizeof(guest));
+		unet_addr_str(&f->raddr, host, sizeof(host));
 		fprintf(out, "  %-19s%3d %15s %5d %15s %5d %5d %5d\n",
 			f->kind == UNET_K_TCP ? unet_tcp_state(f) :
 			f->kind == UNET_K_UDP ? "UDP" : "ICMP",

@@ -34,6 +34,11 @@ struct usernet;
  * @domainname:	DHCP option 15, or NULL
  * @dnssearch:	DHCP option 119's names, NULL-terminated (may be NULL)
  * @max_flows:	bound on flows of all kinds (0: the default)
+ * @ipv6:	serve IPv6 too (router advertisements, NDP, DHCPv6, flows)
+ * @prefix6:	the IPv6 prefix (QEMU's fec0::)
+ * @prefix6_len: its length (64)
+ * @host6:	the host's IPv6 address (prefix::2)
+ * @dns6:	the DNS server's IPv6 address (prefix::3)
  */
 struct usernet_config {
 	struct in_addr net;
@@ -47,6 +52,11 @@ struct usernet_config {
 	const char *domainname;
 	const char *const *dnssearch;
 	unsigned int max_flows;
+	bool ipv6;
+	struct in6_addr prefix6;
+	uint8_t prefix6_len;
+	struct in6_addr host6;
+	struct in6_addr dns6;
 };
 
 /**
@@ -116,6 +126,23 @@ int usernet_hostfwd_add(struct usernet *u, bool udp, const struct sockaddr_in *h
  * Return: 0 or -ENOENT
  */
 int usernet_hostfwd_remove(struct usernet *u, bool udp, const struct sockaddr_in *host);
+
+/**
+ * usernet_guestfwd_add() - let the guest's TCP connections to @server:@port reach @target
+ *			    (guestfwd=, even with restrict=on)
+ * @u:		the engine
+ * @server:	an address of the virtual network other than the host's and the DNS server's
+ * @port:	its port
+ * @target:	where each connection goes: an IPv4, IPv6 or unix stream address
+ * @target_len:	its length
+ *
+ * The engine answers ARP for @server.
+ *
+ * Return: 0, -EEXIST (@server:@port is forwarded already), -EINVAL (@server is not
+ *	   usable) or -ENOMEM
+ */
+int usernet_guestfwd_add(struct usernet *u, struct in_addr server, uint16_t port,
+			 const struct sockaddr *target, socklen_t target_len);
 
 /**
  * usernet_print_flows() - "info usernet": one line per flow and forwarding rule

@@ -9,8 +9,7 @@
 # host connection; an RA gives an fec0:: address and fec0::2 answers ping; hostfwd_add and
 # hostfwd_remove at run time through QMP (human-monitor-command and the QMP commands);
 # restrict=on refuses the host's services while hostfwd still works.
-# USER_ENGINE=native runs it all on the native engine (user_native_netns.sh does), which
-# serves neither guestfwd= nor IPv6 yet: those two parts are skipped, saying so, and the
+# USER_ENGINE=native runs it all on the native engine (user_native_netns.sh does), and the
 # engine's own counters (query-netdevs) must show that it carried the traffic.
 #
 # DNS: libslirp forwards 10.0.2.3:53 to the first nameserver of /etc/resolv.conf, port 53.
@@ -172,9 +171,7 @@ host_get() { # PORT: GET hello.txt from the host through a hostfwd
 }
 
 fwd_port=$(free_port)
-gfwd_opt=,guestfwd=tcp:10.0.2.100:7777-tcp:127.0.0.1:$echo_port
-native && gfwd_opt= # guestfwd= would select libslirp
-start_vwire open "hostfwd=tcp:127.0.0.1:$fwd_port-10.0.2.15:8080$gfwd_opt"
+start_vwire open "hostfwd=tcp:127.0.0.1:$fwd_port-10.0.2.15:8080,guestfwd=tcp:10.0.2.100:7777-tcp:127.0.0.1:$echo_port"
 
 lease=$(dhcp)
 e2e_log "lease: $lease"
@@ -256,7 +253,6 @@ print("%d/%d echoed" % (n - len(bad), n), bad[:5])
 sys.exit(1 if bad else 0)
 EOF
 if native; then
-	e2e_log "guestfwd and IPv6: not served by engine=native, not checked"
 	# The engine's counters: the connections above were its own.
 	opened=$(qmp_cmd query-netdevs | python3 -c '
 import json, sys
@@ -265,18 +261,17 @@ for d in json.load(sys.stdin):
         print(d["counters"]["tcp-opened"])' || true)
 	((${opened:-0} >= 201)) || e2e_fail "native engine: tcp-opened is '$opened', not >= 201"
 	e2e_log "native engine: $opened TCP connections opened"
-else
-	out=$(in_ns python3 "$E2E_TMP/gfwd.py" 20) || e2e_fail "guestfwd: $out"
-	conns=$(cat "$E2E_TMP/echo.count")
-	((conns == 20)) || e2e_fail "guestfwd: the host saw $conns connections for 20 guest connections"
-	e2e_log "guestfwd: 20 guest connections to 10.0.2.100:7777, 20 host connections, $out"
-
-	# IPv6: libslirp's router advertisement gives an fec0:: address; fec0::2 answers.
-	has_fec0() { ip -n "$ns" -6 addr show dev "$tap" | grep 'inet6 fec0:' | e2e_grep -v tentative; }
-	wait_until 15 has_fec0 || { ip -n "$ns" -6 addr show; e2e_fail "no fec0:: address"; }
-	in_ns ping -6 -c 3 -i 0.2 -W 2 fec0::2 >/dev/null || e2e_fail "ping fec0::2 failed"
-	e2e_log "IPv6: $(ip -n "$ns" -6 addr show dev "$tap" | grep -o 'fec0:[0-9a-f:]*/64'), ping fec0::2 ok"
 fi
+out=$(in_ns python3 "$E2E_TMP/gfwd.py" 20) || e2e_fail "guestfwd: $out"
+conns=$(cat "$E2E_TMP/echo.count")
+((conns == 20)) || e2e_fail "guestfwd: the host saw $conns connections for 20 guest connections"
+e2e_log "guestfwd: 20 guest connections to 10.0.2.100:7777, 20 host connections, $out"
+
+# IPv6: libslirp's router advertisement gives an fec0:: address; fec0::2 answers.
+has_fec0() { ip -n "$ns" -6 addr show dev "$tap" | grep 'inet6 fec0:' | e2e_grep -v tentative; }
+wait_until 15 has_fec0 || { ip -n "$ns" -6 addr show; e2e_fail "no fec0:: address"; }
+in_ns ping -6 -c 3 -i 0.2 -W 2 fec0::2 >/dev/null || e2e_fail "ping fec0::2 failed"
+e2e_log "IPv6: $(ip -n "$ns" -6 addr show dev "$tap" | grep -o 'fec0:[0-9a-f:]*/64'), ping fec0::2 ok"
 
 # hostfwd_add / hostfwd_remove at run time, as HMP text and as QMP commands.
 port2=$(free_port)

@@ -4,7 +4,9 @@
  * here (IPv4 header checksums computed here independently) parse field by field; each kind of
  * malformed frame is refused for its own reason; every truncation of a valid frame is refused
  * or parses with its offsets inside; headers written by unet_put_eth_ipv4() parse back, and a
- * UDP checksum started with unet_ipv4_pseudo_sum() verifies with a textbook checksum.
+ * UDP checksum started with unet_ipv4_pseudo_sum() verifies with a textbook checksum. IPv6
+ * the same way: extension headers skipped or refused, fragments refused, every truncation,
+ * ICMPv6 and TCP over IPv6, unet_put_eth_ipv6() and unet_ipv6_pseudo_sum().
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -21,6 +23,13 @@
 #include "usernet/packet.h"
 
 #define IP_PROTO_GRE 47
+#define IP_PROTO_ESP 50
+#define IP6_NH_HOPOPTS 0
+#define IP6_NH_ROUTING 43
+#define IP6_NH_FRAGMENT 44
+#define IP6_NH_NONE 59
+#define IP6_NH_DSTOPTS 60
+#define IP6_HLEN 40
 #define ETH_P_8021Q 0x8100
 #define IPV4_MF 0x2000
 #define IPV4_DF 0x4000
@@ -153,9 +162,11 @@ static void check_inside(const struct unet_frame *f)
 {
 	assert_true(f->avail <= f->len);
 	assert_int_equal(f->l3_off, 14);
-	if (f->ethertype != UNET_ETHERTYPE_IPV4)
+	if (f->ethertype != UNET_ETHERTYPE_IPV4 && f->ethertype != UNET_ETHERTYPE_IPV6)
 		return;
-	assert_true(f->l4_off >= f->l3_off + 20 && f->l4_off <= f->avail);
+	assert_int_equal(f->ip_version, f->ethertype == UNET_ETHERTYPE_IPV4 ? 4 : 6);
+	assert_true(f->l4_off >= f->l3_off + (f->ip_version == 4 ? 20 : 40));
+	assert_true(f->l4_off <= f->avail);
 	assert_true(f->l4_off + f->l4_len <= f->len);
 	assert_true(f->payload_off >= f->l4_off && f->payload_off <= f->len);
 	assert_true(f->payload_off + f->payload_len <= f->l4_off + f->l4_len);
@@ -178,6 +189,16 @@ static void test_tcp_syn(void **state)
 	assert_int_equal(f.ttl, 63);
 	assert_int_equal(f.saddr.s_addr, inet_addr("10.0.2.15"));
 	assert_int_equal(f.daddr.s_addr, inet_addr("93.184.216.34"));
+	/* The same addresses v4-mapped. */
+	{
+		static const uint8_t s6[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+						10, 0, 2, 15 };
+		static const uint8_t d6[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
+						93, 184, 216, 34 };
+
+		assert_memory_equal(&f.saddr6, s6, 16);
+		assert_memory_equal(&f.daddr6, d6, 16);
+	}
 	assert_int_equal(f.proto, IPPROTO_TCP);
 	assert_int_equal(f.l4_off, 34);
 	assert_int_equal(f.l4_len, 40);
@@ -484,10 +505,9 @@ static void test_not_served(void **state)
 
 	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_PROTO);
 
-	/* IPv6: not served yet. */
-	put16(b + 12, UNET_ETHERTYPE_IPV6);
-	b[14] = 0x60;
-	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_ETHERTYPE);
+	/* ICMPv6 is not an IPv4 protocol. */
+	len = build_ip(b, IPPROTO_ICMPV6, 0, l4, sizeof(l4), 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_PROTO);
 
 	/* A VLAN tag in front of a valid IPv4 frame. */
 	len = build_udp(b, 10, 0);
@@ -570,6 +590,413 @@ static void test_put_eth_ipv4(void **state)
 	}
 }
 
+/* ---- IPv6 ---- */
+
+/* fe80::5054:ff:fe12:3456 (the guest's link-local) and 2001:db8::1. */
+static const uint8_t guest6[16] = { 0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x50, 0x54, 0, 0xff,
+				    0xfe, 0x12, 0x34, 0x56 };
+static const uint8_t remote6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0,
+				     0, 0, 0, 1 };
+
+/*
+ * An Ethernet + IPv6 frame: next header @nh, then @ext (@extlen bytes of extension headers,
+ * built by the caller, whose own next header fields lead to the transport), then @l4, then
+ * @pad bytes of Ethernet padding after the payload length. Return: the frame's length
+ */
+static size_t build_ip6(uint8_t *b, uint8_t nh, const uint8_t *ext, size_t extlen,
+			const uint8_t *l4, size_t l4len, size_t pad)
+{
+	memset(b, 0, FRAME_MAX);
+	memcpy(b, dst_mac, 6);
+	memcpy(b + 6, src_mac, 6);
+	put16(b + 12, 0x86dd);
+	/* Traffic class 0xab, flow label 0xcdef1: not the parser's business. */
+	put32(b + 14, 6u << 28 | 0xabu << 20 | 0xcdef1);
+	put16(b + 18, (uint16_t)(extlen + l4len));
+	b[20] = nh;
+	b[21] = 63;
+	memcpy(b + 22, guest6, 16);
+	memcpy(b + 38, remote6, 16);
+	if (extlen)
+		memcpy(b + 54, ext, extlen);
+	memcpy(b + 54 + extlen, l4, l4len);
+	memset(b + 54 + extlen + l4len, 0xee, pad);
+	return 54 + extlen + l4len + pad;
+}
+
+static size_t build_udp_l4(uint8_t *l4, size_t paylen)
+{
+	memset(l4, 0, 8);
+	put16(l4, 546);
+	put16(l4 + 2, 547);
+	put16(l4 + 4, (uint16_t)(8 + paylen));
+	memset(l4 + 8, 0x5a, paylen);
+	return 8 + paylen;
+}
+
+/* An extension header at @p: next header @nh, @len bytes (a multiple of 8), PadN inside. */
+static size_t build_ext(uint8_t *p, uint8_t nh, size_t len)
+{
+	memset(p, 0, len);
+	p[0] = nh;
+	p[1] = (uint8_t)(len / 8 - 1);
+	p[2] = 1; /* PadN */
+	p[3] = (uint8_t)(len - 4);
+	return len;
+}
+
+static void test_ipv6_tcp(void **state)
+{
+	uint8_t b[FRAME_MAX], l4[FRAME_MAX];
+	struct unet_frame f;
+	size_t n = build_tcp_l4(l4, UNET_TCP_SYN, syn_opts, sizeof(syn_opts), 30);
+	size_t len = build_ip6(b, IPPROTO_TCP, NULL, 0, l4, n, 0);
+
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_NONE);
+	check_inside(&f);
+	assert_memory_equal(f.dst_mac, dst_mac, 6);
+	assert_memory_equal(f.src_mac, src_mac, 6);
+	assert_int_equal(f.ethertype, UNET_ETHERTYPE_IPV6);
+	assert_int_equal(f.ip_version, 6);
+	assert_int_equal(f.l3_off, 14);
+	assert_int_equal(f.ttl, 63);
+	assert_int_equal(f.saddr.s_addr, 0);
+	assert_int_equal(f.daddr.s_addr, 0);
+	assert_memory_equal(&f.saddr6, guest6, 16);
+	assert_memory_equal(&f.daddr6, remote6, 16);
+	assert_int_equal(f.proto, IPPROTO_TCP);
+	assert_int_equal(f.l4_off, 54);
+	assert_int_equal(f.l4_len, 70);
+	assert_int_equal(f.sport, 40000);
+	assert_int_equal(f.dport, 80);
+	assert_int_equal(f.seq, 0xdeadbeef);
+	assert_int_equal(f.ack, 0x01020304);
+	assert_int_equal(f.tcp_flags, UNET_TCP_SYN);
+	assert_int_equal(f.window, 64240);
+	assert_int_equal(f.mss, 1460);
+	assert_true(f.has_wscale);
+	assert_int_equal(f.wscale, 7);
+	assert_int_equal(f.payload_off, 94);
+	assert_int_equal(f.payload_len, 30);
+	assert_int_equal(b[f.payload_off + 29], (uint8_t)(29 * 7 + 3));
+
+	/* Padding after the payload length is ignored. */
+	len = build_ip6(b, IPPROTO_TCP, NULL, 0, l4, n, 9);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_NONE);
+	assert_int_equal(f.l4_len, 70);
+	assert_int_equal(f.payload_len, 30);
+
+	/* The TCP header's checks hold as for IPv4: a data offset past the segment. */
+	len = build_ip6(b, IPPROTO_TCP, NULL, 0, l4, 20 + 20, 40);
+	b[54 + 12] = 15 << 4;
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_L4_HEADER);
+}
+
+static void test_ipv6_header(void **state)
+{
+	uint8_t b[FRAME_MAX], l4[FRAME_MAX];
+	struct unet_frame f;
+	size_t n = build_udp_l4(l4, 20), len;
+
+	len = build_ip6(b, IPPROTO_UDP, NULL, 0, l4, n, 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_NONE);
+	check_inside(&f);
+	assert_int_equal(f.proto, IPPROTO_UDP);
+	assert_int_equal(f.sport, 546);
+	assert_int_equal(f.dport, 547);
+	assert_int_equal(f.payload_off, 62);
+	assert_int_equal(f.payload_len, 20);
+
+	/* Not version 6. */
+	b[14] = 0x40;
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_IP_HEADER);
+	b[14] = 0x70;
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_IP_HEADER);
+	b[14] = 0x6a;
+
+	/* A payload length past the frame; shorter is fine if the transport fits. */
+	put16(b + 18, (uint16_t)(n + 1));
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_SHORT);
+	put16(b + 18, 0xffff);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_SHORT);
+	put16(b + 18, (uint16_t)(n - 1));
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_L4_HEADER);
+	put16(b + 18, 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_L4_HEADER);
+	put16(b + 18, (uint16_t)n);
+	put16(b + 58, 10);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_NONE);
+	assert_int_equal(f.payload_len, 2);
+
+	/* Shorter than the fixed header. */
+	assert_int_equal(unet_frame_parse(b, 53, 53, &f), UNET_DROP_SHORT);
+	assert_int_equal(unet_frame_parse(b, 53, len, &f), UNET_DROP_SHORT);
+
+	/* Transports the engine does not serve, ICMP for IPv4 among them. */
+	len = build_ip6(b, IP_PROTO_GRE, NULL, 0, l4, n, 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_PROTO);
+	len = build_ip6(b, IPPROTO_ICMP, NULL, 0, l4, n, 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_PROTO);
+	len = build_ip6(b, IP_PROTO_ESP, NULL, 0, l4, n, 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_PROTO);
+	len = build_ip6(b, IP6_NH_NONE, NULL, 0, l4, 0, 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_PROTO);
+}
+
+static void test_ipv6_ext(void **state)
+{
+	uint8_t b[FRAME_MAX], l4[FRAME_MAX], ext[FRAME_MAX];
+	struct unet_frame f;
+	size_t n = build_udp_l4(l4, 12), e = 0, len;
+
+	/* Hop-by-hop (8), destination options (16), routing (8), destination options (24). */
+	e += build_ext(ext + e, IP6_NH_DSTOPTS, 8);
+	e += build_ext(ext + e, IP6_NH_ROUTING, 16);
+	e += build_ext(ext + e, IP6_NH_DSTOPTS, 8);
+	e += build_ext(ext + e, IPPROTO_UDP, 24);
+	len = build_ip6(b, IP6_NH_HOPOPTS, ext, e, l4, n, 6);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_NONE);
+	check_inside(&f);
+	assert_int_equal(f.proto, IPPROTO_UDP);
+	assert_int_equal(f.l4_off, 54 + 56);
+	assert_int_equal(f.l4_len, n);
+	assert_int_equal(f.payload_off, 54 + 56 + 8);
+	assert_int_equal(f.payload_len, 12);
+	assert_int_equal(f.dport, 547);
+
+	/* Every header must be inside what was handed over: the UDP header's last byte. */
+	assert_int_equal(unet_frame_parse(b, 54 + 56 + 7, len, &f), UNET_DROP_SHORT);
+	assert_int_equal(unet_frame_parse(b, 54 + 56 + 8, len, &f), UNET_DROP_NONE);
+	/* An extension header's last byte. */
+	assert_int_equal(unet_frame_parse(b, 54 + 55, len, &f), UNET_DROP_SHORT);
+
+	/* An extension header longer than the payload length leaves. */
+	put16(b + 18, 30);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_IP_HEADER);
+	put16(b + 18, 4);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_IP_HEADER);
+	/* Ending exactly at the payload: no room for UDP. */
+	put16(b + 18, 56);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_L4_HEADER);
+	put16(b + 18, (uint16_t)(e + n));
+	b[54 + 56 - 24 + 1] = 30; /* the last one's length: 248 bytes */
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_IP_HEADER);
+
+	/* Hop-by-hop options only come first. */
+	e = build_ext(ext, IP6_NH_HOPOPTS, 8);
+	e += build_ext(ext + e, IPPROTO_UDP, 8);
+	len = build_ip6(b, IP6_NH_DSTOPTS, ext, e, l4, n, 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_IP_HEADER);
+
+	/* A fragment header, first or after others; an ESP header after options. */
+	len = build_ip6(b, IP6_NH_FRAGMENT, l4, 8, l4, n, 0);
+	b[54] = IPPROTO_UDP;
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_FRAGMENT);
+	e = build_ext(ext, IP6_NH_FRAGMENT, 8);
+	len = build_ip6(b, IP6_NH_HOPOPTS, ext, e, l4, n, 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_FRAGMENT);
+	e = build_ext(ext, IP_PROTO_ESP, 8);
+	len = build_ip6(b, IP6_NH_DSTOPTS, ext, e, l4, n, 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_PROTO);
+
+	/* Many headers, up to the 256 bytes the engine hands over. */
+	e = 0;
+	for (int i = 0; i < 24; i++)
+		e += build_ext(ext + e, i == 23 ? IPPROTO_UDP : IP6_NH_DSTOPTS, 8);
+	len = build_ip6(b, IP6_NH_DSTOPTS, ext, e, l4, n, 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_NONE);
+	assert_int_equal(f.l4_off, 54 + 192);
+	assert_int_equal(unet_frame_parse(b, 54 + 192 + 7, len, &f), UNET_DROP_SHORT);
+}
+
+static void test_ipv6_truncation(void **state)
+{
+	uint8_t b[FRAME_MAX], l4[FRAME_MAX], ext[FRAME_MAX];
+	struct unet_frame f;
+	enum unet_drop why;
+	size_t e, n, len, hdrs;
+
+	e = build_ext(ext, IP6_NH_DSTOPTS, 16);
+	e += build_ext(ext + e, IPPROTO_TCP, 8);
+	n = build_tcp_l4(l4, UNET_TCP_ACK, syn_opts, sizeof(syn_opts), 50);
+	len = build_ip6(b, IP6_NH_HOPOPTS, ext, e, l4, n, 0);
+	hdrs = 54 + e + 40;
+
+	for (size_t k = 0; k < len; k++) {
+		/* The frame itself cut short. */
+		why = unet_frame_parse(b, k, k, &f);
+		if (why == UNET_DROP_NONE)
+			check_inside(&f);
+		else
+			assert_int_equal(why, UNET_DROP_SHORT);
+		/* Only the first k bytes handed over: headers must still be inside them. */
+		why = unet_frame_parse(b, k, len, &f);
+		if (k < hdrs) {
+			assert_int_equal(why, UNET_DROP_SHORT);
+		} else {
+			assert_int_equal(why, UNET_DROP_NONE);
+			check_inside(&f);
+			assert_int_equal(f.payload_off, hdrs);
+			assert_int_equal(f.payload_len, 50);
+		}
+	}
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_NONE);
+	assert_int_equal(unet_frame_parse(b, len, len - 1, &f), UNET_DROP_SHORT);
+
+	/* ICMPv6 too: the 8-byte header in what was handed over. */
+	memset(l4, 0, 32);
+	l4[0] = UNET_ICMP6_ECHO;
+	len = build_ip6(b, IPPROTO_ICMPV6, NULL, 0, l4, 32, 0);
+	for (size_t k = 0; k < len; k++) {
+		why = unet_frame_parse(b, k, k, &f);
+		assert_int_equal(why, UNET_DROP_SHORT);
+		why = unet_frame_parse(b, k, len, &f);
+		assert_int_equal(why, k < 62 ? UNET_DROP_SHORT : UNET_DROP_NONE);
+		if (why == UNET_DROP_NONE)
+			check_inside(&f);
+	}
+}
+
+static void test_ipv6_icmp(void **state)
+{
+	uint8_t b[FRAME_MAX];
+	uint8_t l4[64] = { UNET_ICMP6_ECHO, 0, 0, 0, 0x12, 0x34, 0, 9 };
+	struct unet_frame f;
+	size_t len = build_ip6(b, IPPROTO_ICMPV6, NULL, 0, l4, sizeof(l4), 0);
+
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_NONE);
+	check_inside(&f);
+	assert_int_equal(f.ip_version, 6);
+	assert_int_equal(f.proto, IPPROTO_ICMPV6);
+	assert_int_equal(f.icmp_type, UNET_ICMP6_ECHO);
+	assert_int_equal(f.icmp_code, 0);
+	assert_int_equal(f.icmp_id, 0x1234);
+	assert_int_equal(f.icmp_seq, 9);
+	assert_int_equal(f.l4_off, 54);
+	assert_int_equal(f.l4_len, 64);
+	assert_int_equal(f.payload_off, 62);
+	assert_int_equal(f.payload_len, 56);
+
+	l4[0] = UNET_ICMP6_ECHOREPLY;
+	len = build_ip6(b, IPPROTO_ICMPV6, NULL, 0, l4, 8, 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_NONE);
+	assert_int_equal(f.icmp_type, UNET_ICMP6_ECHOREPLY);
+	assert_int_equal(f.icmp_id, 0x1234);
+	assert_int_equal(f.icmp_seq, 9);
+	assert_int_equal(f.payload_len, 0);
+
+	/* ICMPv4's echo type number is not an echo in ICMPv6, nor is a neighbour
+	 * solicitation: its body (reserved, target, options) is the payload. */
+	l4[0] = UNET_ICMP_ECHO;
+	len = build_ip6(b, IPPROTO_ICMPV6, NULL, 0, l4, 8, 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_NONE);
+	assert_int_equal(f.icmp_id, 0);
+	assert_int_equal(f.icmp_seq, 0);
+	l4[0] = UNET_ICMP6_NS;
+	l4[1] = 0;
+	len = build_ip6(b, IPPROTO_ICMPV6, NULL, 0, l4, 32, 0);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_NONE);
+	assert_int_equal(f.icmp_type, UNET_ICMP6_NS);
+	assert_int_equal(f.icmp_id, 0);
+	assert_int_equal(f.payload_off, 62);
+	assert_int_equal(f.payload_len, 24);
+
+	/* Shorter than 8 bytes, with padding behind. */
+	len = build_ip6(b, IPPROTO_ICMPV6, NULL, 0, l4, 7, 20);
+	assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_L4_HEADER);
+
+	/* After extension headers. */
+	{
+		uint8_t ext[8], fr[FRAME_MAX];
+
+		build_ext(ext, IPPROTO_ICMPV6, 8);
+		l4[0] = UNET_ICMP6_ECHO;
+		len = build_ip6(fr, IP6_NH_HOPOPTS, ext, 8, l4, 16, 0);
+		assert_int_equal(unet_frame_parse(fr, len, len, &f), UNET_DROP_NONE);
+		assert_int_equal(f.l4_off, 62);
+		assert_int_equal(f.icmp_id, 0x1234);
+		assert_int_equal(f.payload_off, 70);
+		assert_int_equal(f.payload_len, 8);
+	}
+}
+
+static void test_put_eth_ipv6(void **state)
+{
+	uint8_t b[FRAME_MAX] = { 0 };
+	struct in6_addr saddr, daddr;
+	struct unet_frame f;
+
+	memcpy(&saddr, remote6, 16);
+	memcpy(&daddr, guest6, 16);
+	for (size_t paylen = 0; paylen < 40; paylen += 13) {
+		size_t l4_len = 8 + paylen, hl, len;
+		uint8_t *udp;
+		uint16_t csum;
+		uint32_t ref;
+
+		hl = unet_put_eth_ipv6(b, src_mac, dst_mac, &saddr, &daddr, IPPROTO_UDP, l4_len,
+				       64);
+		assert_int_equal(hl, 54);
+		udp = b + hl;
+		put16(udp, 547);
+		put16(udp + 2, 546);
+		put16(udp + 4, (uint16_t)l4_len);
+		put16(udp + 6, 0);
+		for (size_t i = 0; i < paylen; i++)
+			udp[8 + i] = (uint8_t)(0xf0 + i);
+		csum = offload_csum_fold(offload_csum_add(
+			unet_ipv6_pseudo_sum(&saddr, &daddr, IPPROTO_UDP, l4_len), udp, l4_len));
+		memcpy(udp + 6, &csum, 2);
+		len = hl + l4_len;
+
+		assert_memory_equal(b, src_mac, 6);
+		assert_memory_equal(b + 6, dst_mac, 6);
+		assert_int_equal(get16(b + 12), 0x86dd);
+		assert_int_equal(b[14], 0x60);
+		assert_int_equal(b[15], 0);
+		assert_int_equal(get16(b + 16), 0);
+		assert_int_equal(get16(b + 18), l4_len);
+		assert_int_equal(b[20], IPPROTO_UDP);
+		assert_int_equal(b[21], 64);
+		assert_memory_equal(b + 22, remote6, 16);
+		assert_memory_equal(b + 38, guest6, 16);
+
+		/* The textbook: addresses, 32-bit length, 24 zero bits and next header. */
+		ref = ref_sum(b + 22, 32, 0) + (uint32_t)l4_len + IPPROTO_UDP;
+		assert_int_equal(ref_fold(ref_sum(udp, l4_len, ref)), 0);
+		put16(udp + 6, 0);
+		assert_int_equal(ref_fold(ref_sum(udp, l4_len, ref)), get16((uint8_t *)&csum));
+		memcpy(udp + 6, &csum, 2);
+
+		assert_int_equal(unet_frame_parse(b, len, len, &f), UNET_DROP_NONE);
+		check_inside(&f);
+		assert_memory_equal(f.dst_mac, src_mac, 6);
+		assert_memory_equal(f.src_mac, dst_mac, 6);
+		assert_int_equal(f.ip_version, 6);
+		assert_memory_equal(&f.saddr6, remote6, 16);
+		assert_memory_equal(&f.daddr6, guest6, 16);
+		assert_int_equal(f.ttl, 64);
+		assert_int_equal(f.sport, 547);
+		assert_int_equal(f.dport, 546);
+		assert_int_equal(f.payload_len, paylen);
+	}
+
+	/* Hop limit 255 and a length over 255 (both bytes of it). */
+	unet_put_eth_ipv6(b, src_mac, dst_mac, &saddr, &daddr, IPPROTO_ICMPV6, 0x1234, 255);
+	assert_int_equal(get16(b + 18), 0x1234);
+	assert_int_equal(b[20], IPPROTO_ICMPV6);
+	assert_int_equal(b[21], 255);
+
+	/* A length over 65535 in the pseudo-header: its upper 16 bits count too. */
+	{
+		uint32_t ref = ref_sum(b + 22, 32, 0) + 1 + 0x0002 + IPPROTO_TCP;
+
+		assert_int_equal(offload_csum_fold(unet_ipv6_pseudo_sum(&saddr, &daddr, IPPROTO_TCP,
+									0x10002)),
+				 (uint16_t)htons(ref_fold(ref)));
+	}
+}
+
 static void test_drop_names(void **state)
 {
 	assert_string_equal(unet_drop_name(UNET_DROP_NONE), "none");
@@ -595,6 +1022,12 @@ int main(void)
 		cmocka_unit_test(test_icmp),
 		cmocka_unit_test(test_not_served),
 		cmocka_unit_test(test_put_eth_ipv4),
+		cmocka_unit_test(test_ipv6_tcp),
+		cmocka_unit_test(test_ipv6_header),
+		cmocka_unit_test(test_ipv6_ext),
+		cmocka_unit_test(test_ipv6_truncation),
+		cmocka_unit_test(test_ipv6_icmp),
+		cmocka_unit_test(test_put_eth_ipv6),
 		cmocka_unit_test(test_drop_names),
 	};
 
