@@ -54,7 +54,7 @@ start() {
 	local hub=(-netdev hubport,id=h0,hubid=0,netdev=t0 -netdev hubport,id=h1,hubid=0,netdev=u0)
 	make_netns "$ns"
 	case $impl in
-	vwire) spawn -o "$E2E_TMP/vwire.out" "$VWIRE" "${tapdev[@]}" -netdev "user,id=u0,mtu=$mtu" \
+	vwire) spawn -o "$E2E_TMP/vwire.out" "$VWIRE" "${tapdev[@]}" -netdev "user,id=u0,mtu=$mtu,engine=slirp" \
 		"${hub[@]}" -D "$E2E_TMP/vwire.log" ;;
 	native) spawn -o "$E2E_TMP/vwire.out" ${VWIRE_WRAP:-} "$VWIRE" \
 		-netdev "tap,id=t0,ifname=$tap,script=no,downscript=no,vnet_hdr=on" \

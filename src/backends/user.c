@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * user.c - user-mode networking (-netdev user) as one net client, served by one of two engines:
- * libslirp (engine=slirp, the default), or vwire's own (engine=native, src/usernet/), which
- * mirrors guest flows onto host sockets. The native engine gets each guest frame as it is and
+ * vwire's own (engine=native, the default, src/usernet/), which mirrors guest flows onto host
+ * sockets, or libslirp (engine=slirp, also chosen for what the native engine lacks). The native engine gets each guest frame as it is and
  * sends frames to the guest with a vnet header; the rest of this comment is about libslirp.
  *
  * Out of the guest: a frame the peer sends goes to slirp_input() (copied into the client's
@@ -825,7 +825,7 @@ static void user_ignore_sigpipe(void)
 /* The native engine */
 
 /*
- * engine=native|slirp (slirp when left out). What the native engine does not serve (TFTP,
+ * engine=native|slirp (native when left out). What the native engine does not serve (TFTP,
  * BOOTP's file, guestfwd= to a command) selects libslirp, with a log line saying so.
  */
 static int user_choose_engine(const struct netdev_user_opts *o, const char *id, bool *native,
@@ -834,9 +834,9 @@ static int user_choose_engine(const struct netdev_user_opts *o, const char *id, 
 	const char *why = NULL;
 
 	*native = false;
-	if (!o->engine || !strcmp(o->engine, "slirp"))
+	if (o->engine && !strcmp(o->engine, "slirp"))
 		return 0;
-	if (strcmp(o->engine, "native"))
+	if (o->engine && strcmp(o->engine, "native"))
 		return error_set(err, -EINVAL, "engine=%s: must be native or slirp", o->engine);
 	if (o->tftp || o->tftp_server_name)
 		why = "tftp=";

@@ -251,7 +251,7 @@ static const struct opt_desc user_desc[] = {
 	OPT_MAX(struct netdev_user_opts, "mtu", OPT_UINT, mtu, USER_MTU_MAX,
 		"vwire: MTU and MRU of the network (default 1500, at most 65520)"),
 	USER_OPT("engine", OPT_STRING, engine,
-		 "vwire: slirp (libslirp, the default) or native (vwire's own)"),
+		 "vwire: native (vwire's own, the default) or slirp (libslirp)"),
 	{ 0 }
 };
 #undef USER_OPT
