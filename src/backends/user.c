@@ -873,6 +873,24 @@ static ssize_t user_native_output(void *opaque, const struct iovec *iov, int iov
 	return net_send_iov(&u->nc, iov, iovcnt, NET_FLAG_VNET_HDR, user_native_sent);
 }
 
+/* The native engine reads TCP data straight into a guest's buffers when its device takes
+ * vnet headers (it writes a GSO header) and can lend them. */
+static int user_native_lend(void *opaque, struct iovec *iov, int max_iov, size_t max_len)
+{
+	struct user *u = opaque;
+
+	if (!net_peer_accepts_vnet_hdr(&u->nc))
+		return 0;
+	return net_rx_lend(&u->nc, iov, max_iov, max_len, NET_FLAG_VNET_HDR);
+}
+
+static void user_native_commit(void *opaque, size_t len)
+{
+	struct user *u = opaque;
+
+	net_rx_commit(&u->nc, len, NET_FLAG_VNET_HDR);
+}
+
 static int user_native_setup(struct user *u, const struct netdev_user_opts *o,
 			     const struct user_config *uc, struct error *err)
 {
@@ -900,6 +918,7 @@ static int user_native_setup(struct user *u, const struct netdev_user_opts *o,
 	u->native = usernet_new(u->nc.loop, &cfg, user_native_output, u, &ret);
 	if (!u->native)
 		return error_set(err, ret, "cannot start the native engine: %s", strerror(-ret));
+	usernet_set_lend(u->native, user_native_lend, user_native_commit);
 	for (size_t i = 0; i < o->hostfwd.count; i++) {
 		ret = user_add_hostfwd(u, o->hostfwd.items[i], err);
 		if (ret < 0) {

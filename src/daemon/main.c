@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1158,6 +1159,20 @@ static void daemon_notify_ready(void)
 		log_warn("cannot tell the service manager that vwire is ready: %s", strerror(-ret));
 }
 
+/*
+ * Every flow of user mode holds a host socket: let the daemon open as many files as its hard
+ * limit allows (the soft limit is often 1024, a thousand guest connections).
+ */
+static void daemon_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	struct daemon_config cfg = { .log_level = LOG_LEVEL_INFO, .log_timestamps = true };
@@ -1167,6 +1182,7 @@ int main(int argc, char **argv)
 	sandbox_config_init(&cfg.sandbox);
 	/* A peer that goes away must not kill the daemon on write. */
 	signal(SIGPIPE, SIG_IGN);
+	daemon_raise_nofile();
 	ret = daemon_parse_args(&cfg, argc, argv);
 	if (!ret && argc == 1)
 		ret = daemon_default_config(&cfg);

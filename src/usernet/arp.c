@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * arp.c - ARP for the native user-mode engine. A guest's ARP frame, parsed by
- * unet_frame_parse(), has its 28-byte Ethernet/IPv4 body copied out once through a bounds
- * check (unet_arp_body()); requests for the host or DNS address get a reply frame built
- * here, and the engine's own requests (to find a guest's MAC) are built the same way.
+ * unet_frame_parse(), has its 28-byte Ethernet/IPv4 body copied out once through packet.h's
+ * bounds-checked unet_rd() (unet_arp_body()); requests for the host or DNS address get a
+ * reply frame built here, and the engine's own requests (to find a guest's MAC) are built the
+ * same way.
  */
 #include <errno.h>
 #include <string.h>
@@ -40,30 +41,22 @@
 
 static const uint8_t unet_arp_broadcast[UNET_ETH_ALEN] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
-static uint16_t unet_arp_rd16(const uint8_t *body, size_t off)
-{
-	return (uint16_t)(body[off] << 8 | body[off + 1]);
-}
-
-static void unet_arp_wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 /*
- * Copy the ARP body of @f into @body once its 28 bytes are known to lie inside @f->avail, and
- * check that it is Ethernet/IPv4. Every later read is from the local copy.
+ * Copy the ARP body of @f into @body through a bounds check, and check that it is
+ * Ethernet/IPv4; @op is set to its operation. Every later read is from the local copy.
  */
-static bool unet_arp_body(const struct unet_frame *f, uint8_t body[ARP_BODY_LEN])
+static bool unet_arp_body(const struct unet_frame *f, uint8_t body[ARP_BODY_LEN], uint16_t *op)
 {
-	if (f->ethertype != UNET_ETHERTYPE_ARP || f->l3_off > f->avail ||
-	    f->avail - f->l3_off < ARP_BODY_LEN)
+	const struct unet_bytes frame = { .p = f->data, .len = f->avail };
+	const struct unet_bytes b = { .p = body, .len = ARP_BODY_LEN };
+	uint16_t htype, ptype;
+
+	if (f->ethertype != UNET_ETHERTYPE_ARP || !unet_rd(&frame, f->l3_off, body, ARP_BODY_LEN))
 		return false;
-	memcpy(body, f->data + f->l3_off, ARP_BODY_LEN);
-	return unet_arp_rd16(body, ARP_OFF_HTYPE) == ARP_HTYPE_ETHER &&
-	       unet_arp_rd16(body, ARP_OFF_PTYPE) == ARP_PTYPE_IPV4 &&
-	       body[ARP_OFF_HLEN] == ARP_HLEN_ETHER && body[ARP_OFF_PLEN] == ARP_PLEN_IPV4;
+	return unet_rd16(&b, ARP_OFF_HTYPE, &htype) && htype == ARP_HTYPE_ETHER &&
+	       unet_rd16(&b, ARP_OFF_PTYPE, &ptype) && ptype == ARP_PTYPE_IPV4 &&
+	       body[ARP_OFF_HLEN] == ARP_HLEN_ETHER && body[ARP_OFF_PLEN] == ARP_PLEN_IPV4 &&
+	       unet_rd16(&b, ARP_OFF_OP, op);
 }
 
 /* Write a whole ARP frame, zero padded to UNET_ARP_FRAME_LEN. */
@@ -76,12 +69,12 @@ static size_t unet_arp_put_frame(uint8_t *out, const uint8_t *eth_dst, const uin
 	memset(out, 0, UNET_ARP_FRAME_LEN);
 	memcpy(out + ETH_OFF_DST, eth_dst, UNET_ETH_ALEN);
 	memcpy(out + ETH_OFF_SRC, eth_src, UNET_ETH_ALEN);
-	unet_arp_wr16(out + ETH_OFF_TYPE, UNET_ETHERTYPE_ARP);
-	unet_arp_wr16(arp + ARP_OFF_HTYPE, ARP_HTYPE_ETHER);
-	unet_arp_wr16(arp + ARP_OFF_PTYPE, ARP_PTYPE_IPV4);
+	unet_wr16(out + ETH_OFF_TYPE, UNET_ETHERTYPE_ARP);
+	unet_wr16(arp + ARP_OFF_HTYPE, ARP_HTYPE_ETHER);
+	unet_wr16(arp + ARP_OFF_PTYPE, ARP_PTYPE_IPV4);
 	arp[ARP_OFF_HLEN] = ARP_HLEN_ETHER;
 	arp[ARP_OFF_PLEN] = ARP_PLEN_IPV4;
-	unet_arp_wr16(arp + ARP_OFF_OP, op);
+	unet_wr16(arp + ARP_OFF_OP, op);
 	memcpy(arp + ARP_OFF_SHA, sha, UNET_ETH_ALEN);
 	memcpy(arp + ARP_OFF_SPA, &spa, ARP_PLEN_IPV4);
 	memcpy(arp + ARP_OFF_THA, tha, UNET_ETH_ALEN);
@@ -101,10 +94,11 @@ size_t unet_arp_answer(const struct usernet_config *cfg, const struct unet_frame
 {
 	uint8_t body[ARP_BODY_LEN], mac[UNET_ETH_ALEN];
 	struct in_addr spa, tpa;
+	uint16_t op;
 
 	if (sender_ip)
 		sender_ip->s_addr = 0;
-	if (!unet_arp_body(f, body) || unet_arp_rd16(body, ARP_OFF_OP) != ARP_OP_REQUEST)
+	if (!unet_arp_body(f, body, &op) || op != ARP_OP_REQUEST)
 		return 0;
 	memcpy(&spa, body + ARP_OFF_SPA, ARP_PLEN_IPV4);
 	memcpy(&tpa, body + ARP_OFF_TPA, ARP_PLEN_IPV4);
@@ -139,9 +133,8 @@ int unet_arp_sender(const struct unet_frame *f, struct in_addr *ip, uint8_t mac[
 	uint8_t body[ARP_BODY_LEN];
 	uint16_t op;
 
-	if (!unet_arp_body(f, body))
+	if (!unet_arp_body(f, body, &op))
 		return -EINVAL;
-	op = unet_arp_rd16(body, ARP_OFF_OP);
 	if (op != ARP_OP_REQUEST && op != ARP_OP_REPLY)
 		return -EINVAL;
 	memcpy(ip, body + ARP_OFF_SPA, ARP_PLEN_IPV4);

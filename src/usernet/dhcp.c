@@ -2,9 +2,10 @@
 /*
  * dhcp.c - the DHCPv4 server of the native user-mode engine (RFC 2131/2132), serving what
  * QEMU's user mode serves. A guest's BOOTREQUEST, parsed by unet_frame_parse(), is read
- * through the bounds-checked unet_dhcp_rd() into a struct unet_dhcp_req; a lease is found or
- * taken by the client's MAC; the reply (OFFER, ACK or NAK) is built whole: Ethernet, IPv4 and
- * UDP headers with their checksums, then BOOTP and its options.
+ * through packet.h's bounds-checked unet_rd*() into a struct unet_dhcp_req; a lease is found
+ * or taken by the client's MAC; the reply (OFFER, ACK or NAK) is built whole: Ethernet, IPv4
+ * and UDP headers with their checksums, then BOOTP and its options. unet_dns_encode() writes
+ * the RFC 1035 names of option 119, and of DHCPv6's option 24 (dhcpv6.c).
  */
 #include <arpa/inet.h>
 #include <string.h>
@@ -71,14 +72,11 @@
 #define DHCP_MTU_MAX 65535
 #define DHCP_MTU_DEFAULT 1500
 
-/* RFC 1035 names, for option 119 */
+/* RFC 1035 names, for option 119 (UNET_DNS_NAME_MAX and UNET_DNS_LABELS_MAX in dhcp.h) */
 #define DNS_LABEL_MAX 63
-#define DNS_NAME_MAX 255
 #define DNS_PTR 0xc0
 #define DNS_PTR_LEN 2
 #define DNS_PTR_OFF_MAX 0x3fff
-/* A name of DNS_NAME_MAX bytes has at most this many labels (one-byte labels). */
-#define DNS_LABELS_MAX (DNS_NAME_MAX / 2)
 
 #define IPV4_VERSION 4
 #define UNET_DHCP_HDRS (UNET_ETH_HLEN + UNET_IPV4_HLEN + UNET_UDP_HLEN)
@@ -88,16 +86,6 @@
 #define UDP_OFF_CSUM 6
 
 static const uint8_t unet_dhcp_cookie[DHCP_COOKIE_LEN] = { 99, 130, 83, 99 };
-
-/**
- * struct unet_dhcp_msg - a BOOTP message from the guest, only read through unet_dhcp_rd()
- * @p:		its bytes
- * @len:	how many
- */
-struct unet_dhcp_msg {
-	const uint8_t *p;
-	size_t len;
-};
 
 /**
  * struct unet_dhcp_req - what the server uses of a request
@@ -142,62 +130,36 @@ struct unet_dhcp_opts {
  * @nlabels:	how many
  */
 struct unet_dhcp_search {
-	uint8_t buf[USERNET_DNSSEARCH_MAX * DNS_NAME_MAX];
+	uint8_t buf[USERNET_DNSSEARCH_MAX * UNET_DNS_NAME_MAX];
 	size_t ends[USERNET_DNSSEARCH_MAX];
 	unsigned int n;
-	uint16_t labels[USERNET_DNSSEARCH_MAX * DNS_LABELS_MAX];
+	uint16_t labels[USERNET_DNSSEARCH_MAX * UNET_DNS_LABELS_MAX];
 	unsigned int nlabels;
 };
 
-/* Copy [@off, @off + @n) of @m to @dst if it lies inside the message. */
-static bool unet_dhcp_rd(const struct unet_dhcp_msg *m, size_t off, void *dst, size_t n)
-{
-	if (off > m->len || n > m->len - off)
-		return false;
-	memcpy(dst, m->p + off, n);
-	return true;
-}
-
-static bool unet_dhcp_rd8(const struct unet_dhcp_msg *m, size_t off, uint8_t *v)
-{
-	return unet_dhcp_rd(m, off, v, 1);
-}
-
-static void unet_dhcp_wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void unet_dhcp_wr32(uint8_t *p, uint32_t v)
-{
-	unet_dhcp_wr16(p, (uint16_t)(v >> 16));
-	unet_dhcp_wr16(p + 2, (uint16_t)v);
-}
-
 /* One option of a request, its value at [@off, @off + @len) of @m (inside: checked). */
-static bool unet_dhcp_parse_option(struct unet_dhcp_req *req, const struct unet_dhcp_msg *m,
+static bool unet_dhcp_parse_option(struct unet_dhcp_req *req, const struct unet_bytes *m,
 				   uint8_t code, size_t off, uint8_t len)
 {
-	uint8_t v[2];
+	uint16_t max_msg;
 
 	switch (code) {
 	case DHCP_OPT_MSG_TYPE:
 		if (len != 1)
 			return false;
 		/* The first one counts. */
-		if (!req->type && !unet_dhcp_rd8(m, off, &req->type))
+		if (!req->type && !unet_rd8(m, off, &req->type))
 			return false;
 		return true;
 	case DHCP_OPT_REQ_ADDR:
-		return len == BOOTP_ADDR_LEN && unet_dhcp_rd(m, off, &req->req_addr, len);
+		return len == BOOTP_ADDR_LEN && unet_rd(m, off, &req->req_addr, len);
 	case DHCP_OPT_SERVER_ID:
-		return len == BOOTP_ADDR_LEN && unet_dhcp_rd(m, off, &req->server_id, len);
+		return len == BOOTP_ADDR_LEN && unet_rd(m, off, &req->server_id, len);
 	case DHCP_OPT_MAX_MSG:
 		/* A malformed or too small maximum is ignored: every client takes 576. */
-		if (len == sizeof(v) && unet_dhcp_rd(m, off, v, sizeof(v)) &&
-		    (size_t)(v[0] << 8 | v[1]) > DHCP_MIN_MAX_MSG)
-			req->max_msg = (size_t)(v[0] << 8 | v[1]);
+		if (len == sizeof(max_msg) && unet_rd16(m, off, &max_msg) &&
+		    max_msg > DHCP_MIN_MAX_MSG)
+			req->max_msg = max_msg;
 		return true;
 	default:
 		return true;
@@ -211,7 +173,7 @@ static bool unet_dhcp_parse_option(struct unet_dhcp_req *req, const struct unet_
 static bool unet_dhcp_parse(const struct unet_frame *f, struct unet_dhcp_req *req)
 {
 	uint8_t op, htype, hlen, cookie[DHCP_COOKIE_LEN], code, len;
-	struct unet_dhcp_msg m;
+	struct unet_bytes m;
 	size_t off;
 
 	memset(req, 0, sizeof(*req));
@@ -219,33 +181,30 @@ static bool unet_dhcp_parse(const struct unet_frame *f, struct unet_dhcp_req *re
 	if (f->ip_version != IPV4_VERSION || f->proto != IPPROTO_UDP ||
 	    f->dport != UNET_DHCP_SERVER_PORT)
 		return false;
-	if (f->payload_off > f->avail || f->payload_len > f->avail - f->payload_off ||
-	    f->payload_len < BOOTP_OFF_OPTIONS)
+	if (!unet_frame_bytes(f, f->payload_off, f->payload_len, &m) || m.len < BOOTP_OFF_OPTIONS)
 		return false;
-	m.p = f->data + f->payload_off;
-	m.len = f->payload_len;
 
-	if (!unet_dhcp_rd8(&m, BOOTP_OFF_OP, &op) || !unet_dhcp_rd8(&m, BOOTP_OFF_HTYPE, &htype) ||
-	    !unet_dhcp_rd8(&m, BOOTP_OFF_HLEN, &hlen) ||
-	    !unet_dhcp_rd(&m, BOOTP_OFF_COOKIE, cookie, sizeof(cookie)))
+	if (!unet_rd8(&m, BOOTP_OFF_OP, &op) || !unet_rd8(&m, BOOTP_OFF_HTYPE, &htype) ||
+	    !unet_rd8(&m, BOOTP_OFF_HLEN, &hlen) ||
+	    !unet_rd(&m, BOOTP_OFF_COOKIE, cookie, sizeof(cookie)))
 		return false;
 	if (op != BOOTP_OP_REQUEST || htype != BOOTP_HTYPE_ETHER || hlen != UNET_ETH_ALEN ||
 	    memcmp(cookie, unet_dhcp_cookie, sizeof(cookie)))
 		return false;
-	if (!unet_dhcp_rd(&m, BOOTP_OFF_XID, req->xid, sizeof(req->xid)) ||
-	    !unet_dhcp_rd(&m, BOOTP_OFF_FLAGS, req->flags, sizeof(req->flags)) ||
-	    !unet_dhcp_rd(&m, BOOTP_OFF_CIADDR, &req->ciaddr, BOOTP_ADDR_LEN) ||
-	    !unet_dhcp_rd(&m, BOOTP_OFF_CHADDR, req->chaddr, sizeof(req->chaddr)))
+	if (!unet_rd(&m, BOOTP_OFF_XID, req->xid, sizeof(req->xid)) ||
+	    !unet_rd(&m, BOOTP_OFF_FLAGS, req->flags, sizeof(req->flags)) ||
+	    !unet_rd(&m, BOOTP_OFF_CIADDR, &req->ciaddr, BOOTP_ADDR_LEN) ||
+	    !unet_rd(&m, BOOTP_OFF_CHADDR, req->chaddr, sizeof(req->chaddr)))
 		return false;
 
-	for (off = BOOTP_OFF_OPTIONS; unet_dhcp_rd8(&m, off, &code);) {
+	for (off = BOOTP_OFF_OPTIONS; unet_rd8(&m, off, &code);) {
 		if (code == DHCP_OPT_PAD) {
 			off++;
 			continue;
 		}
 		if (code == DHCP_OPT_END)
 			break;
-		if (!unet_dhcp_rd8(&m, off + 1, &len) || len > m.len - (off + DHCP_OPT_HDR))
+		if (!unet_rd8(&m, off + 1, &len) || len > m.len - (off + DHCP_OPT_HDR))
 			return false;
 		if (!unet_dhcp_parse_option(req, &m, code, off + DHCP_OPT_HDR, len))
 			return false;
@@ -332,17 +291,14 @@ static void unet_dhcp_put_string(struct unet_dhcp_opts *o, uint8_t code, const c
 		(void)unet_dhcp_put(o, code, s, len);
 }
 
-/*
- * Encode @name (dots between labels, one trailing dot allowed) in RFC 1035 form at @enc,
- * noting where each label starts. Return: its length, or 0 for a name that does not encode
- * (empty, an empty label, a label over 63 bytes, more than 255 bytes in all).
- */
-static size_t unet_dhcp_dns_encode(const char *name, uint8_t enc[DNS_NAME_MAX],
-				   size_t lab[DNS_LABELS_MAX], unsigned int *nlab)
+size_t unet_dns_encode(const char *name, uint8_t enc[UNET_DNS_NAME_MAX],
+		       size_t lab[UNET_DNS_LABELS_MAX], unsigned int *nlab)
 {
 	size_t len = 0, n = strlen(name);
+	unsigned int labels = 0;
 
-	*nlab = 0;
+	if (nlab)
+		*nlab = 0;
 	if (n && name[n - 1] == '.')
 		n--;
 	if (!n)
@@ -352,16 +308,20 @@ static size_t unet_dhcp_dns_encode(const char *name, uint8_t enc[DNS_NAME_MAX],
 		size_t l = dot ? (size_t)(dot - (name + i)) : n - i;
 
 		/* The label, its length byte and the root's zero must fit. */
-		if (!l || l > DNS_LABEL_MAX || len + 1 + l + 1 > DNS_NAME_MAX ||
-		    *nlab >= DNS_LABELS_MAX)
+		if (!l || l > DNS_LABEL_MAX || len + 1 + l + 1 > UNET_DNS_NAME_MAX ||
+		    labels >= UNET_DNS_LABELS_MAX)
 			return 0;
-		lab[(*nlab)++] = len;
+		if (lab)
+			lab[labels] = len;
+		labels++;
 		enc[len++] = (uint8_t)l;
 		memcpy(enc + len, name + i, l);
 		len += l;
 		i += l + 1;
 	}
 	enc[len++] = 0;
+	if (nlab)
+		*nlab = labels;
 	return len;
 }
 
@@ -369,7 +329,7 @@ static size_t unet_dhcp_dns_encode(const char *name, uint8_t enc[DNS_NAME_MAX],
 static bool unet_dhcp_dns_same(const struct unet_dhcp_search *s, size_t pos, const uint8_t *name)
 {
 	/* Pointers only lead back, so a name has fewer of them than it has labels. */
-	for (unsigned int hops = 0; hops <= DNS_LABELS_MAX;) {
+	for (unsigned int hops = 0; hops <= UNET_DNS_LABELS_MAX;) {
 		uint8_t l = s->buf[pos];
 
 		if ((l & DNS_PTR) == DNS_PTR) {
@@ -395,14 +355,14 @@ _Static_assert(sizeof(((struct unet_dhcp_search *)0)->buf) <= DNS_PTR_OFF_MAX,
 /* Append @name to @s, its longest suffix already there replaced by a pointer to it. */
 static void unet_dhcp_search_add(struct unet_dhcp_search *s, const char *name)
 {
-	size_t base = s->n ? s->ends[s->n - 1] : 0, lab[DNS_LABELS_MAX], len, keep, ptr = 0;
-	uint8_t enc[DNS_NAME_MAX];
+	size_t base = s->n ? s->ends[s->n - 1] : 0, lab[UNET_DNS_LABELS_MAX], len, keep, ptr = 0;
+	uint8_t enc[UNET_DNS_NAME_MAX];
 	bool compressed = false;
 	unsigned int nlab, i, k;
 
 	if (s->n >= USERNET_DNSSEARCH_MAX)
 		return;
-	len = unet_dhcp_dns_encode(name, enc, lab, &nlab);
+	len = unet_dns_encode(name, enc, lab, &nlab);
 	if (!len)
 		return;
 	keep = len;
@@ -467,7 +427,7 @@ static bool unet_dhcp_put_config(struct unet_dhcp_opts *o, const struct usernet_
 		return false;
 	if (cfg->mtu && cfg->mtu != DHCP_MTU_DEFAULT && cfg->mtu >= DHCP_MTU_MIN &&
 	    cfg->mtu <= DHCP_MTU_MAX) {
-		unet_dhcp_wr16(mtu, (uint16_t)cfg->mtu);
+		unet_wr16(mtu, (uint16_t)cfg->mtu);
 		if (!unet_dhcp_put(o, DHCP_OPT_MTU, mtu, sizeof(mtu)))
 			return false;
 	}
@@ -522,7 +482,7 @@ static size_t unet_dhcp_reply(const struct usernet_config *cfg, const struct une
 	    !unet_dhcp_put_addr(&o, DHCP_OPT_SERVER_ID, cfg->host))
 		return 0;
 	if (type != DHCP_NAK) {
-		unet_dhcp_wr32(secs, UNET_DHCP_LEASE_SECS);
+		unet_wr32(secs, UNET_DHCP_LEASE_SECS);
 		if (lease && !unet_dhcp_put(&o, DHCP_OPT_LEASE, secs, sizeof(secs)))
 			return 0;
 		if (!unet_dhcp_put_config(&o, cfg))
@@ -536,9 +496,9 @@ static size_t unet_dhcp_reply(const struct usernet_config *cfg, const struct une
 	udp_len = UNET_UDP_HLEN + bootp_len;
 	unet_arp_mac(cfg->host, mac);
 	unet_put_eth_ipv4(out, req->chaddr, mac, cfg->host, bcast, IPPROTO_UDP, udp_len, 0);
-	unet_dhcp_wr16(udp + UDP_OFF_SPORT, UNET_DHCP_SERVER_PORT);
-	unet_dhcp_wr16(udp + UDP_OFF_DPORT, UNET_DHCP_CLIENT_PORT);
-	unet_dhcp_wr16(udp + UDP_OFF_LEN, (uint16_t)udp_len);
+	unet_wr16(udp + UDP_OFF_SPORT, UNET_DHCP_SERVER_PORT);
+	unet_wr16(udp + UDP_OFF_DPORT, UNET_DHCP_CLIENT_PORT);
+	unet_wr16(udp + UDP_OFF_LEN, (uint16_t)udp_len);
 	csum = offload_csum_fold(offload_csum_add(
 		unet_ipv4_pseudo_sum(cfg->host, bcast, IPPROTO_UDP, udp_len), udp, udp_len));
 	/* 0 means "no checksum" in UDP: its equal, all ones, goes instead. */

@@ -1,14 +1,15 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * dhcpv6.c - stateless DHCPv6 (RFC 8415) for the native user-mode engine. A guest's message
- * to UDP port 547, parsed by unet_frame_parse(), is read through the bounds-checked
- * unet_dhcpv6_rd(); an INFORMATION-REQUEST whose options all lie inside it gets a REPLY
- * built whole here: Ethernet, IPv6 from the engine's link-local address, UDP with its
- * checksum, then the transaction id and options 1, 2, 23 and 24.
+ * to UDP port 547, parsed by unet_frame_parse(), is read through packet.h's bounds-checked
+ * unet_rd*(); an INFORMATION-REQUEST whose options all lie inside it gets a REPLY built whole
+ * here: Ethernet, IPv6 from the engine's link-local address, UDP with its checksum, then the
+ * transaction id and options 1, 2, 23 and 24 (names encoded by dhcp.c's unet_dns_encode()).
  */
 #include <string.h>
 
 #include "core/offload.h"
+#include "usernet/dhcp.h"
 #include "usernet/dhcpv6.h"
 #include "usernet/ndp.h"
 #include "usernet/usernet.h"
@@ -43,10 +44,6 @@
 #define DUID_LL_OFF_ADDR 4
 #define DUID_LL_LEN (DUID_LL_OFF_ADDR + UNET_ETH_ALEN)
 
-/* RFC 1035 names, for option 24 (uncompressed: RFC 8415 10) */
-#define DNS_LABEL_MAX 63
-#define DNS_NAME_MAX 255
-
 #define IPV6_VERSION 6
 #define IPV6_ADDR_LEN 16
 #define IPV6_MULTICAST 0xff
@@ -59,16 +56,6 @@
 #define UDP_OFF_CSUM 6
 #define UDP_CSUM_ONES 0xffff
 #define UNET_DHCPV6_HDRS (UNET_ETH_HLEN + UNET_IPV6_HLEN + UNET_UDP_HLEN)
-
-/**
- * struct unet_dhcpv6_msg - a guest's DHCPv6 message, only read through unet_dhcpv6_rd()
- * @p:		its bytes
- * @len:	how many
- */
-struct unet_dhcpv6_msg {
-	const uint8_t *p;
-	size_t len;
-};
 
 /**
  * struct unet_dhcpv6_req - what the server uses of an INFORMATION-REQUEST
@@ -94,36 +81,16 @@ struct unet_dhcpv6_opts {
 	size_t room;
 };
 
-/* Copy [@off, @off + @n) of @m to @dst if it lies inside the message. */
-static bool unet_dhcpv6_rd(const struct unet_dhcpv6_msg *m, size_t off, void *dst, size_t n)
-{
-	if (off > m->len || n > m->len - off)
-		return false;
-	memcpy(dst, m->p + off, n);
-	return true;
-}
-
-static uint16_t unet_dhcpv6_get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void unet_dhcpv6_wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 /* The server's DUID-LL, of its MAC. */
 static void unet_dhcpv6_duid(const uint8_t mac[UNET_ETH_ALEN], uint8_t duid[DUID_LL_LEN])
 {
-	unet_dhcpv6_wr16(duid, DUID_LL);
-	unet_dhcpv6_wr16(duid + DUID_LL_OFF_HW, DUID_HW_ETHERNET);
+	unet_wr16(duid, DUID_LL);
+	unet_wr16(duid + DUID_LL_OFF_HW, DUID_HW_ETHERNET);
 	memcpy(duid + DUID_LL_OFF_ADDR, mac, UNET_ETH_ALEN);
 }
 
 /* One option of a request, its value at [@off, @off + @len) of @m (inside: checked). */
-static bool unet_dhcpv6_parse_option(struct unet_dhcpv6_req *req, const struct unet_dhcpv6_msg *m,
+static bool unet_dhcpv6_parse_option(struct unet_dhcpv6_req *req, const struct unet_bytes *m,
 				     const uint8_t mac[UNET_ETH_ALEN], uint16_t code, size_t off,
 				     size_t len)
 {
@@ -135,7 +102,7 @@ static bool unet_dhcpv6_parse_option(struct unet_dhcpv6_req *req, const struct u
 			return false;
 		/* The first one counts. */
 		if (!req->client_id_len) {
-			if (!unet_dhcpv6_rd(m, off, req->client_id, len))
+			if (!unet_rd(m, off, req->client_id, len))
 				return false;
 			req->client_id_len = len;
 		}
@@ -143,7 +110,7 @@ static bool unet_dhcpv6_parse_option(struct unet_dhcpv6_req *req, const struct u
 	case DHCPV6_OPT_SERVERID:
 		/* Meant for another server (RFC 8415 16.12). */
 		unet_dhcpv6_duid(mac, ours);
-		return len == DUID_LL_LEN && unet_dhcpv6_rd(m, off, theirs, len) &&
+		return len == DUID_LL_LEN && unet_rd(m, off, theirs, len) &&
 		       !memcmp(ours, theirs, sizeof(ours));
 	case DHCPV6_OPT_IA_NA:
 	case DHCPV6_OPT_IA_TA:
@@ -162,31 +129,29 @@ static bool unet_dhcpv6_parse_option(struct unet_dhcpv6_req *req, const struct u
 static bool unet_dhcpv6_parse(const struct unet_frame *f, const uint8_t mac[UNET_ETH_ALEN],
 			      struct unet_dhcpv6_req *req)
 {
-	uint8_t type, hdr[DHCPV6_OPT_HDR];
-	struct unet_dhcpv6_msg m;
+	uint16_t code, len16;
+	struct unet_bytes m;
 	size_t off, len;
-	uint16_t code;
+	uint8_t type;
 
 	memset(req, 0, sizeof(*req));
 	if (f->ip_version != IPV6_VERSION || f->proto != IPPROTO_UDP ||
 	    f->dport != UNET_DHCPV6_SERVER_PORT)
 		return false;
-	if (f->payload_off > f->avail || f->payload_len > f->avail - f->payload_off)
+	if (!unet_frame_bytes(f, f->payload_off, f->payload_len, &m))
 		return false;
-	m.p = f->data + f->payload_off;
-	m.len = f->payload_len;
 
-	if (!unet_dhcpv6_rd(&m, DHCPV6_OFF_TYPE, &type, sizeof(type)) ||
-	    type != DHCPV6_INFORMATION_REQUEST ||
-	    !unet_dhcpv6_rd(&m, DHCPV6_OFF_XID, req->xid, sizeof(req->xid)))
+	if (!unet_rd8(&m, DHCPV6_OFF_TYPE, &type) || type != DHCPV6_INFORMATION_REQUEST ||
+	    !unet_rd(&m, DHCPV6_OFF_XID, req->xid, sizeof(req->xid)))
 		return false;
 	for (off = DHCPV6_HLEN; off < m.len; off += DHCPV6_OPT_HDR + len) {
-		if (!unet_dhcpv6_rd(&m, off, hdr, sizeof(hdr)))
+		/* Reading the length checks that the whole option header lies inside. */
+		if (!unet_rd16(&m, off + DHCPV6_OPT_OFF_CODE, &code) ||
+		    !unet_rd16(&m, off + DHCPV6_OPT_OFF_LEN, &len16))
 			return false;
-		len = unet_dhcpv6_get16(hdr + DHCPV6_OPT_OFF_LEN);
+		len = len16;
 		if (len > m.len - off - DHCPV6_OPT_HDR)
 			return false;
-		code = unet_dhcpv6_get16(hdr + DHCPV6_OPT_OFF_CODE);
 		if (!unet_dhcpv6_parse_option(req, &m, mac, code, off + DHCPV6_OPT_HDR, len))
 			return false;
 	}
@@ -197,49 +162,21 @@ static bool unet_dhcpv6_put(struct unet_dhcpv6_opts *o, uint16_t code, const voi
 {
 	if (o->len > o->room || len > o->room - o->len || DHCPV6_OPT_HDR > o->room - o->len - len)
 		return false;
-	unet_dhcpv6_wr16(o->p + o->len + DHCPV6_OPT_OFF_CODE, code);
-	unet_dhcpv6_wr16(o->p + o->len + DHCPV6_OPT_OFF_LEN, (uint16_t)len);
+	unet_wr16(o->p + o->len + DHCPV6_OPT_OFF_CODE, code);
+	unet_wr16(o->p + o->len + DHCPV6_OPT_OFF_LEN, (uint16_t)len);
 	memcpy(o->p + o->len + DHCPV6_OPT_HDR, val, len);
 	o->len += DHCPV6_OPT_HDR + len;
 	return true;
 }
 
 /*
- * Encode @name (dots between labels, one trailing dot allowed) in RFC 1035 form at @enc,
- * uncompressed. Return: its length, or 0 for a name that does not encode (empty, an empty
- * label, a label over 63 bytes, more than 255 bytes in all).
- */
-static size_t unet_dhcpv6_dns_encode(const char *name, uint8_t enc[DNS_NAME_MAX])
-{
-	size_t len = 0, n = strlen(name);
-
-	if (n && name[n - 1] == '.')
-		n--;
-	if (!n)
-		return 0;
-	for (size_t i = 0; i <= n;) {
-		const char *dot = memchr(name + i, '.', n - i);
-		size_t l = dot ? (size_t)(dot - (name + i)) : n - i;
-
-		/* The label, its length byte and the root's zero must fit. */
-		if (!l || l > DNS_LABEL_MAX || len + 1 + l + 1 > DNS_NAME_MAX)
-			return 0;
-		enc[len++] = (uint8_t)l;
-		memcpy(enc + len, name + i, l);
-		len += l;
-		i += l + 1;
-	}
-	enc[len++] = 0;
-	return len;
-}
-
-/*
- * Option 24 for @names: those that encode, in order, as many as the reply has room for
- * (the first that does not fit ends the list). No option when none is left.
+ * Option 24 for @names, uncompressed (RFC 8415 10): those that encode, in order, as many as
+ * the reply has room for (the first that does not fit ends the list). No option when none is
+ * left.
  */
 static void unet_dhcpv6_put_search(struct unet_dhcpv6_opts *o, const char *const *names)
 {
-	uint8_t enc[DNS_NAME_MAX], *data;
+	uint8_t enc[UNET_DNS_NAME_MAX], *data;
 	size_t room, len = 0, n;
 
 	if (!names || o->len > o->room || o->room - o->len < DHCPV6_OPT_HDR)
@@ -247,7 +184,7 @@ static void unet_dhcpv6_put_search(struct unet_dhcpv6_opts *o, const char *const
 	room = o->room - o->len - DHCPV6_OPT_HDR;
 	data = o->p + o->len + DHCPV6_OPT_HDR;
 	for (unsigned int i = 0; i < USERNET_DNSSEARCH_MAX && names[i]; i++) {
-		n = unet_dhcpv6_dns_encode(names[i], enc);
+		n = unet_dns_encode(names[i], enc, NULL, NULL);
 		if (!n)
 			continue;
 		if (n > room - len)
@@ -257,8 +194,8 @@ static void unet_dhcpv6_put_search(struct unet_dhcpv6_opts *o, const char *const
 	}
 	if (!len)
 		return;
-	unet_dhcpv6_wr16(o->p + o->len + DHCPV6_OPT_OFF_CODE, DHCPV6_OPT_DOMAIN_LIST);
-	unet_dhcpv6_wr16(o->p + o->len + DHCPV6_OPT_OFF_LEN, (uint16_t)len);
+	unet_wr16(o->p + o->len + DHCPV6_OPT_OFF_CODE, DHCPV6_OPT_DOMAIN_LIST);
+	unet_wr16(o->p + o->len + DHCPV6_OPT_OFF_LEN, (uint16_t)len);
 	o->len += DHCPV6_OPT_HDR + len;
 }
 
@@ -302,9 +239,9 @@ size_t unet_dhcpv6_answer(const struct usernet_config *cfg, const uint8_t mac[UN
 	unet_ndp_link_local(mac, &ll);
 	unet_put_eth_ipv6(out, f->src_mac, mac, &ll, &f->saddr6, IPPROTO_UDP, udp_len,
 			  DHCPV6_HOP_LIMIT);
-	unet_dhcpv6_wr16(udp + UDP_OFF_SPORT, UNET_DHCPV6_SERVER_PORT);
-	unet_dhcpv6_wr16(udp + UDP_OFF_DPORT, UNET_DHCPV6_CLIENT_PORT);
-	unet_dhcpv6_wr16(udp + UDP_OFF_LEN, (uint16_t)udp_len);
+	unet_wr16(udp + UDP_OFF_SPORT, UNET_DHCPV6_SERVER_PORT);
+	unet_wr16(udp + UDP_OFF_DPORT, UNET_DHCPV6_CLIENT_PORT);
+	unet_wr16(udp + UDP_OFF_LEN, (uint16_t)udp_len);
 	memset(udp + UDP_OFF_CSUM, 0, sizeof(csum));
 	csum = offload_csum_fold(offload_csum_add(
 		unet_ipv6_pseudo_sum(&ll, &f->saddr6, IPPROTO_UDP, udp_len), udp, udp_len));

@@ -15,6 +15,7 @@
 
 #include "usernet/unet.h"
 #include "vwire/loop.h"
+#include "vwire/net.h"
 
 /* A quiet echo flow ends after this long. */
 #define UNET_ICMP_TIMEOUT_NS 60000000000LL
@@ -57,16 +58,21 @@ static void unet_icmp_reply(struct usernet *u, const struct in6_addr *saddr,
 			   UNET_ICMP_OFF_CSUM, body, len);
 }
 
-void unet_icmp_input(struct usernet *u, const struct unet_frame *f)
+void unet_icmp_input(struct usernet *u, const struct unet_frame *f, const struct iovec *iov,
+		     int iovcnt, size_t frame_off)
 {
-	const uint8_t *body = f->data + f->payload_off;
+	uint8_t *msg = u->payload;
+	const uint8_t *body = msg + UNET_ICMP_HLEN;
 	bool v4 = f->proto == IPPROTO_ICMP;
 	struct unet_flow *fl;
 	struct unet_icmp *e;
-	uint8_t *msg = u->payload;
 
 	if (f->icmp_type != (v4 ? UNET_ICMP_ECHO : UNET_ICMP6_ECHO) ||
-	    f->payload_off + f->payload_len > f->avail)
+	    UNET_ICMP_HLEN + f->payload_len > u->payload_size)
+		return;
+	/* The whole message from the guest's buffers: a large echo lies beyond f->avail. */
+	if (net_iov_to_buf(iov, iovcnt, frame_off + f->l4_off, msg,
+			   UNET_ICMP_HLEN + f->payload_len) != UNET_ICMP_HLEN + f->payload_len)
 		return;
 	if (unet_is_engine_addr(u, &f->daddr6)) {
 		unet_icmp_reply(u, &f->daddr6, &f->saddr6, f->icmp_id, f->icmp_seq, body,
@@ -115,8 +121,6 @@ void unet_icmp_input(struct usernet *u, const struct unet_frame *f)
 		e = (struct unet_icmp *)fl;
 	}
 	/* The kernel sets the identifier and the checksum of what a ping socket sends. */
-	memcpy(msg, f->data + f->l4_off, UNET_ICMP_HLEN);
-	memcpy(msg + UNET_ICMP_HLEN, body, f->payload_len);
 	send(e->f.fd, msg, UNET_ICMP_HLEN + f->payload_len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	e->last_ns = loop_now_ns();
 }

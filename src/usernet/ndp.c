@@ -2,7 +2,7 @@
 /*
  * ndp.c - IPv6 neighbour discovery (RFC 4861) for the native user-mode engine. A guest's
  * router or neighbour solicitation, parsed by unet_frame_parse(), is checked (hop limit 255,
- * code 0, checksum, length, options) through the bounds-checked unet_ndp_rd() on a view of
+ * code 0, checksum, length, options) through packet.h's bounds-checked unet_rd() on a view of
  * its ICMPv6 message; the answer, a router advertisement (prefix, MTU, RDNSS) or a neighbour
  * advertisement, is built whole here, Ethernet to ICMPv6 checksum.
  */
@@ -94,37 +94,6 @@ static const struct in6_addr unet_ndp_all_nodes = {
 };
 static const uint8_t unet_ndp_all_nodes_mac[UNET_ETH_ALEN] = { 0x33, 0x33, 0, 0, 0, 1 };
 
-/**
- * struct unet_ndp_msg - a guest's ICMPv6 message, only read through unet_ndp_rd()
- * @p:		its bytes
- * @len:	how many
- */
-struct unet_ndp_msg {
-	const uint8_t *p;
-	size_t len;
-};
-
-/* Copy [@off, @off + @n) of @m to @dst if it lies inside the message. */
-static bool unet_ndp_rd(const struct unet_ndp_msg *m, size_t off, void *dst, size_t n)
-{
-	if (off > m->len || n > m->len - off)
-		return false;
-	memcpy(dst, m->p + off, n);
-	return true;
-}
-
-static void unet_ndp_wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void unet_ndp_wr32(uint8_t *p, uint32_t v)
-{
-	unet_ndp_wr16(p, (uint16_t)(v >> 16));
-	unet_ndp_wr16(p + 2, (uint16_t)v);
-}
-
 static bool unet_ndp_unspecified(const struct in6_addr *a)
 {
 	static const struct in6_addr any;
@@ -160,19 +129,17 @@ void unet_ndp_link_local(const uint8_t mac[UNET_ETH_ALEN], struct in6_addr *ll)
  * @f->avail, a right checksum, and a source that is not multicast.
  */
 static bool unet_ndp_msg(const struct unet_frame *f, uint8_t type, size_t min_len,
-			 struct unet_ndp_msg *m)
+			 struct unet_bytes *m)
 {
 	uint64_t sum;
 
 	if (f->ip_version != IPV6_VERSION || f->proto != IPPROTO_ICMPV6 || f->icmp_type != type ||
 	    f->icmp_code != NDP_CODE || f->ttl != NDP_HOP_LIMIT)
 		return false;
-	if (f->l4_off > f->avail || f->l4_len > f->avail - f->l4_off || f->l4_len < min_len)
+	if (!unet_frame_bytes(f, f->l4_off, f->l4_len, m) || m->len < min_len)
 		return false;
 	if (f->saddr6.s6_addr[0] == IPV6_MULTICAST)
 		return false;
-	m->p = f->data + f->l4_off;
-	m->len = f->l4_len;
 	sum = unet_ipv6_pseudo_sum(&f->saddr6, &f->daddr6, IPPROTO_ICMPV6, m->len);
 	return offload_csum_fold(offload_csum_add(sum, m->p, m->len)) == 0;
 }
@@ -181,14 +148,14 @@ static bool unet_ndp_msg(const struct unet_frame *f, uint8_t type, size_t min_le
  * Walk the options of @m from @off: each must have a non-zero length inside the message
  * (RFC 4861 6.1). @has_slla is set when a source link-layer address option is among them.
  */
-static bool unet_ndp_options(const struct unet_ndp_msg *m, size_t off, bool *has_slla)
+static bool unet_ndp_options(const struct unet_bytes *m, size_t off, bool *has_slla)
 {
 	uint8_t hdr[NDP_OPT_HDR];
 	size_t olen;
 
 	*has_slla = false;
 	while (off < m->len) {
-		if (!unet_ndp_rd(m, off, hdr, sizeof(hdr)))
+		if (!unet_rd(m, off, hdr, sizeof(hdr)))
 			return false;
 		olen = (size_t)hdr[NDP_OPT_OFF_LEN] * NDP_OPT_UNIT;
 		if (!olen || olen > m->len - off)
@@ -238,8 +205,8 @@ static size_t unet_ndp_put_prefix(uint8_t *p, const struct usernet_config *cfg)
 	p[NDP_OPT_OFF_LEN] = NDP_OPT_PREFIX_LEN / NDP_OPT_UNIT;
 	p[NDP_OPT_PREFIX_OFF_PLEN] = cfg->prefix6_len;
 	p[NDP_OPT_PREFIX_OFF_FLAGS] = NDP_PREFIX_ON_LINK | NDP_PREFIX_AUTONOMOUS;
-	unet_ndp_wr32(p + NDP_OPT_PREFIX_OFF_VALID, UNET_NDP_PREFIX_VALID);
-	unet_ndp_wr32(p + NDP_OPT_PREFIX_OFF_PREFERRED, UNET_NDP_PREFIX_PREFERRED);
+	unet_wr32(p + NDP_OPT_PREFIX_OFF_VALID, UNET_NDP_PREFIX_VALID);
+	unet_wr32(p + NDP_OPT_PREFIX_OFF_PREFERRED, UNET_NDP_PREFIX_PREFERRED);
 	memcpy(prefix, &cfg->prefix6, IPV6_ADDR_LEN);
 	for (unsigned int i = 0; i < IPV6_ADDR_LEN; i++) {
 		unsigned int keep = bits > i * BYTE_BITS ? bits - i * BYTE_BITS : 0;
@@ -268,10 +235,10 @@ static size_t unet_ndp_ra(const struct usernet_config *cfg, const uint8_t mac[UN
 	ra[NDP_RA_OFF_CUR_HOPS] = NDP_RA_CUR_HOPS;
 	/* Addresses by SLAAC; DNS (search list) from stateless DHCPv6, which dhcpv6.c serves. */
 	ra[NDP_RA_OFF_FLAGS] = NDP_RA_OTHER;
-	unet_ndp_wr16(ra + NDP_RA_OFF_LIFETIME, UNET_NDP_ROUTER_LIFETIME);
+	unet_wr16(ra + NDP_RA_OFF_LIFETIME, UNET_NDP_ROUTER_LIFETIME);
 	/* Reachable time and retransmission timer 0: unspecified by this router. */
-	unet_ndp_wr32(ra + NDP_RA_OFF_REACHABLE, 0);
-	unet_ndp_wr32(ra + NDP_RA_OFF_RETRANS, 0);
+	unet_wr32(ra + NDP_RA_OFF_REACHABLE, 0);
+	unet_wr32(ra + NDP_RA_OFF_RETRANS, 0);
 
 	len += unet_ndp_put_lla(ra + len, NDP_OPT_SLLA, mac);
 	if (cfg->mtu >= IPV6_MIN_MTU) {
@@ -279,7 +246,7 @@ static size_t unet_ndp_ra(const struct usernet_config *cfg, const uint8_t mac[UN
 		memset(opt, 0, NDP_OPT_MTU_LEN);
 		opt[NDP_OPT_OFF_TYPE] = NDP_OPT_MTU;
 		opt[NDP_OPT_OFF_LEN] = NDP_OPT_MTU_LEN / NDP_OPT_UNIT;
-		unet_ndp_wr32(opt + NDP_OPT_MTU_OFF_MTU, cfg->mtu);
+		unet_wr32(opt + NDP_OPT_MTU_OFF_MTU, cfg->mtu);
 		len += NDP_OPT_MTU_LEN;
 	}
 	opt = ra + len;
@@ -290,7 +257,7 @@ static size_t unet_ndp_ra(const struct usernet_config *cfg, const uint8_t mac[UN
 	memset(opt, 0, NDP_OPT_RDNSS_LEN);
 	opt[NDP_OPT_OFF_TYPE] = NDP_OPT_RDNSS;
 	opt[NDP_OPT_OFF_LEN] = NDP_OPT_RDNSS_LEN / NDP_OPT_UNIT;
-	unet_ndp_wr32(opt + NDP_OPT_RDNSS_OFF_LIFETIME, NDP_RDNSS_LIFETIME);
+	unet_wr32(opt + NDP_OPT_RDNSS_OFF_LIFETIME, NDP_RDNSS_LIFETIME);
 	memcpy(opt + NDP_OPT_RDNSS_OFF_ADDR, &cfg->dns6, IPV6_ADDR_LEN);
 	len += NDP_OPT_RDNSS_LEN;
 
@@ -302,7 +269,7 @@ static size_t unet_ndp_ra(const struct usernet_config *cfg, const uint8_t mac[UN
 static size_t unet_ndp_rs(const struct usernet_config *cfg, const uint8_t mac[UNET_ETH_ALEN],
 			  const struct unet_frame *f, uint8_t *out, size_t out_size)
 {
-	struct unet_ndp_msg m;
+	struct unet_bytes m;
 	bool has_slla;
 
 	if (!unet_ndp_msg(f, UNET_ICMP6_RS, NDP_RS_LEN, &m) ||
@@ -329,12 +296,12 @@ static size_t unet_ndp_ns(const struct usernet_config *cfg, const uint8_t mac[UN
 {
 	uint8_t *na = out + UNET_NDP_HDRS;
 	struct in6_addr target, ll;
-	struct unet_ndp_msg m;
+	struct unet_bytes m;
 	bool has_slla;
 	size_t len;
 
 	if (!unet_ndp_msg(f, UNET_ICMP6_NS, NDP_NS_LEN, &m) ||
-	    !unet_ndp_rd(&m, NDP_OFF_TARGET, &target, sizeof(target)) ||
+	    !unet_rd(&m, NDP_OFF_TARGET, &target, sizeof(target)) ||
 	    !unet_ndp_options(&m, NDP_NS_LEN, &has_slla))
 		return 0;
 	if (unet_ndp_unspecified(&f->saddr6))

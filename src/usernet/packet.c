@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * packet.c - the only reader of a guest's frame bytes in the native user-mode engine.
+ * packet.c - the only parser of a guest's frame headers in the native user-mode engine.
  *
  * unet_frame_parse() walks Ethernet, IPv4 or IPv6 (skipping its hop-by-hop, routing and
  * destination options headers) and TCP/UDP/ICMP/ICMPv6 through the bounds-checked packet_rd*()
- * helpers, refuses what does not fit (one enum unet_drop reason each) and fills a struct
- * unet_frame whose offsets the protocol code trusts. Towards the guest, unet_put_eth_ipv4/6()
- * and unet_ipv4/6_pseudo_sum() write headers and start their checksums.
+ * helpers (packet.h's unet_rd*() accessors on the frame), refuses what does not fit (one enum
+ * unet_drop reason each) and fills a struct unet_frame whose offsets the protocol code trusts.
+ * Towards the guest, unet_put_eth_ipv4/6() and unet_ipv4/6_pseudo_sum() write headers and
+ * start their checksums.
  */
-#include <arpa/inet.h>
 #include <string.h>
 
 #include "core/offload.h"
@@ -91,43 +91,45 @@
 #define ICMP_OFF_ID 4
 #define ICMP_OFF_SEQ 6
 
+/* The bytes of @f at hand, as a view for the unet_rd*() accessors of packet.h. */
+#define PACKET_BYTES(f) (&(const struct unet_bytes){ .p = (f)->data, .len = (f)->avail })
+
 /* Is [@off, @off + @n) inside the bytes at @f->data? */
 static bool packet_has(const struct unet_frame *f, size_t off, size_t n)
 {
-	return off <= f->avail && n <= f->avail - off;
+	return unet_has(PACKET_BYTES(f), off, n);
 }
 
 /* Readers of frame bytes: out-of-range reads give 0 (callers check the header first). */
 static uint8_t packet_rd8(const struct unet_frame *f, size_t off)
 {
-	return packet_has(f, off, 1) ? f->data[off] : 0;
+	uint8_t v;
+
+	return unet_rd8(PACKET_BYTES(f), off, &v) ? v : 0;
 }
 
 static uint16_t packet_rd16(const struct unet_frame *f, size_t off)
 {
 	uint16_t v;
 
-	if (!packet_has(f, off, sizeof(v)))
-		return 0;
-	memcpy(&v, f->data + off, sizeof(v));
-	return ntohs(v);
+	return unet_rd16(PACKET_BYTES(f), off, &v) ? v : 0;
 }
 
 static uint32_t packet_rd32(const struct unet_frame *f, size_t off)
 {
 	uint32_t v;
 
-	if (!packet_has(f, off, sizeof(v)))
-		return 0;
-	memcpy(&v, f->data + off, sizeof(v));
-	return ntohl(v);
+	return unet_rd32(PACKET_BYTES(f), off, &v) ? v : 0;
 }
 
-/* Store @v big-endian at @p (a buffer of ours, not the guest's). */
-static void packet_wr16(uint8_t *p, uint16_t v)
+/* A transport header of @hlen bytes at @f->l4_off: inside the segment, and at hand. */
+static enum unet_drop packet_l4_header(const struct unet_frame *f, size_t hlen)
 {
-	v = htons(v);
-	memcpy(p, &v, sizeof(v));
+	if (hlen > f->l4_len)
+		return UNET_DROP_L4_HEADER;
+	if (!packet_has(f, f->l4_off, hlen))
+		return UNET_DROP_SHORT;
+	return UNET_DROP_NONE;
 }
 
 /* TCP options between the fixed header and @hlen: MSS and window scale are kept. */
@@ -166,17 +168,17 @@ static enum unet_drop packet_tcp_options(struct unet_frame *f, size_t hlen)
 /* The TCP header at @f->l4_off: inside the segment and the bytes at hand, options parsed. */
 static enum unet_drop packet_tcp(struct unet_frame *f)
 {
+	enum unet_drop why = packet_l4_header(f, UNET_TCP_HLEN);
 	size_t hlen;
 
-	if (f->l4_len < UNET_TCP_HLEN)
-		return UNET_DROP_L4_HEADER;
-	if (!packet_has(f, f->l4_off, UNET_TCP_HLEN))
-		return UNET_DROP_SHORT;
+	if (why != UNET_DROP_NONE)
+		return why;
 	hlen = (size_t)(packet_rd8(f, f->l4_off + TCP_OFF_DOFF) >> TCP_DOFF_SHIFT) * TCP_DOFF_UNIT;
-	if (hlen < UNET_TCP_HLEN || hlen > f->l4_len)
+	if (hlen < UNET_TCP_HLEN)
 		return UNET_DROP_L4_HEADER;
-	if (!packet_has(f, f->l4_off, hlen))
-		return UNET_DROP_SHORT;
+	why = packet_l4_header(f, hlen);
+	if (why != UNET_DROP_NONE)
+		return why;
 
 	f->sport = packet_rd16(f, f->l4_off + TCP_OFF_SPORT);
 	f->dport = packet_rd16(f, f->l4_off + TCP_OFF_DPORT);
@@ -192,12 +194,11 @@ static enum unet_drop packet_tcp(struct unet_frame *f)
 /* The UDP header at @f->l4_off; the payload's length is the UDP length's. */
 static enum unet_drop packet_udp(struct unet_frame *f)
 {
+	enum unet_drop why = packet_l4_header(f, UNET_UDP_HLEN);
 	uint16_t ulen;
 
-	if (f->l4_len < UNET_UDP_HLEN)
-		return UNET_DROP_L4_HEADER;
-	if (!packet_has(f, f->l4_off, UNET_UDP_HLEN))
-		return UNET_DROP_SHORT;
+	if (why != UNET_DROP_NONE)
+		return why;
 	ulen = packet_rd16(f, f->l4_off + UDP_OFF_LEN);
 	/* A UDP length short of the IP payload is allowed: what follows it is padding. */
 	if (ulen < UNET_UDP_HLEN || ulen > f->l4_len)
@@ -222,10 +223,10 @@ static bool packet_icmp_is_echo(const struct unet_frame *f, uint8_t type)
  * and sequence only for echo and its reply. */
 static enum unet_drop packet_icmp(struct unet_frame *f)
 {
-	if (f->l4_len < UNET_ICMP_HLEN)
-		return UNET_DROP_L4_HEADER;
-	if (!packet_has(f, f->l4_off, UNET_ICMP_HLEN))
-		return UNET_DROP_SHORT;
+	enum unet_drop why = packet_l4_header(f, UNET_ICMP_HLEN);
+
+	if (why != UNET_DROP_NONE)
+		return why;
 
 	f->icmp_type = packet_rd8(f, f->l4_off + ICMP_OFF_TYPE);
 	f->icmp_code = packet_rd8(f, f->l4_off + ICMP_OFF_CODE);
@@ -236,6 +237,20 @@ static enum unet_drop packet_icmp(struct unet_frame *f)
 	f->payload_off = f->l4_off + UNET_ICMP_HLEN;
 	f->payload_len = f->l4_len - UNET_ICMP_HLEN;
 	return UNET_DROP_NONE;
+}
+
+/* The transport header at @f->l4_off, by @f->proto: ICMP goes with IPv4, ICMPv6 with IPv6. */
+static enum unet_drop packet_l4(struct unet_frame *f)
+{
+	uint8_t icmp = f->ip_version == IPV6_VERSION ? IPPROTO_ICMPV6 : IPPROTO_ICMP;
+
+	if (f->proto == IPPROTO_TCP)
+		return packet_tcp(f);
+	if (f->proto == IPPROTO_UDP)
+		return packet_udp(f);
+	if (f->proto == icmp)
+		return packet_icmp(f);
+	return UNET_DROP_PROTO;
 }
 
 /* ::ffff:@a into @a6 (zeroed by the parse already, but written whole here). */
@@ -280,17 +295,7 @@ static enum unet_drop packet_ipv4(struct unet_frame *f)
 	packet_v4_mapped(f->daddr, &f->daddr6);
 	f->l4_off = l3 + ihl;
 	f->l4_len = tot_len - ihl;
-
-	switch (f->proto) {
-	case IPPROTO_TCP:
-		return packet_tcp(f);
-	case IPPROTO_UDP:
-		return packet_udp(f);
-	case IPPROTO_ICMP:
-		return packet_icmp(f);
-	default:
-		return UNET_DROP_PROTO;
-	}
+	return packet_l4(f);
 }
 
 /*
@@ -352,19 +357,9 @@ static enum unet_drop packet_ipv6(struct unet_frame *f)
 		return why;
 	f->proto = nh;
 	f->l4_len = end - f->l4_off;
-
-	switch (nh) {
-	case IPPROTO_TCP:
-		return packet_tcp(f);
-	case IPPROTO_UDP:
-		return packet_udp(f);
-	case IPPROTO_ICMPV6:
-		return packet_icmp(f);
-	case IPV6_EXT_FRAGMENT:
+	if (nh == IPV6_EXT_FRAGMENT)
 		return UNET_DROP_FRAGMENT;
-	default:
-		return UNET_DROP_PROTO;
-	}
+	return packet_l4(f);
 }
 
 enum unet_drop unet_frame_parse(const uint8_t *data, size_t avail, size_t len, struct unet_frame *f)
@@ -420,13 +415,13 @@ size_t unet_put_eth_ipv4(uint8_t *buf, const uint8_t *dst_mac, const uint8_t *sr
 
 	memcpy(buf + ETH_OFF_DST, dst_mac, UNET_ETH_ALEN);
 	memcpy(buf + ETH_OFF_SRC, src_mac, UNET_ETH_ALEN);
-	packet_wr16(buf + ETH_OFF_TYPE, UNET_ETHERTYPE_IPV4);
+	unet_wr16(buf + ETH_OFF_TYPE, UNET_ETHERTYPE_IPV4);
 
 	memset(ip, 0, UNET_IPV4_HLEN);
 	ip[IPV4_OFF_VER_IHL] = IPV4_VERSION << 4 | UNET_IPV4_HLEN / IPV4_IHL_UNIT;
 	ip[IPV4_OFF_TOS] = 0;
-	packet_wr16(ip + IPV4_OFF_TOT_LEN, (uint16_t)(UNET_IPV4_HLEN + l4_len));
-	packet_wr16(ip + IPV4_OFF_ID, id);
+	unet_wr16(ip + IPV4_OFF_TOT_LEN, (uint16_t)(UNET_IPV4_HLEN + l4_len));
+	unet_wr16(ip + IPV4_OFF_ID, id);
 	ip[IPV4_OFF_TTL] = IPV4_DEFAULT_TTL;
 	ip[IPV4_OFF_PROTO] = proto;
 	memcpy(ip + IPV4_OFF_SADDR, &saddr, IPV4_ADDR_LEN);
@@ -447,7 +442,7 @@ uint64_t unet_ipv4_pseudo_sum(struct in_addr saddr, struct in_addr daddr, uint8_
 	memcpy(ph, &saddr, IPV4_ADDR_LEN);
 	memcpy(ph + IPV4_ADDR_LEN, &daddr, IPV4_ADDR_LEN);
 	ph[2 * IPV4_ADDR_LEN + 1] = proto;
-	packet_wr16(ph + 2 * IPV4_ADDR_LEN + 2, (uint16_t)l4_len);
+	unet_wr16(ph + 2 * IPV4_ADDR_LEN + 2, (uint16_t)l4_len);
 	return offload_csum_add(0, ph, sizeof(ph));
 }
 
@@ -459,12 +454,12 @@ size_t unet_put_eth_ipv6(uint8_t *buf, const uint8_t *dst_mac, const uint8_t *sr
 
 	memcpy(buf + ETH_OFF_DST, dst_mac, UNET_ETH_ALEN);
 	memcpy(buf + ETH_OFF_SRC, src_mac, UNET_ETH_ALEN);
-	packet_wr16(buf + ETH_OFF_TYPE, UNET_ETHERTYPE_IPV6);
+	unet_wr16(buf + ETH_OFF_TYPE, UNET_ETHERTYPE_IPV6);
 
 	/* Traffic class and flow label 0. */
 	memset(ip, 0, UNET_IPV6_HLEN);
 	ip[IPV6_OFF_VER] = IPV6_VERSION << IPV6_VERSION_SHIFT;
-	packet_wr16(ip + IPV6_OFF_PLEN, (uint16_t)l4_len);
+	unet_wr16(ip + IPV6_OFF_PLEN, (uint16_t)l4_len);
 	ip[IPV6_OFF_NEXT] = proto;
 	ip[IPV6_OFF_HOPS] = hop_limit;
 	memcpy(ip + IPV6_OFF_SADDR, saddr, IPV6_ADDR_LEN);
@@ -476,12 +471,11 @@ uint64_t unet_ipv6_pseudo_sum(const struct in6_addr *saddr, const struct in6_add
 			      uint8_t proto, size_t l4_len)
 {
 	uint8_t ph[IPV6_PSEUDO_HLEN] = { 0 };
-	uint32_t len = htonl((uint32_t)l4_len);
 
 	/* Bytes in wire order, as unet_ipv4_pseudo_sum() does, for the same reason. */
 	memcpy(ph, saddr, IPV6_ADDR_LEN);
 	memcpy(ph + IPV6_ADDR_LEN, daddr, IPV6_ADDR_LEN);
-	memcpy(ph + IPV6_PSEUDO_OFF_LEN, &len, sizeof(len));
+	unet_wr32(ph + IPV6_PSEUDO_OFF_LEN, (uint32_t)l4_len);
 	ph[IPV6_PSEUDO_OFF_NEXT] = proto;
 	return offload_csum_add(0, ph, sizeof(ph));
 }

@@ -3,7 +3,8 @@
  * packet.h - guest frames read through bounds-checked accessors (packet.c): one parse turns
  * an untrusted Ethernet frame into the fields the engine's protocols use, and refuses
  * anything that does not fit; and the headers of frames to the guest written with their
- * checksums. Protocol code reads frame bytes only through struct unet_frame's checked offsets.
+ * checksums. Protocol code reads frame bytes only through struct unet_frame's checked offsets
+ * and the unet_rd*() accessors of a struct unet_bytes view; it writes with unet_wr16/32().
  */
 #ifndef VWIRE_USERNET_PACKET_H
 #define VWIRE_USERNET_PACKET_H
@@ -12,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define UNET_ETH_ALEN 6
 #define UNET_ETH_HLEN 14
@@ -44,6 +46,118 @@
 #define UNET_ICMP6_NS 135
 #define UNET_ICMP6_NA 136
 
+/**
+ * struct unet_bytes - a view of untrusted bytes (a guest's message), only read through
+ *		       unet_rd() and unet_rd8/16/32()
+ * @p:		the bytes
+ * @len:	how many
+ */
+struct unet_bytes {
+	const uint8_t *p;
+	size_t len;
+};
+
+/**
+ * unet_has() - does [@off, @off + @n) lie inside @m?
+ * @m:		the view
+ * @off:	first byte
+ * @n:		bytes
+ *
+ * Return: true if it does (with no overflow for any @off and @n)
+ */
+static inline bool unet_has(const struct unet_bytes *m, size_t off, size_t n)
+{
+	return off <= m->len && n <= m->len - off;
+}
+
+/**
+ * unet_rd() - copy [@off, @off + @n) of @m to @dst if it lies inside @m
+ * @m:		the view
+ * @off:	first byte
+ * @dst:	@n bytes, left untouched when the range does not lie inside
+ * @n:		bytes
+ *
+ * Return: true if copied
+ */
+static inline bool unet_rd(const struct unet_bytes *m, size_t off, void *dst, size_t n)
+{
+	if (!unet_has(m, off, n))
+		return false;
+	memcpy(dst, m->p + off, n);
+	return true;
+}
+
+/**
+ * unet_rd8() - the byte at @off of @m
+ * @m:		the view
+ * @off:	where
+ * @v:		set to it, or to 0 when it does not lie inside
+ *
+ * Return: true if it lies inside
+ */
+static inline bool unet_rd8(const struct unet_bytes *m, size_t off, uint8_t *v)
+{
+	*v = 0;
+	return unet_rd(m, off, v, sizeof(*v));
+}
+
+/**
+ * unet_rd16() - the big-endian 16-bit value at @off of @m, in host order
+ * @m:		the view
+ * @off:	where
+ * @v:		set to it, or to 0 when it does not lie inside
+ *
+ * Return: true if it lies inside
+ */
+static inline bool unet_rd16(const struct unet_bytes *m, size_t off, uint16_t *v)
+{
+	uint8_t b[2] = { 0 };
+	bool ok = unet_rd(m, off, b, sizeof(b));
+
+	*v = (uint16_t)(b[0] << 8 | b[1]);
+	return ok;
+}
+
+/**
+ * unet_rd32() - the big-endian 32-bit value at @off of @m, in host order
+ * @m:		the view
+ * @off:	where
+ * @v:		set to it, or to 0 when it does not lie inside
+ *
+ * Return: true if it lies inside
+ */
+static inline bool unet_rd32(const struct unet_bytes *m, size_t off, uint32_t *v)
+{
+	uint16_t hi, lo;
+	/* The second read is only tried once @off + 2 is known to lie inside. */
+	bool ok = unet_rd16(m, off, &hi) && unet_rd16(m, off + 2, &lo);
+
+	*v = ok ? (uint32_t)hi << 16 | lo : 0;
+	return ok;
+}
+
+/**
+ * unet_wr16() - store @v big-endian at @p (a buffer of ours, not the guest's)
+ * @p:		2 bytes
+ * @v:		the value, host order
+ */
+static inline void unet_wr16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+/**
+ * unet_wr32() - store @v big-endian at @p (a buffer of ours, not the guest's)
+ * @p:		4 bytes
+ * @v:		the value, host order
+ */
+static inline void unet_wr32(uint8_t *p, uint32_t v)
+{
+	unet_wr16(p, (uint16_t)(v >> 16));
+	unet_wr16(p + 2, (uint16_t)v);
+}
+
 /* Why unet_frame_parse() refused a frame: one counter each. */
 enum unet_drop {
 	UNET_DROP_NONE = 0,
@@ -73,7 +187,8 @@ enum unet_drop {
  * @daddr6:	destination, the same way
  * @proto:	IPPROTO_TCP, IPPROTO_UDP, IPPROTO_ICMP (IPv4) or IPPROTO_ICMPV6 (IPv6)
  * @l4_off:	where the transport header starts
- * @l4_len:	transport header and payload, as the IP total length says (inside @len)
+ * @l4_len:	transport header and payload (inside @len): for IPv4 the total length less
+ *		the header, for IPv6 the payload length less the extension headers
  * @sport:	TCP/UDP source port (host order)
  * @dport:	TCP/UDP destination port (host order)
  * @seq:	TCP sequence number (host order)
@@ -123,6 +238,28 @@ struct unet_frame {
 	size_t payload_off;
 	size_t payload_len;
 };
+
+/**
+ * unet_frame_bytes() - the @len bytes at @off of a parsed frame as a view, if they lie inside
+ *			the bytes at hand (@f->avail)
+ * @f:		the frame
+ * @off:	where they start, e.g. @f->l4_off or @f->payload_off
+ * @len:	how many, e.g. @f->l4_len or @f->payload_len
+ * @m:		set to the view (untouched when they do not lie inside)
+ *
+ * Return: true if they lie inside
+ */
+static inline bool unet_frame_bytes(const struct unet_frame *f, size_t off, size_t len,
+				    struct unet_bytes *m)
+{
+	const struct unet_bytes all = { .p = f->data, .len = f->avail };
+
+	if (!unet_has(&all, off, len))
+		return false;
+	m->p = f->data + off;
+	m->len = len;
+	return true;
+}
 
 /**
  * unet_frame_parse() - check and decode a guest frame's headers

@@ -77,6 +77,7 @@ enum unet_tcp_state {
  * @stalled:	the socket took less than a segment: tell the guest when it drains
  * @wnd_listed:	on the engine's list of connections whose window is watched
  * @trunc_copies: the socket does not discard with MSG_TRUNC (a unix stream)
+ * @rdhup:	the peer shut its side down (EPOLLRDHUP), so no more data comes
  * @guest_ws:	the guest's window scale
  * @our_ws:	ours
  * @dup_acks:	duplicate acknowledgements seen in a row
@@ -105,6 +106,7 @@ struct unet_tcp {
 	bool stalled;
 	bool wnd_listed;
 	bool trunc_copies;
+	bool rdhup;
 	uint8_t guest_ws;
 	uint8_t our_ws;
 	uint8_t dup_acks;
@@ -338,43 +340,50 @@ static void unet_tcp_send_fin(struct usernet *u, struct unet_tcp *t)
 		t->deadline = loop_now_ns() + t->rto_ns;
 }
 
+/* The vnet, Ethernet, IP and TCP headers of a data frame of @len bytes from snd_nxt. */
+static size_t unet_tcp_data_hdr(struct usernet *u, struct unet_tcp *t, uint8_t *hdr, size_t len,
+				uint16_t window, bool psh)
+{
+	bool v4 = unet_is_v4(&t->f.gaddr), gso = len > t->mss;
+	size_t l3 = UNET_ETH_HLEN + (v4 ? UNET_IPV4_HLEN : UNET_IPV6_HLEN);
+	size_t l4 = NET_VNET_HDR_LEN + l3;
+	uint16_t pseudo;
+
+	unet_vnet_hdr_put(hdr, VIRTIO_NET_HDR_F_NEEDS_CSUM,
+			  !gso ? VIRTIO_NET_HDR_GSO_NONE :
+			  v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6,
+			  (uint16_t)(l3 + UNET_TCP_HLEN), gso ? t->mss : 0, (uint16_t)l3,
+			  UNET_TCP_OFF_CSUM);
+	unet_tcp_put_hdr(hdr + l4, t, t->snd_nxt, UNET_TCP_ACK | (psh ? UNET_TCP_PSH : 0), window,
+			 false);
+	unet_put_l3(u, hdr + NET_VNET_HDR_LEN, &t->f.raddr, &t->f.gaddr, IPPROTO_TCP,
+		    UNET_TCP_HLEN + len);
+	/* NEEDS_CSUM: the field holds the pseudo-header's sum, not complemented. */
+	pseudo = (uint16_t)~offload_csum_fold(unet_pseudo_sum(&t->f.raddr, &t->f.gaddr,
+							      IPPROTO_TCP, UNET_TCP_HLEN + len));
+	memcpy(hdr + l4 + UNET_TCP_OFF_CSUM, &pseudo, sizeof(pseudo));
+	return l4 + UNET_TCP_HLEN;
+}
+
 /*
  * Frames of @n bytes read at @data go to the guest from snd_nxt on, in GSO frames of whole
  * segments; returns the bytes sent (fewer when the guest's side filled up).
  */
 static size_t unet_tcp_emit(struct usernet *u, struct unet_tcp *t, uint8_t *data, size_t n)
 {
-	bool v4 = unet_is_v4(&t->f.gaddr);
-	size_t l3 = UNET_ETH_HLEN + (v4 ? UNET_IPV4_HLEN : UNET_IPV6_HLEN);
-	size_t l4 = NET_VNET_HDR_LEN + l3;
 	size_t seg_max = (UNET_GSO_PAYLOAD_MAX / t->mss) * t->mss, off = 0;
 	uint8_t hdr[NET_VNET_HDR_LEN + UNET_L3_HLEN_MAX + UNET_TCP_HLEN];
 	uint16_t window = unet_tcp_window_field(u, t, false);
 
 	while (off < n) {
 		size_t len = n - off < seg_max ? n - off : seg_max;
-		bool gso = len > t->mss;
 		struct iovec iov[2] = {
-			{ .iov_base = hdr, .iov_len = l4 + UNET_TCP_HLEN },
+			{ .iov_base = hdr },
 			{ .iov_base = data + off, .iov_len = len },
 		};
-		uint16_t pseudo;
 		ssize_t ret;
 
-		unet_vnet_hdr_put(hdr, VIRTIO_NET_HDR_F_NEEDS_CSUM,
-				  !gso ? VIRTIO_NET_HDR_GSO_NONE :
-				  v4 ? VIRTIO_NET_HDR_GSO_TCPV4 : VIRTIO_NET_HDR_GSO_TCPV6,
-				  (uint16_t)(l4 - NET_VNET_HDR_LEN + UNET_TCP_HLEN),
-				  gso ? t->mss : 0, (uint16_t)l3, UNET_TCP_OFF_CSUM);
-		unet_tcp_put_hdr(hdr + l4, t, t->snd_nxt,
-				 UNET_TCP_ACK | (off + len == n ? UNET_TCP_PSH : 0), window, false);
-		unet_put_l3(u, hdr + NET_VNET_HDR_LEN, &t->f.raddr, &t->f.gaddr, IPPROTO_TCP,
-			    UNET_TCP_HLEN + len);
-		/* NEEDS_CSUM: the field holds the pseudo-header's sum, not complemented. */
-		pseudo = (uint16_t)~offload_csum_fold(unet_pseudo_sum(&t->f.raddr, &t->f.gaddr,
-								      IPPROTO_TCP,
-								      UNET_TCP_HLEN + len));
-		memcpy(hdr + l4 + UNET_TCP_OFF_CSUM, &pseudo, sizeof(pseudo));
+		iov[0].iov_len = unet_tcp_data_hdr(u, t, hdr, len, window, off + len == n);
 		ret = unet_output(u, iov, 2);
 		t->snd_nxt += (uint32_t)len;
 		off += len;
@@ -382,6 +391,47 @@ static size_t unet_tcp_emit(struct usernet *u, struct unet_tcp *t, uint8_t *data
 			break; /* queued: the guest's side is full */
 	}
 	return off;
+}
+
+/*
+ * One frame read with MSG_PEEK straight into receive buffers the guest's side lends, its
+ * headers written in front of the data. Return: the bytes sent; 0 when the socket has
+ * nothing new; -EAGAIN when nothing was lent (read into the payload buffer instead);
+ * -EPIPE at end of file; another negative errno when the socket failed.
+ */
+static ssize_t unet_tcp_lend_frame(struct usernet *u, struct unet_tcp *t, size_t want)
+{
+	size_t seg_max = (UNET_GSO_PAYLOAD_MAX / t->mss) * t->mss;
+	size_t hlen = NET_VNET_HDR_LEN + UNET_ETH_HLEN + UNET_TCP_HLEN +
+		      (unet_is_v4(&t->f.gaddr) ? UNET_IPV4_HLEN : UNET_IPV6_HLEN);
+	struct iovec iov[UNET_TCP_IOV_MAX], piece[UNET_TCP_IOV_MAX];
+	struct msghdr mh = { .msg_iov = piece };
+	int n, cnt;
+	ssize_t got;
+
+	if (want > seg_max)
+		want = seg_max;
+	n = u->lend(u->opaque, iov, UNET_TCP_IOV_MAX, hlen + want);
+	if (n <= 0)
+		return -EAGAIN;
+	cnt = unet_iov_slice(iov, n, hlen, want, piece, UNET_TCP_IOV_MAX);
+	if (iov[0].iov_len < hlen || cnt <= 0) {
+		u->commit(u->opaque, 0);
+		return -EAGAIN;
+	}
+	mh.msg_iovlen = (size_t)cnt;
+	got = recvmsg(t->f.fd, &mh, MSG_PEEK | MSG_DONTWAIT);
+	if (got <= 0) {
+		int err = got < 0 ? errno : EPIPE;
+
+		u->commit(u->opaque, 0);
+		return err == EAGAIN || err == EINTR ? 0 : -err;
+	}
+	unet_tcp_data_hdr(u, t, iov[0].iov_base, (size_t)got, unet_tcp_window_field(u, t, false),
+			  true);
+	u->commit(u->opaque, hlen + (size_t)got);
+	t->snd_nxt += (uint32_t)got;
+	return got;
 }
 
 /* Read what the guest's window allows from the socket and send it; FIN at end of file. */
@@ -398,6 +448,26 @@ static void unet_tcp_to_guest(struct usernet *u, struct unet_tcp *t)
 		if (in_flight >= t->guest_wnd)
 			return; /* the guest's ACK calls again */
 		want = t->guest_wnd - in_flight;
+		if (u->lend && t->peek_off) {
+			n = unet_tcp_lend_frame(u, t, want);
+			if (n > 0) {
+				t->last_ns = loop_now_ns();
+				if (!t->deadline)
+					t->deadline = t->last_ns + t->rto_ns;
+				continue;
+			}
+			if (n == 0)
+				return;
+			if (n == -EPIPE) {
+				t->host_eof = true;
+				unet_tcp_send_fin(u, t);
+				return;
+			}
+			if (n != -EAGAIN) {
+				unet_tcp_reset(u, t);
+				return;
+			}
+		}
 		if (!t->peek_off) {
 			/* Without SO_PEEK_OFF, what was sent is read again and skipped. */
 			if (in_flight >= u->payload_size)
@@ -415,20 +485,12 @@ static void unet_tcp_to_guest(struct usernet *u, struct unet_tcp *t)
 			return;
 		}
 		if ((size_t)n <= skip) {
-			if (n == 0 || (size_t)n < skip) {
-				t->host_eof = n == 0 || t->host_eof;
-			}
-			if ((size_t)n == skip && n > 0) {
-				/* Nothing new: end of file only if the peer said so. */
-				char c;
-
-				if (recv(t->f.fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
-					t->host_eof = true;
-				if (!t->host_eof)
-					return;
-			}
-			if (t->host_eof)
+			/* Nothing new. With SO_PEEK_OFF, 0 is the end of file; without it the
+			 * socket holds only what was sent, and EPOLLRDHUP said whether more comes. */
+			if (n == 0 || t->rdhup) {
+				t->host_eof = true;
 				unet_tcp_send_fin(u, t);
+			}
 			return;
 		}
 		t->last_ns = loop_now_ns();
@@ -712,7 +774,7 @@ static void unet_tcp_connected(struct usernet *u, struct unet_tcp *t)
 
 	if (getsockopt(t->f.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		err = errno;
-	if (err) {
+	if (err && err != ECONNRESET && err != EPIPE) {
 		u->counters[UNET_C_TCP_REFUSED]++;
 		unet_tcp_send_flags(u, t, 0, UNET_TCP_RST | UNET_TCP_ACK);
 		unet_tcp_close(u, t, false);
@@ -721,6 +783,11 @@ static void unet_tcp_connected(struct usernet *u, struct unet_tcp *t)
 	unet_tcp_send_flags(u, t, t->isn, UNET_TCP_SYN | UNET_TCP_ACK);
 	t->snd_una = t->snd_nxt = t->isn + 1;
 	t->state = UNET_TCP_ESTABLISHED;
+	if (err) {
+		/* connect() succeeded and the host reset at once: the guest sees that too. */
+		unet_tcp_reset(u, t);
+		return;
+	}
 	t->deadline = 0;
 	t->last_ns = loop_now_ns();
 }
@@ -780,6 +847,8 @@ void unet_tcp_event(struct usernet *u, struct unet_flow *f, uint32_t events)
 		for (int i = 0; i <= UNET_TCP_DUP_ACKS; i++)
 			unet_tcp_send_ack(u, t);
 	}
+	if (events & (EPOLLRDHUP | EPOLLHUP))
+		t->rdhup = true;
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
 		unet_tcp_to_guest(u, t);
 	if (!t->f.dead)

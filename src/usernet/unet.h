@@ -16,6 +16,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "core/log.h"
 #include "usernet/dhcp.h"
 #include "usernet/packet.h"
 #include "usernet/usernet.h"
@@ -107,7 +108,9 @@ struct unet_guestfwd {
  * @loop:		the loop that drives it
  * @cfg:		the network
  * @output:		frames to the guest
- * @opaque:		for @output
+ * @opaque:		for @output, @lend and @commit
+ * @lend:		borrows the guest's receive buffers (optional)
+ * @commit:		hands them over
  * @host_mac:		the engine's MAC: every frame to the guest comes from it
  * @guest_mac:		the guest's MAC, once heard
  * @guest_mac_known:	whether it was
@@ -133,6 +136,7 @@ struct unet_guestfwd {
  * @ip_id:		next IPv4 identification
  * @drops:		guest frames dropped by parse reason
  * @counters:		UNET_C_*
+ * @rl:			rate limit of its log lines
  * @hdr:		the guest frame being handled, flat: its headers, or all of a small one
  * @scratch:		room to build a control frame or a small datagram to the guest
  * @payload:		room for data read from host sockets for the guest
@@ -143,6 +147,8 @@ struct usernet {
 	struct usernet_config cfg;
 	usernet_output_fn *output;
 	void *opaque;
+	usernet_lend_fn *lend;
+	usernet_commit_fn *commit;
 	uint8_t host_mac[UNET_ETH_ALEN];
 	uint8_t guest_mac[UNET_ETH_ALEN];
 	bool guest_mac_known;
@@ -167,6 +173,7 @@ struct usernet {
 	uint16_t ip_id;
 	uint64_t drops[UNET_DROP_MAX];
 	uint64_t counters[UNET_C_MAX];
+	struct log_ratelimit rl;
 	uint8_t hdr[2048];
 	uint8_t scratch[2048];
 	uint8_t *payload;
@@ -270,7 +277,8 @@ void unet_udp_free(struct usernet *u, struct unet_flow *f);
 
 
 /* icmp.c */
-void unet_icmp_input(struct usernet *u, const struct unet_frame *f);
+void unet_icmp_input(struct usernet *u, const struct unet_frame *f, const struct iovec *iov,
+		     int iovcnt, size_t frame_off);
 void unet_icmp_event(struct usernet *u, struct unet_flow *f, uint32_t events);
 void unet_icmp_tick(struct usernet *u, struct unet_flow *f, int64_t now);
 void unet_icmp_free(struct usernet *u, struct unet_flow *f);

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/log.h"
 #include "core/offload.h"
 #include "usernet/arp.h"
 #include "usernet/dhcpv6.h"
@@ -111,6 +112,9 @@ int unet_flow_add(struct usernet *u, struct unet_flow *f)
 
 	if (u->nflows >= u->max_flows) {
 		u->counters[UNET_C_FLOWS_FULL]++;
+		log_ratelimited_warn(&u->rl, "user mode: %u flows, the most it keeps: a new one "
+				     "is refused (%llu so far)", u->max_flows,
+				     (unsigned long long)u->counters[UNET_C_FLOWS_FULL]);
 		return -ENOSPC;
 	}
 	b = unet_flow_hash(f->proto, &f->gaddr, f->gport, &f->raddr, f->rport);
@@ -846,7 +850,7 @@ void usernet_input(struct usernet *u, const struct iovec *iov, int iovcnt, bool 
 		break;
 	case IPPROTO_ICMP:
 	case IPPROTO_ICMPV6:
-		unet_icmp_input(u, &f);
+		unet_icmp_input(u, &f, iov, iovcnt, off);
 		break;
 	default:
 		break;
@@ -883,9 +887,10 @@ int usernet_hostfwd_add(struct usernet *u, bool udp, const struct sockaddr_in *h
 	int one = 1, ret;
 
 	for (fwd = u->fwds; fwd; fwd = fwd->next) {
+		/* The same rule twice: what bind() would say of the second (QEMU's wording). */
 		if (fwd->udp == udp && fwd->host.sin_port == host->sin_port &&
 		    fwd->host.sin_addr.s_addr == host->sin_addr.s_addr)
-			return -EEXIST;
+			return -EADDRINUSE;
 	}
 	fwd = calloc(1, sizeof(*fwd));
 	if (!fwd)
@@ -983,6 +988,12 @@ fail:
 	if (errp)
 		*errp = ret;
 	return NULL;
+}
+
+void usernet_set_lend(struct usernet *u, usernet_lend_fn *lend, usernet_commit_fn *commit)
+{
+	u->lend = lend;
+	u->commit = commit;
 }
 
 void usernet_free(struct usernet *u)

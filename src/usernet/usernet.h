@@ -71,6 +71,25 @@ struct usernet_config {
 typedef ssize_t usernet_output_fn(void *opaque, const struct iovec *iov, int iovcnt);
 
 /**
+ * typedef usernet_lend_fn - borrow the guest's receive buffers for one frame
+ * @opaque:	the net client's
+ * @iov:	filled with the buffers
+ * @max_iov:	room in @iov
+ * @max_len:	the longest frame the engine may write, vnet header first (it writes the
+ *		header: the guest's side must take vnet headers)
+ *
+ * Return: iovecs lent (then usernet_commit_fn is called once), or 0
+ */
+typedef int usernet_lend_fn(void *opaque, struct iovec *iov, int max_iov, size_t max_len);
+
+/**
+ * typedef usernet_commit_fn - hand over the frame written into lent buffers
+ * @opaque:	the net client's
+ * @len:	bytes written, header included (0: none; the buffers go back)
+ */
+typedef void usernet_commit_fn(void *opaque, size_t len);
+
+/**
  * usernet_new() - start the engine on @loop
  * @loop:	the event loop that drives its sockets and timers
  * @cfg:	the network (copied; strings must outlive the engine)
@@ -82,6 +101,14 @@ typedef ssize_t usernet_output_fn(void *opaque, const struct iovec *iov, int iov
  */
 struct usernet *usernet_new(struct loop *loop, const struct usernet_config *cfg,
 			    usernet_output_fn *output, void *opaque, int *errp);
+
+/**
+ * usernet_set_lend() - let TCP data for the guest be read straight into its buffers
+ * @u:		the engine
+ * @lend:	borrows them (NULL: always copy through output)
+ * @commit:	hands them over
+ */
+void usernet_set_lend(struct usernet *u, usernet_lend_fn *lend, usernet_commit_fn *commit);
 
 /**
  * usernet_free() - close every flow and listening socket and free the engine; NULL is ignored
@@ -112,7 +139,7 @@ void usernet_resume(struct usernet *u);
  * @host:	where to listen (address INADDR_ANY: every address)
  * @guest:	where to connect in the guest (address 0: dhcp_start)
  *
- * Return: 0, -EEXIST (the same rule exists) or the negative errno of socket/bind/listen
+ * Return: 0, -EADDRINUSE (the same rule exists) or the negative errno of socket/bind/listen
  */
 int usernet_hostfwd_add(struct usernet *u, bool udp, const struct sockaddr_in *host,
 			const struct sockaddr_in *guest);

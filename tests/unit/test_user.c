@@ -356,7 +356,8 @@ static void guest_arp(struct guest *g)
 
 static void test_arp_dhcp(void **state)
 {
-	struct guest *g = guest_on_user("user,id=u0");
+	/* libslirp's answers frame by frame (the native engine's: test_usernet.c). */
+	struct guest *g = guest_on_user("user,id=u0,engine=slirp");
 	uint8_t f[ETH_HLEN + 20 + 8 + 240 + 4] = { 0 };
 	uint8_t *ip = f + ETH_HLEN, *udp = ip + 20, *bootp = udp + 8;
 	struct iovec iov[3];

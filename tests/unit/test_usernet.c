@@ -1475,7 +1475,7 @@ static void test_hostfwd_tcp(void **state)
 		ret = usernet_hostfwd_add(unet, false, &host, &guest);
 	}
 	assert_int_equal(ret, 0);
-	assert_int_equal(usernet_hostfwd_add(unet, false, &host, &guest), -EEXIST);
+	assert_int_equal(usernet_hostfwd_add(unet, false, &host, &guest), -EADDRINUSE);
 
 	/* The guest makes itself known (its MAC) with a gratuitous ARP. */
 	build_eth(arp, bcast_mac, ETHERTYPE_ARP);
