@@ -11,7 +11,8 @@
 #           reference of a translating (not TCP-terminating) design.
 # Both directions (namespace -> host, and host -> namespace with iperf3 -R). Cases run
 # interleaved, RUNS rounds of SECS seconds each; the table shows medians, the forwarder's CPU
-# use (user+system, % of one core) and ratios against QEMU and pasta.
+# use (user+system, % of one core, and seconds per gigabyte moved) and ratios against QEMU
+# and pasta.
 #   sudo bench/user.sh        (VWIRE=path/to/vwire RUNS=3 SECS=5 PASTA=pasta to change;
 #                              CASES="native-1500 pasta-1500" for some only)
 set -euo pipefail
@@ -134,9 +135,11 @@ def ratio(a, b):
 names = {"vwire": "vwire -netdev user (libslirp)", "native": "vwire -netdev user,engine=native", "qemu": "QEMU 7.2 -netdev user", "pasta": "pasta"}
 print("median of %s runs, %s s each; CPU: the forwarder's user+system time, %% of one core\n"
       % (runs, secs))
-print("| path | MTU | ns -> host Gbit/s | CPU | host -> ns Gbit/s | CPU "
+def per_gb(m):  # the forwarder's CPU seconds per gigabyte moved
+    return "%.2f" % (m[1] / 100.0 / (m[0] / 8.0)) if m[0] else "-"
+print("| path | MTU | ns -> host Gbit/s | CPU | CPU s/GB | host -> ns Gbit/s | CPU | CPU s/GB "
       "| ÷ QEMU (up / down) | ÷ pasta same MTU (up / down) |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for c in cases:
     impl, mtu = c.split("-")
     up, down = res[(c, "up")], res[(c, "down")]
@@ -145,6 +148,7 @@ for c in cases:
                                            res[("pasta-" + mtu, "down")])
     vs_q = "%s / %s" % (ratio(up[0], q[0][0]), ratio(down[0], q[1][0])) if q and impl != "qemu" else "-"
     vs_p = "%s / %s" % (ratio(up[0], p[0][0]), ratio(down[0], p[1][0])) if p and impl != "pasta" else "-"
-    print("| %s | %s | %.2f | %.0f%% | %.2f | %.0f%% | %s | %s |"
-          % (names[impl], mtu, up[0], up[1], down[0], down[1], vs_q, vs_p))
+    print("| %s | %s | %.2f | %.0f%% | %s | %.2f | %.0f%% | %s | %s | %s |"
+          % (names[impl], mtu, up[0], up[1], per_gb(up), down[0], down[1], per_gb(down),
+             vs_q, vs_p))
 EOF

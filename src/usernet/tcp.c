@@ -430,6 +430,7 @@ static ssize_t unet_tcp_lend_frame(struct usernet *u, struct unet_tcp *t, size_t
 	unet_tcp_data_hdr(u, t, iov[0].iov_base, (size_t)got, unet_tcp_window_field(u, t, false),
 			  true);
 	u->commit(u->opaque, hlen + (size_t)got);
+	u->counters[UNET_C_TCP_LENT]++;
 	t->snd_nxt += (uint32_t)got;
 	return got;
 }

@@ -44,6 +44,7 @@ static const char *const unet_counter_names[UNET_C_MAX] = {
 	[UNET_C_TCP_REFUSED] = "tcp-refused",
 	[UNET_C_TCP_RESETS] = "tcp-resets",
 	[UNET_C_TCP_RETRANSMITS] = "tcp-retransmits",
+	[UNET_C_TCP_LENT] = "tcp-lent-frames",
 	[UNET_C_UDP_OPENED] = "udp-opened",
 	[UNET_C_ICMP_OPENED] = "icmp-opened",
 	[UNET_C_FLOWS_FULL] = "flows-full",
