@@ -1,31 +1,34 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * fuzz_usernet.c - libFuzzer harness for the whole native user-mode engine: frame parser and
- * flow state machines, driven through the public API (usernet.h) on a real event loop, with
- * the host's sockets replaced by fakes in memory. Link-time wrapping (-Wl,--wrap=socket,...)
- * sends every socket call to the fakes below: fds from FUZZ_FD_BASE up, whose state (connect
- * outcome, data the host peer sent, end of file, reset, room to write) the input decides. The
- * engine's inner epoll set is real but holds only an eventfd, readable while a fake has an
- * edge pending; epoll_wait() on that set reports the fakes' edges (kernel semantics: readiness
- * looked at when reported). clock_gettime(CLOCK_MONOTONIC) runs ahead by what the input says,
- * so that the loop's timers (ticks, retransmissions, timeouts) fire at once.
+ * flow state machines (TCP, UDP, ICMP, IPv4 and IPv6, hostfwd and guestfwd), driven through
+ * the public API (usernet.h) on a real event loop, the host's sockets replaced by fakes in
+ * memory. Link-time wrapping (-Wl,--wrap=socket,... in meson.build) sends each socket call to
+ * the fakes: fds from FUZZ_FD_BASE up, whose state (connect outcome, the host peer's data, end
+ * of file, reset, room to write, datagrams) the input decides; other fds go to the real calls.
+ * The engine's inner epoll set is real but holds only an eventfd, readable while a fake has an
+ * edge pending; epoll_wait() on that set reports the fakes' edges with what is ready at that
+ * moment, as the kernel does. clock_gettime(CLOCK_MONOTONIC) runs ahead by what the input
+ * says, so that the loop's timers (tick, retransmissions, timeouts) fire at once.
  *
- * The input: a configuration byte, then steps, each a kind byte and its arguments: a raw guest
- * frame, a TCP segment, SYN, UDP datagram, ping or ARP request built from a model of the guest
- * (checksums and sequence numbers mostly right), a socket event, time passing, usernet_resume(),
- * a full guest side, a hostfwd rule added or removed. After each step the loop runs without
- * waiting. Invariants (abort() when broken): every frame to the guest parses with
- * unet_frame_parse() and its checksums are right (NEEDS_CSUM ones completed first); TCP data to
- * the guest is the host peer's bytes at the right sequence numbers; bytes written to a socket
- * are the guest's at the right offset (every guest TCP byte at sequence s is fuzz_gbyte(s));
- * a SYN-ACK only after a connect() that worked; no socket is kept by no flow or rule, used
- * after close() or closed twice; at the end, every fake is closed.
+ * The input: two configuration bytes (fuzz_config()), then steps, each a kind byte and its
+ * arguments: a raw guest frame; a TCP segment, SYN, UDP datagram, ping, NDP or ARP request
+ * built from a model of the guest (checksums and sequence numbers mostly right); a socket
+ * event; time passing; usernet_resume(); a full guest side; a forwarding rule. The loop runs
+ * without waiting after each step. Invariants, abort() when broken: every frame to the guest
+ * parses with unet_frame_parse(), its checksums are right (NEEDS_CSUM ones finished first) and
+ * it fits the MTU (GSO: per segment); TCP data to the guest is the host peer's bytes at their
+ * sequence numbers, and a FIN follows all of them; what reaches a socket is the guest's bytes
+ * at their offsets (the guest's TCP byte at sequence s is always fuzz_gbyte(s)) and never more
+ * than the guest sent; no acknowledgement of bytes the socket did not take; a SYN-ACK only
+ * after a connect() that worked; after a tick, no datagram left unread on a watched socket;
+ * no socket without a flow or rule to own it, used after close() or closed twice; at the end,
+ * every fake closed. FUZZ_USERNET_TRACE=1 prints each frame in and out.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/sock_diag.h>
 #include <linux/virtio_net.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,8 +53,8 @@
 /* Fake sockets: fd numbers FUZZ_FD_BASE + index, never reused within an input. */
 #define FUZZ_FD_BASE 1000
 #define FUZZ_FAKES 192
-/* Datagrams queued on a fake at most. */
-#define FUZZ_DGRAMS 8
+/* Datagrams queued on a fake at most: more than the engine reads per event (UDP 64, ICMP 32). */
+#define FUZZ_DGRAMS 72
 /* Connections waiting on a fake listener at most. */
 #define FUZZ_BACKLOG 4
 /* Bytes the host peer may have sent that the engine has not consumed. */
@@ -59,11 +62,20 @@
 /* A fake's send buffer: what it starts with, and the most it grows to. */
 #define FUZZ_SNDBUF 16384u
 #define FUZZ_SNDBUF_MAX (4u << 20)
+/* Pieces the guest's side lends at most, and the size of each after the first (lend mode 1). */
+#define FUZZ_LEND_IOV 64
+#define FUZZ_LEND_PIECE 1500
+/* Lend mode 2's first piece: too short for the headers (the engine must copy instead). */
+#define FUZZ_LEND_SHORT 40
+/* Lend modes 1 and 3's first piece: the headers and a little data. */
+#define FUZZ_LEND_HEAD 96
 /* Guest connections the harness's guest model follows. */
 #define FUZZ_GCONNS 8
 /* Steps per input, and loop rounds after each. */
 #define FUZZ_STEPS 200
 #define FUZZ_ROUNDS 4
+/* The engine's periodic tick (UNET_TICK_NS). */
+#define FUZZ_TICK_NS 100000000LL
 #define FUZZ_VNET_HLEN 12
 #define FUZZ_FRAME_MAX 65600
 #define FUZZ_L4_OFF (UNET_ETH_HLEN + UNET_IPV4_HLEN)
@@ -95,7 +107,7 @@ enum fuzz_step {
 	FUZZ_S_TIME,
 	FUZZ_S_RESUME,
 	FUZZ_S_BLOCK,
-	FUZZ_S_HOSTFWD,
+	FUZZ_S_FWD,
 	FUZZ_S_TCP2, /* more weight for segments */
 	FUZZ_S_SOCKET2,
 	FUZZ_S_MAX
@@ -137,7 +149,6 @@ struct fuzz_dgram {
 
 /**
  * struct fuzz_fake - a socket in memory
- * @used:		the slot was given out in this input
  * @open:		not closed yet
  * @stream:		SOCK_STREAM (otherwise a datagram socket)
  * @icmp:		a ping socket
@@ -166,6 +177,8 @@ struct fuzz_dgram {
  * @fwd_guest:		for a hostfwd rule's socket: where it leads (address 0: 10.0.2.15)
  * @dq:			queued datagrams
  * @ndq:		how many
+ * @reads:		datagrams the engine took
+ * @reads_seen:		@reads at the last tick's check
  * @backlog:		peers of connections waiting to be accepted
  * @nbacklog:		how many
  * @registered:		in the inner epoll set
@@ -175,7 +188,6 @@ struct fuzz_dgram {
  * @next_ready:		next on the ready list
  */
 struct fuzz_fake {
-	bool used;
 	bool open;
 	bool stream;
 	bool icmp;
@@ -204,6 +216,8 @@ struct fuzz_fake {
 	struct sockaddr_in fwd_guest;
 	struct fuzz_dgram dq[FUZZ_DGRAMS];
 	int ndq;
+	unsigned int reads;
+	unsigned int reads_seen;
 	struct sockaddr_in backlog[FUZZ_BACKLOG];
 	int nbacklog;
 	bool registered;
@@ -247,8 +261,7 @@ struct fuzz_in {
 
 /**
  * struct fuzz_state - one input's world
- * @fake:		the fake sockets
- * @nfakes:		slots given out
+ * @nfakes:		fake sockets given out
  * @ready_head:		first fake with an edge pending (-1: none)
  * @ready_tail:		last
  * @inner_epfd:		the engine's epoll set (-1 before usernet_new())
@@ -263,6 +276,11 @@ struct fuzz_in {
  * @bind_fail:		bind() fails with EADDRINUSE
  * @no_ping:		ping sockets fail with EACCES
  * @block_next:		the next frame to the guest is "queued" (output returns 0)
+ * @lend_mode:		how the guest's side lends buffers (fuzz_config())
+ * @lends:		lend calls so far
+ * @lent:		the pieces lent, each its own allocation (ASan sees past its end)
+ * @lent_len:		their sizes
+ * @nlent:		how many (0: none lent)
  * @cur_valid:		a guest frame is being handled: @cur_* describe it
  * @cur_saddr:		its source address (IPv4 as ::ffff:a.b.c.d)
  * @cur_daddr:		its destination
@@ -277,11 +295,11 @@ struct fuzz_in {
  * @rules:		hostfwd rules in place
  * @gconn:		the guest model's connections
  * @next_isn:		the guest model's next initial sequence number
+ * @fake:		the fake sockets
  * @frame:		room to build a guest frame
  * @out:		room to copy a frame to the guest
  */
 struct fuzz_state {
-	struct fuzz_fake fake[FUZZ_FAKES];
 	int nfakes;
 	int ready_head;
 	int ready_tail;
@@ -297,6 +315,11 @@ struct fuzz_state {
 	bool bind_fail;
 	bool no_ping;
 	bool block_next;
+	uint8_t lend_mode;
+	unsigned int lends;
+	uint8_t *lent[FUZZ_LEND_IOV];
+	size_t lent_len[FUZZ_LEND_IOV];
+	int nlent;
 	bool cur_valid;
 	struct in6_addr cur_saddr;
 	struct in6_addr cur_daddr;
@@ -311,6 +334,7 @@ struct fuzz_state {
 	int rules;
 	struct fuzz_gconn gconn[FUZZ_GCONNS];
 	uint32_t next_isn;
+	struct fuzz_fake fake[FUZZ_FAKES];
 	uint8_t frame[FUZZ_FRAME_MAX];
 	uint8_t out[FUZZ_FRAME_MAX + FUZZ_VNET_HLEN];
 };
@@ -494,11 +518,9 @@ static struct fuzz_fake *fuzz_fake_of(int fd)
 {
 	struct fuzz_fake *f;
 
-	if (fd < FUZZ_FD_BASE || fd >= FUZZ_FD_BASE + FUZZ_FAKES)
+	if (fd < FUZZ_FD_BASE || fd >= FUZZ_FD_BASE + fz.nfakes)
 		return NULL;
 	f = &fz.fake[fd - FUZZ_FD_BASE];
-	if (!f->used)
-		return NULL;
 	if (!f->open)
 		abort(); /* used after close() */
 	return f;
@@ -579,7 +601,6 @@ static struct fuzz_fake *fuzz_fake_new(bool stream)
 		return NULL;
 	f = &fz.fake[fz.nfakes++];
 	memset(f, 0, sizeof(*f));
-	f->used = true;
 	f->open = true;
 	f->stream = stream;
 	f->state = FUZZ_F_OPEN;
@@ -598,7 +619,7 @@ static void fuzz_fake_drop_dgrams(struct fuzz_fake *f)
 }
 
 /* The open stream fake of the engine's flow whose frames go from @raddr:@rport to
- * @gaddr:@gport (network-order addresses), or NULL. */
+ * @gaddr:@gport, or NULL. */
 static struct fuzz_fake *fuzz_fake_by_key(const struct in6_addr *gaddr, uint16_t gport,
 					  const struct in6_addr *raddr, uint16_t rport)
 {
@@ -624,7 +645,7 @@ int __wrap_socket(int domain, int type, int protocol)
 		return __real_socket(domain, type, protocol);
 	if (fz.socket_fail)
 		return fuzz_fail(EMFILE);
-	if (protocol == IPPROTO_ICMP && fz.no_ping)
+	if ((protocol == IPPROTO_ICMP || protocol == IPPROTO_ICMPV6) && fz.no_ping)
 		return fuzz_fail(EACCES);
 	f = fuzz_fake_new(base == SOCK_STREAM);
 	if (!f)
@@ -911,6 +932,7 @@ static ssize_t fuzz_dgram_recv(struct fuzz_fake *f, const struct iovec *iov, siz
 	if (!(flags & MSG_PEEK)) {
 		memmove(f->dq, f->dq + 1, sizeof(d) * (size_t)(f->ndq - 1));
 		f->ndq--;
+		f->reads++;
 	}
 	for (size_t i = 0; i < iovcnt; i++)
 		room += iov[i].iov_len;
@@ -1058,8 +1080,7 @@ int __wrap_close(int fd)
 {
 	struct fuzz_fake *f;
 
-	if (fd >= FUZZ_FD_BASE && fd < FUZZ_FD_BASE + FUZZ_FAKES &&
-	    fz.fake[fd - FUZZ_FD_BASE].used && !fz.fake[fd - FUZZ_FD_BASE].open)
+	if (fd >= FUZZ_FD_BASE && fd < FUZZ_FD_BASE + fz.nfakes && !fz.fake[fd - FUZZ_FD_BASE].open)
 		abort(); /* closed twice */
 	f = fuzz_fake_of(fd);
 	if (!f) {
@@ -1253,6 +1274,10 @@ static void fuzz_check_tcp(const struct unet_frame *r, const uint8_t *frame)
 		f->guest_isn_known = true;
 		f->guest_isn = r->ack - 1;
 	}
+	/* Never acknowledge what the socket did not take (the FIN: once shut down). */
+	if (f->guest_isn_known && (r->tcp_flags & UNET_TCP_ACK) &&
+	    (uint32_t)(r->ack - f->guest_isn - 1) > f->tx_total + f->shut_wr)
+		abort();
 	if (r->payload_len) {
 		uint64_t pos = (uint32_t)(r->seq - f->engine_isn - 1);
 
@@ -1383,6 +1408,65 @@ static void fuzz_check_output(const struct iovec *iov, int iovcnt)
 		abort();
 	}
 	fuzz_check_tcp(&r, frame);
+}
+
+/* The guest's side lends receive buffers for one frame (usernet_set_lend()). */
+static int fuzz_lend(void *opaque, struct iovec *iov, int max_iov, size_t max_len)
+{
+	size_t left = max_len, first;
+	int n = 0;
+
+	(void)opaque;
+	if (fz.nlent || max_iov < 1 || max_len > sizeof(fz.out))
+		abort(); /* lent twice without a commit, or a frame no guest takes */
+	if ((fz.lend_mode & 3) == 3 && (fz.lends & 1))
+		left = 0; /* nothing to lend this time */
+	fz.lends++;
+	if (fz.lend_mode & 4)
+		left /= 2; /* less than asked for */
+	first = (fz.lend_mode & 3) == 0 ? left : (fz.lend_mode & 3) == 2 ? FUZZ_LEND_SHORT :
+									    FUZZ_LEND_HEAD;
+	if (max_iov > FUZZ_LEND_IOV)
+		max_iov = FUZZ_LEND_IOV;
+	while (left && n < max_iov) {
+		size_t len = n == 0 ? first : FUZZ_LEND_PIECE;
+
+		if (len > left || n == max_iov - 1)
+			len = left;
+		fz.lent[n] = malloc(len);
+		if (!fz.lent[n])
+			abort();
+		fz.lent_len[n] = len;
+		iov[n].iov_base = fz.lent[n];
+		iov[n].iov_len = len;
+		left -= len;
+		n++;
+	}
+	fz.nlent = n;
+	return n;
+}
+
+/* The frame written into the lent buffers: checked as any other, and the buffers go back. */
+static void fuzz_commit(void *opaque, size_t len)
+{
+	struct iovec iov[FUZZ_LEND_IOV];
+	int n = 0;
+
+	(void)opaque;
+	if (!fz.nlent)
+		abort(); /* a commit without a lend */
+	for (int i = 0; i < fz.nlent && len; i++) {
+		iov[n].iov_base = fz.lent[i];
+		iov[n].iov_len = len < fz.lent_len[i] ? len : fz.lent_len[i];
+		len -= iov[n++].iov_len;
+	}
+	if (len)
+		abort(); /* more than was lent */
+	if (n)
+		fuzz_check_output(iov, n);
+	for (int i = 0; i < fz.nlent; i++)
+		free(fz.lent[i]);
+	fz.nlent = 0;
 }
 
 static ssize_t fuzz_output(void *opaque, const struct iovec *iov, int iovcnt)
@@ -1821,9 +1905,11 @@ static void fuzz_step_socket(struct fuzz_in *in)
 		break;
 	}
 	case FUZZ_E_DGRAM:
+		/* One datagram, or (the event byte's high bits) a burst of copies at one edge. */
 		if (!f->stream && f->ndq < FUZZ_DGRAMS) {
 			struct fuzz_dgram *d = &f->dq[f->ndq];
 			uint8_t sel = fuzz_u8(in);
+			int copies = (ev >> 4) == 15 ? FUZZ_DGRAMS : ev >> 4;
 
 			d->len = sel & 0x80 ? fuzz_u16(in) : sel & 0x7f;
 			d->data = malloc(d->len ? d->len : 1);
@@ -1837,6 +1923,15 @@ static void fuzz_step_socket(struct fuzz_in *in)
 						  sel & 0x10 ? 0 : FUZZ_IP(127, 0, 0, 1);
 			d->from.sin_port = htons((uint16_t)(30000 + fuzz_u8(in) % 4));
 			f->ndq++;
+			for (int k = 0; k < copies && f->ndq < FUZZ_DGRAMS; k++) {
+				struct fuzz_dgram *c = &f->dq[f->ndq++];
+
+				*c = *d;
+				c->data = malloc(d->len ? d->len : 1);
+				if (!c->data)
+					abort();
+				memcpy(c->data, d->data, d->len);
+			}
 		}
 		break;
 	case FUZZ_E_ACCEPT:
@@ -1923,12 +2018,30 @@ static void fuzz_step_fwd(struct usernet *u, struct fuzz_in *in)
 	}
 }
 
-static void fuzz_step_time(struct fuzz_in *in)
+/* Time passes; returns how much (ns). */
+static int64_t fuzz_step_time(struct fuzz_in *in)
 {
 	static const int64_t ms[] = { 1, 5, 20, 100, 101, 150, 250, 1000, 2000, 9000,
 				      11000, 61000, 181000, 601000 };
+	int64_t ns = ms[fuzz_u8(in) % (sizeof(ms) / sizeof(ms[0]))] * 1000000LL;
 
-	fz.time_ns += ms[fuzz_u8(in) % (sizeof(ms) / sizeof(ms[0]))] * 1000000LL;
+	fz.time_ns += ns;
+	return ns;
+}
+
+/* After a tick: a socket the engine watches that still holds datagrams was read from since
+ * the last look (the engine reads on after its per-event budget on the tick: edge-triggered,
+ * nothing else would wake it). */
+static void fuzz_check_drained(void)
+{
+	for (int i = 0; i < fz.nfakes; i++) {
+		struct fuzz_fake *f = &fz.fake[i];
+
+		if (f->open && f->registered && !f->stream && f->ndq && !f->err &&
+		    f->reads == f->reads_seen)
+			abort();
+		f->reads_seen = f->reads;
+	}
 }
 
 struct fuzz_count {
@@ -1960,7 +2073,8 @@ static void fuzz_check_leaks(struct usernet *u)
  * The network (QEMU's defaults, fec0::/64 for IPv6) and the fakes' ways, from two bytes:
  * @opts bit 0 IPv6 on, bits 1-2 restrict=on (3) or at most 3 flows (2), bit 3 no SO_PEEK_OFF,
  * bits 4-5 connect() (0 in progress, 1 done at once, 2 refused at once), bit 6 bind() fails,
- * bit 7 no ping sockets; @mtu_sel the MTU (at least 1280 with IPv6).
+ * bit 7 no ping sockets; @mtu_sel bits 0-3 the MTU (at least 1280 with IPv6), bit 7 the guest's
+ * side lends buffers, bits 4-6 how (fuzz_lend()).
  */
 static void fuzz_config(struct usernet_config *cfg, uint8_t opts, uint8_t mtu_sel)
 {
@@ -1972,7 +2086,8 @@ static void fuzz_config(struct usernet_config *cfg, uint8_t opts, uint8_t mtu_se
 	cfg->host.s_addr = FUZZ_IP(10, 0, 2, 2);
 	cfg->dns.s_addr = FUZZ_IP(10, 0, 2, 3);
 	cfg->dhcp_start.s_addr = FUZZ_IP(10, 0, 2, 15);
-	cfg->mtu = mtus[mtu_sel % (sizeof(mtus) / sizeof(mtus[0]))];
+	cfg->mtu = mtus[(mtu_sel & 0xf) % (sizeof(mtus) / sizeof(mtus[0]))];
+	fz.lend_mode = (mtu_sel & 0x80) ? (uint8_t)(8 | ((mtu_sel >> 4) & 7)) : 0;
 	cfg->ipv6 = opts & 1;
 	if (cfg->ipv6) {
 		cfg->prefix6 = fuzz_a6(0xfec00000, 0);
@@ -2001,7 +2116,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct loop *loop;
 	int err = 0;
 
-	memset(&fz, 0, offsetof(struct fuzz_state, frame));
+	/* Everything before the fakes (each is set up when given out). */
+	memset(&fz, 0, offsetof(struct fuzz_state, fake));
 	fz.inner_epfd = fz.evfd = -1;
 	fz.ready_head = fz.ready_tail = -1;
 	fz.next_isn = 0x5eed;
@@ -2014,8 +2130,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fz.creating = false;
 	if (!u || fz.inner_epfd < 0)
 		abort();
+	if (fz.lend_mode)
+		usernet_set_lend(u, fuzz_lend, fuzz_commit);
 
 	for (int step = 0; step < FUZZ_STEPS && in.left; step++) {
+		bool ticked = false;
+
 		switch (fuzz_u8(&in) % FUZZ_S_MAX) {
 		case FUZZ_S_RAW:
 			fuzz_step_raw(u, &in);
@@ -2041,7 +2161,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_step_socket(&in);
 			break;
 		case FUZZ_S_TIME:
-			fuzz_step_time(&in);
+			ticked = fuzz_step_time(&in) >= FUZZ_TICK_NS;
 			break;
 		case FUZZ_S_RESUME:
 			usernet_resume(u);
@@ -2061,6 +2181,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (int r = 0; r < FUZZ_ROUNDS && loop_run_once(loop, 0) > 0; r++)
 			;
 		fuzz_check_leaks(u);
+		if (ticked)
+			fuzz_check_drained();
 	}
 
 	usernet_free(u);
@@ -2069,6 +2191,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (int i = 0; i < fz.nfakes; i++)
 		if (fz.fake[i].open)
 			abort(); /* a socket the engine never closed */
+	if (fz.nlent)
+		abort(); /* buffers lent and never committed */
 	if (fz.inner_epfd >= 0)
 		abort();
 	fz.time_ns = 0;

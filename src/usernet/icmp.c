@@ -28,10 +28,12 @@
  * struct unet_icmp - the echo requests of one guest identifier to one destination
  * @f:		the flow (gport: the guest's identifier)
  * @last_ns:	last request or reply
+ * @more:	the last event stopped at its budget: the tick reads on
  */
 struct unet_icmp {
 	struct unet_flow f;
 	int64_t last_ns;
+	bool more;
 };
 
 static void unet_icmp_close(struct usernet *u, struct unet_icmp *e)
@@ -130,6 +132,7 @@ void unet_icmp_event(struct usernet *u, struct unet_flow *f, uint32_t events)
 	struct unet_icmp *e = (struct unet_icmp *)f;
 
 	(void)events;
+	e->more = false;
 	for (int i = 0; i < UNET_ICMP_BUDGET; i++) {
 		ssize_t n = recv(e->f.fd, u->payload, u->payload_size, MSG_DONTWAIT);
 		const uint8_t *m = u->payload;
@@ -147,12 +150,18 @@ void unet_icmp_event(struct usernet *u, struct unet_flow *f, uint32_t events)
 				(size_t)n - UNET_ICMP_HLEN);
 		e->last_ns = loop_now_ns();
 	}
+	/* Edge-triggered: what is left would never wake us again. Come back on the tick. */
+	e->more = true;
 }
 
 void unet_icmp_tick(struct usernet *u, struct unet_flow *f, int64_t now)
 {
 	struct unet_icmp *e = (struct unet_icmp *)f;
 
+	if (e->more) {
+		unet_icmp_event(u, f, EPOLLIN);
+		return;
+	}
 	if (now - e->last_ns > UNET_ICMP_TIMEOUT_NS)
 		unet_icmp_close(u, e);
 }

@@ -211,6 +211,16 @@ static void unet_tcp_put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
+/* The guest's MSS option (0: none, RFC 9293's default), never more than the link carries
+ * (t->mss starts at the MTU's). */
+static void unet_tcp_guest_mss(struct unet_tcp *t, uint16_t guest_mss)
+{
+	uint16_t mss = guest_mss ? guest_mss : UNET_TCP_MSS_DEFAULT;
+
+	if (mss < t->mss)
+		t->mss = mss;
+}
+
 /* A TCP header from the remote end to the guest; returns its length. */
 static size_t unet_tcp_put_hdr(uint8_t *p, struct unet_tcp *t, uint32_t seq, uint8_t flags,
 			       uint16_t window, bool syn_opts)
@@ -502,8 +512,10 @@ static void unet_tcp_to_guest(struct usernet *u, struct unet_tcp *t)
 			unet_tcp_set_peek_off(t); /* the peek went further than what was sent */
 			return;
 		}
-		if ((size_t)n < skip + want)
-			return; /* drained: the next EPOLLIN edge calls again */
+		/* Drained. A FIN that came with the data gives no edge of its own: after
+		 * EPOLLRDHUP, look once more (0: the end of file). */
+		if ((size_t)n < skip + want && !t->rdhup)
+			return; /* the next EPOLLIN edge calls again */
 	}
 }
 
@@ -674,10 +686,7 @@ static void unet_tcp_guest_synack(struct usernet *u, struct unet_tcp *t,
 		t->our_ws = 0;
 	}
 	t->guest_wnd = f->window; /* a SYN's window is never scaled */
-	if (f->mss && f->mss < t->mss)
-		t->mss = f->mss;
-	else if (!f->mss)
-		t->mss = UNET_TCP_MSS_DEFAULT;
+	unet_tcp_guest_mss(t, f->mss);
 	t->state = UNET_TCP_ESTABLISHED;
 	t->deadline = 0;
 	t->retries = 0;
@@ -752,10 +761,7 @@ static void unet_tcp_connect(struct usernet *u, const struct unet_frame *f)
 	t->guest_wnd = f->window;
 	t->guest_ws = f->has_wscale ? f->wscale : 0;
 	t->our_ws = f->has_wscale ? UNET_TCP_WS : 0;
-	if (f->mss && f->mss < t->mss)
-		t->mss = f->mss;
-	else if (!f->mss)
-		t->mss = UNET_TCP_MSS_DEFAULT;
+	unet_tcp_guest_mss(t, f->mss);
 	t->state = UNET_TCP_CONNECTING;
 	t->deadline = loop_now_ns() + UNET_TCP_CONNECT_TIMEOUT_NS;
 	u->counters[UNET_C_TCP_OPENED]++;

@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * test_usernet.c - the native user-mode engine driven through its public API only: guest
- * frames built here byte by byte (IPv4 checksums right) go in with usernet_input(), and every
- * frame the engine sends to the guest is recorded by the output callback and checked at once
- * (vnet header, Ethernet, IPv4, transport checksums recomputed here, NEEDS_CSUM ones completed
- * as a receiver would). Its host sockets meet real loopback sockets made here: listeners on
- * 127.0.0.1 that the guest reaches as 10.0.2.2, a UDP peer, a hostfwd client.
+ * test_usernet.c - the native user-mode engine through its public API: guest frames built here
+ * go in with usernet_input(); every frame to the guest is recorded by the output callback and
+ * checked at once (checksums recomputed here, NEEDS_CSUM ones finished as a receiver would).
+ * The engine's host sockets meet real ones made here on 127.0.0.1 (10.0.2.2 to the guest).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,6 +40,11 @@
 #define ARP_OP_REQUEST 1
 #define ARP_OP_REPLY 2
 #define IP_MF 0x2000
+#define IP_OFFSET_MASK 0x1fff
+#define IP_VERSION_IHL 0x45
+#define GUEST_TTL 64
+#define IP_ID 0x4242
+#define ARP_HTYPE_ETHER 1
 
 #define TCP_FIN 0x01
 #define TCP_SYN 0x02
@@ -248,12 +251,12 @@ static void frame_check(struct out_frame *o)
 	assert_int_equal(o->ethertype, ETHERTYPE_IPV4);
 	assert_true(o->eth_len >= L4_OFF);
 	ip = o->eth + ETH_HLEN;
-	assert_int_equal(ip[0], 0x45);
+	assert_int_equal(ip[0], IP_VERSION_IHL);
 	tot = get16(ip + 2);
 	assert_true(tot >= IP_HLEN && tot <= o->eth_len - ETH_HLEN);
 	assert_int_equal(tot, o->eth_len - ETH_HLEN); /* the engine never pads IPv4 */
 	assert_int_equal(ref_fold(ref_sum(ip, IP_HLEN, 0)), 0);
-	assert_int_equal(get16(ip + 6) & (IP_MF | 0x1fff), 0);
+	assert_int_equal(get16(ip + 6) & (IP_MF | IP_OFFSET_MASK), 0);
 	o->saddr = get32(ip + 12);
 	o->daddr = get32(ip + 16);
 	o->proto = ip[9];
@@ -354,8 +357,62 @@ static void frames_clear(void)
 	nframes = 0;
 }
 
+/* Lent receive buffers (usernet_set_lend()): a small first piece for the headers, the rest
+ * in a second, each its own allocation so that ASan sees a write past either. */
+
+#define LEND_HEAD 80
+
+static uint8_t *lent[2];
+static size_t lent_len[2];
+static unsigned int lends, commits;
+
+static int lend_buffers(void *opaque, struct iovec *iov, int max_iov, size_t max_len)
+{
+	(void)opaque;
+	assert_true(max_iov >= 2);
+	assert_null(lent[0]); /* one frame at a time */
+	assert_true(max_len > LEND_HEAD);
+	lent_len[0] = LEND_HEAD;
+	lent_len[1] = max_len - LEND_HEAD;
+	for (int i = 0; i < 2; i++) {
+		lent[i] = malloc(lent_len[i]);
+		assert_non_null(lent[i]);
+		iov[i].iov_base = lent[i];
+		iov[i].iov_len = lent_len[i];
+	}
+	lends++;
+	return 2;
+}
+
+static void commit_buffers(void *opaque, size_t len)
+{
+	struct iovec iov[2];
+	int n = 0;
+
+	assert_non_null(lent[0]);
+	assert_true(len <= lent_len[0] + lent_len[1]);
+	commits++;
+	for (int i = 0; i < 2 && len; i++) {
+		iov[n].iov_base = lent[i];
+		iov[n].iov_len = len < lent_len[i] ? len : lent_len[i];
+		len -= iov[n++].iov_len;
+	}
+	if (n)
+		record_output(opaque, iov, n);
+	for (int i = 0; i < 2; i++) {
+		free(lent[i]);
+		lent[i] = NULL;
+	}
+}
+
 /* Counters */
 
+/**
+ * struct counter_query - one counter looked up through usernet_counters()
+ * @name:	its name
+ * @value:	its value
+ * @found:	it was reported
+ */
 struct counter_query {
 	const char *name;
 	uint64_t value;
@@ -420,11 +477,11 @@ static size_t build_ipv4(uint8_t *b, uint32_t saddr, uint32_t daddr, uint8_t pro
 
 	build_eth(b, host_mac, ETHERTYPE_IPV4);
 	memset(ip, 0, IP_HLEN);
-	ip[0] = 0x45;
+	ip[0] = IP_VERSION_IHL;
 	put16(ip + 2, (uint16_t)(IP_HLEN + l4_len));
-	put16(ip + 4, 0x4242);
+	put16(ip + 4, IP_ID);
 	put16(ip + 6, frag);
-	ip[8] = 64;
+	ip[8] = GUEST_TTL;
 	ip[9] = proto;
 	put32(ip + 12, saddr);
 	put32(ip + 16, daddr);
@@ -795,7 +852,7 @@ static void test_arp(void **state)
 
 	(void)state;
 	build_eth(b, bcast_mac, ETHERTYPE_ARP);
-	put16(arp, 1);
+	put16(arp, ARP_HTYPE_ETHER);
 	put16(arp + 2, ETHERTYPE_IPV4);
 	arp[4] = 6;
 	arp[5] = 4;
@@ -1321,6 +1378,76 @@ static void test_tcp_backpressure(void **state)
 	free(data);
 }
 
+/* The host's FIN is not acknowledged: it goes again after the RTO, same sequence number. */
+static void test_tcp_fin_retransmit(void **state)
+{
+	struct conn c;
+	long i, j;
+
+	(void)state;
+	conn_open(&c, 40016);
+	assert_int_equal(send(c.afd, "last words", 10, 0), 10);
+	i = wait_frame(0, is_data_of, &c, WAIT_MS);
+	assert_true(i >= 0);
+	c.erx += 10;
+	conn_send(&c, TCP_ACK, GUEST_WINDOW, NULL, 0);
+	close(c.afd);
+	c.afd = -1;
+	i = wait_frame(0, is_fin_of, &c, WAIT_MS);
+	assert_true(i >= 0);
+	assert_int_equal(frames[i].seq, c.erx);
+	assert_int_equal(frames[i].plen, 0);
+	j = wait_frame((size_t)i + 1, is_fin_of, &c, WAIT_MS);
+	assert_true(j >= 0);
+	assert_int_equal(frames[j].seq, c.erx);
+	assert_true(counter("tcp-retransmits") >= 1);
+	/* Acknowledged, and the guest's FIN: the flow ends. */
+	c.erx++;
+	conn_send(&c, TCP_FIN | TCP_ACK, GUEST_WINDOW, NULL, 0);
+	assert_int_equal(counter("flows"), 0);
+	conn_close(&c);
+}
+
+/* Data for the guest read straight into lent buffers: the same frames, the same bytes. */
+static void test_tcp_lend(void **state)
+{
+	enum { LEN = 100000 };
+	uint8_t *data = malloc(LEN);
+	size_t have = 0;
+	struct conn c;
+	int64_t end;
+
+	(void)state;
+	lends = commits = 0;
+	usernet_set_lend(unet, lend_buffers, commit_buffers);
+	conn_open(&c, 40017);
+	conn_send(&c, TCP_ACK, 0xffff, NULL, 0); /* an 8 MiB window */
+	fill_pattern(data, LEN, 99);
+	assert_int_equal(send(c.afd, data, LEN, 0), LEN);
+	end = now_ms() + WAIT_MS;
+	while (have < LEN && now_ms() < end) {
+		size_t now = collect_data(&c, 0, c.eisn + 1, data, LEN, have);
+
+		if (now > have)
+			conn_send(&c, TCP_ACK, 0xffff, NULL, 0);
+		have = now;
+		if (have < LEN)
+			loop_run_once(loop, 2);
+	}
+	assert_int_equal(have, LEN);
+	assert_true(lends > 0);
+	assert_int_equal(lends, commits);
+	assert_true(counter("tcp-lent-frames") > 0);
+	assert_null(lent[0]);
+
+	/* The host closes: the FIN follows. */
+	close(c.afd);
+	c.afd = -1;
+	assert_true(wait_frame(0, is_fin_of, &c, WAIT_MS) >= 0);
+	conn_close(&c);
+	free(data);
+}
+
 /* The host resets its side: the guest gets a reset. */
 static void test_tcp_host_rst(void **state)
 {
@@ -1380,7 +1507,7 @@ static void test_udp(void **state)
 	struct sockaddr_in from;
 	socklen_t len = sizeof(a);
 	uint8_t frame[256];
-	char buf[256];
+	char buf[256], big[2000];
 	uint16_t ports[2];
 	const struct out_frame *o;
 	int fd;
@@ -1421,6 +1548,18 @@ static void test_udp(void **state)
 	assert_true(wait_fd(fd, POLLIN, WAIT_MS));
 	assert_int_equal(recv(fd, buf, sizeof(buf), 0), 3);
 	assert_int_equal(counter("udp-opened"), 1);
+
+	/* A reply larger than the link's MTU is dropped (no fragments) and counted. */
+	frames_clear();
+	memset(big, 'b', sizeof(big));
+	assert_int_equal(sendto(fd, big, sizeof(big), 0, (struct sockaddr *)&from, len),
+			 sizeof(big));
+	assert_int_equal(sendto(fd, reply, 5, 0, (struct sockaddr *)&from, len), 5);
+	i = wait_frame(0, is_udp_to, ports, WAIT_MS);
+	assert_true(i >= 0);
+	assert_int_equal(frames[i].plen, 5);
+	assert_int_equal(nframes, 1);
+	assert_int_equal(counter("bad-segment"), 1);
 	close(fd);
 }
 
@@ -1479,7 +1618,7 @@ static void test_hostfwd_tcp(void **state)
 
 	/* The guest makes itself known (its MAC) with a gratuitous ARP. */
 	build_eth(arp, bcast_mac, ETHERTYPE_ARP);
-	put16(body, 1);
+	put16(body, ARP_HTYPE_ETHER);
 	put16(body + 2, ETHERTYPE_IPV4);
 	body[4] = 6;
 	body[5] = 4;
@@ -1603,6 +1742,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tcp_small_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_guest_bulk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_backpressure, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_fin_retransmit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_lend, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_host_rst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_syn_again, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp, setup, teardown),
