@@ -105,9 +105,6 @@ iperf() {
 	wait "$spid" || true
 }
 
-cpu_ticks() { # PID: user + system clock ticks of the whole process
-	awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
 
 # One run of IMPL: prints "udp_rx_pps udp_delivered_pps pkts_per_cpu_second tcp_gbps".
 measure() {

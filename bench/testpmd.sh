@@ -143,7 +143,6 @@ wait_line() { # file regex what
 	tail -30 "$1" >&2
 	die "timeout waiting for $3"
 }
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 # start_ovs - Open vSwitch with DPDK, its PMD thread on core 1, as the issue that set the anchor
 # measured it: two dpdkvhostuser ports (OVS is the socket server), port-to-port flows. Sets

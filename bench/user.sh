@@ -81,9 +81,6 @@ start() {
 	server=10.0.2.2
 }
 
-cpu_ticks() { # PID: user+system clock ticks so far
-	awk '{ print $14 + $15 }' "/proc/$1/stat"
-}
 
 # measure CASE DIR: one iperf3 run (DIR "up": namespace -> host, "down": -R); prints
 # "Gbit/s cpu%".

@@ -812,9 +812,12 @@ void unet_tcp_input(struct usernet *u, const struct unet_frame *f, const struct 
 	}
 	t = unet_tcp_of(fl);
 	if (f->tcp_flags & UNET_TCP_RST) {
-		/* Only a reset inside what we expect counts (RFC 5961's blind resets). */
-		if (t->state == UNET_TCP_SYN_TO_GUEST ? f->ack == t->isn + 1 || !(f->tcp_flags & UNET_TCP_ACK)
-						       : f->seq - t->rcv_nxt <= t->guest_wnd + 1)
+		/* Only a reset inside the window we offered counts (RFC 5961's blind resets). */
+		bool in_window = t->state == UNET_TCP_SYN_TO_GUEST ?
+				 f->ack == t->isn + 1 || !(f->tcp_flags & UNET_TCP_ACK) :
+				 f->seq - t->rcv_nxt <= t->wnd_adv + 1;
+
+		if (in_window)
 			unet_tcp_close(u, t, true);
 		return;
 	}

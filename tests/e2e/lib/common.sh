@@ -378,6 +378,11 @@ print("%.*f" % (int(sys.argv[1]),
 		"$dec" <<<"$json"
 }
 
+# cpu_ticks PID - user + system clock ticks the whole process has used so far.
+cpu_ticks() {
+	awk '{ print $14 + $15 }' "/proc/$1/stat"
+}
+
 # ratio A B - print A / B with two decimals, or n/a when B is not a positive number.
 ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b + 0 > 0) printf "%.2f", a / b; else print "n/a" }'
