@@ -16,6 +16,8 @@
 
 #include <cmocka.h>
 
+#include "wire.h"
+
 #include "core/log.h"
 #include "core/offload.h"
 #include "vwire/net.h"
@@ -42,47 +44,6 @@ struct spec {
 struct layout {
 	size_t l3, l4, data, len;
 };
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-/* Textbook RFC 1071: big-endian 16-bit words, odd byte padded, not yet folded. */
-static uint32_t ref_sum(const uint8_t *p, size_t len, uint32_t sum)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t ref_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
 
 /* The pseudo-header sum for a transport segment of @l4len bytes of the packet at @l3. */
 static uint32_t ref_pseudo(const uint8_t *pkt, size_t l3, bool ipv6, uint8_t proto,

@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "wire.h"
+
 #include "usernet/arp.h"
 #include "usernet/dhcp.h"
 #include "usernet/packet.h"
@@ -50,52 +52,11 @@ static const uint8_t dns_mac[6] = { 0x52, 0x55, 10, 0, 2, 3 };
 static const uint8_t bcast_mac[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 static const uint8_t cookie[4] = { 99, 130, 83, 99 };
 
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
 static struct in_addr addr(uint32_t host_order)
 {
 	struct in_addr a = { .s_addr = htonl(host_order) };
 
 	return a;
-}
-
-/* Textbook RFC 1071: big-endian 16-bit words, odd byte padded, not yet folded. */
-static uint32_t ref_sum(const uint8_t *p, size_t len, uint32_t sum)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t ref_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
 }
 
 /* QEMU 7.2's -netdev user defaults. */

@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "wire.h"
+
 #include "usernet/dhcpv6.h"
 #include "usernet/ndp.h"
 #include "usernet/packet.h"
@@ -71,41 +73,6 @@ static const uint8_t dns6[16] = { 0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
 static const uint8_t guest6[16] = { 0xfe, 0xc0, 0, 0, 0, 0, 0, 0, 0x50, 0x54, 0x00, 0xff,
 				    0xfe, 0x12, 0x34, 0x56 };
 static const char *const search[] = { "example.com", "corp.example.com.", NULL };
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-/* Textbook RFC 1071: big-endian 16-bit words, odd byte padded, not yet folded. */
-static uint32_t ref_sum(const uint8_t *p, size_t len, uint32_t sum)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t ref_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
 
 /* The RFC 8200 8.1 pseudo-header of the IPv6 header at @ip, by the book. */
 static uint32_t ref_pseudo(const uint8_t *ip, uint8_t nh, size_t len)

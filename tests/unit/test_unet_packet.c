@@ -19,6 +19,8 @@
 
 #include <cmocka.h>
 
+#include "wire.h"
+
 #include "core/offload.h"
 #include "usernet/packet.h"
 
@@ -42,42 +44,6 @@ static const uint8_t src_mac[6] = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 };
  * window scale 7. */
 static const uint8_t syn_opts[20] = { 2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1,
 				      0, 0, 0, 0, 1, 3, 3, 7 };
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-/* Textbook RFC 1071: big-endian 16-bit words, odd byte padded, not yet folded. */
-static uint32_t ref_sum(const uint8_t *p, size_t len, uint32_t sum)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t ref_fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
 
 /* Recompute the IPv4 header checksum of the frame at @b (header at 14, IHL from it). */
 static void fix_ip_csum(uint8_t *b)
