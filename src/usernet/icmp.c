@@ -28,21 +28,11 @@
  * struct unet_icmp - the echo requests of one guest identifier to one destination
  * @f:		the flow (gport: the guest's identifier)
  * @last_ns:	last request or reply
- * @more:	the last event stopped at its budget: the tick reads on
  */
 struct unet_icmp {
 	struct unet_flow f;
 	int64_t last_ns;
-	bool more;
 };
-
-static void unet_icmp_close(struct usernet *u, struct unet_icmp *e)
-{
-	if (e->f.fd >= 0)
-		close(e->f.fd);
-	e->f.fd = -1;
-	unet_flow_remove(u, &e->f);
-}
 
 /* An echo reply from @saddr to the guest: @body is the message after its 8-byte header. */
 static void unet_icmp_reply(struct usernet *u, const struct in6_addr *saddr,
@@ -103,19 +93,15 @@ void unet_icmp_input(struct usernet *u, const struct unet_frame *f, const struct
 			close(fd);
 			return;
 		}
-		e->f.kind = UNET_K_ICMP;
-		e->f.proto = f->proto;
-		e->f.fd = fd;
-		e->f.gaddr = f->saddr6;
-		e->f.gport = f->icmp_id;
-		e->f.raddr = f->daddr6;
+		unet_flow_init(&e->f, UNET_K_ICMP, f->proto, fd, &f->saddr6, f->icmp_id, &f->daddr6,
+			       0);
 		if (unet_flow_add(u, &e->f) < 0) {
 			close(fd);
 			free(e);
 			return;
 		}
 		if (unet_watch(u, fd, e, EPOLLIN) < 0) {
-			unet_icmp_close(u, e);
+			unet_flow_remove(u, &e->f);
 			return;
 		}
 		u->counters[UNET_C_ICMP_OPENED]++;
@@ -132,7 +118,7 @@ void unet_icmp_event(struct usernet *u, struct unet_flow *f, uint32_t events)
 	struct unet_icmp *e = (struct unet_icmp *)f;
 
 	(void)events;
-	e->more = false;
+	f->more = false;
 	for (int i = 0; i < UNET_ICMP_BUDGET; i++) {
 		ssize_t n = recv(e->f.fd, u->payload, u->payload_size, MSG_DONTWAIT);
 		const uint8_t *m = u->payload;
@@ -150,23 +136,22 @@ void unet_icmp_event(struct usernet *u, struct unet_flow *f, uint32_t events)
 				(size_t)n - UNET_ICMP_HLEN);
 		e->last_ns = loop_now_ns();
 	}
-	/* Edge-triggered: what is left would never wake us again. Come back on the tick. */
-	e->more = true;
+	f->more = true;
 }
 
 void unet_icmp_tick(struct usernet *u, struct unet_flow *f, int64_t now)
 {
 	struct unet_icmp *e = (struct unet_icmp *)f;
 
-	if (e->more) {
+	if (f->more) {
 		unet_icmp_event(u, f, EPOLLIN);
 		return;
 	}
 	if (now - e->last_ns > UNET_ICMP_TIMEOUT_NS)
-		unet_icmp_close(u, e);
+		unet_flow_remove(u, &e->f);
 }
 
 void unet_icmp_free(struct usernet *u, struct unet_flow *f)
 {
-	unet_icmp_close(u, (struct unet_icmp *)f);
+	unet_flow_remove(u, f);
 }

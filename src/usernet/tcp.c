@@ -300,14 +300,10 @@ static void unet_tcp_send_stray_rst(struct usernet *u, const struct unet_frame *
 static void unet_tcp_close(struct usernet *u, struct unet_tcp *t, bool rst_host)
 {
 	unet_tcp_wnd_unwatch(u, t);
-	if (t->f.fd >= 0) {
-		if (rst_host) {
-			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
+	if (t->f.fd >= 0 && rst_host) {
+		struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 
-			setsockopt(t->f.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-		}
-		close(t->f.fd);
-		t->f.fd = -1;
+		setsockopt(t->f.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	}
 	unet_flow_remove(u, &t->f);
 }
@@ -704,13 +700,7 @@ static struct unet_tcp *unet_tcp_alloc(struct usernet *u, const struct in6_addr 
 
 	if (!t)
 		return NULL;
-	t->f.kind = UNET_K_TCP;
-	t->f.proto = IPPROTO_TCP;
-	t->f.fd = fd;
-	t->f.gaddr = *gaddr;
-	t->f.gport = gport;
-	t->f.raddr = *raddr;
-	t->f.rport = rport;
+	unet_flow_init(&t->f, UNET_K_TCP, IPPROTO_TCP, fd, gaddr, gport, raddr, rport);
 	t->mss = (uint16_t)(u->cfg.mtu - UNET_TCP_HLEN -
 			    (unet_is_v4(gaddr) ? UNET_IPV4_HLEN : UNET_IPV6_HLEN));
 	t->isn = unet_tcp_new_isn(u);
@@ -723,6 +713,7 @@ static struct unet_tcp *unet_tcp_alloc(struct usernet *u, const struct in6_addr 
 		return NULL;
 	}
 	if (unet_watch(u, fd, t, EPOLLIN | EPOLLOUT | EPOLLRDHUP) < 0) {
+		t->f.fd = -1; /* the caller closes it */
 		unet_flow_remove(u, &t->f);
 		return NULL;
 	}

@@ -46,14 +46,6 @@ struct unet_udp {
 	int64_t last_ns;
 };
 
-static void unet_udp_close(struct usernet *u, struct unet_udp *d)
-{
-	if (d->f.fd >= 0)
-		close(d->f.fd);
-	d->f.fd = -1;
-	unet_flow_remove(u, &d->f);
-}
-
 static struct unet_udp *unet_udp_alloc(struct usernet *u, const struct in6_addr *gaddr,
 				       uint16_t gport, const struct in6_addr *raddr, uint16_t rport,
 				       int fd)
@@ -62,13 +54,7 @@ static struct unet_udp *unet_udp_alloc(struct usernet *u, const struct in6_addr 
 
 	if (!d)
 		return NULL;
-	d->f.kind = UNET_K_UDP;
-	d->f.proto = IPPROTO_UDP;
-	d->f.fd = fd;
-	d->f.gaddr = *gaddr;
-	d->f.gport = gport;
-	d->f.raddr = *raddr;
-	d->f.rport = rport;
+	unet_flow_init(&d->f, UNET_K_UDP, IPPROTO_UDP, fd, gaddr, gport, raddr, rport);
 	d->timeout_ns = rport == UNET_UDP_DNS_PORT ? UNET_UDP_DNS_TIMEOUT_NS : UNET_UDP_TIMEOUT_NS;
 	d->last_ns = loop_now_ns();
 	if (unet_flow_add(u, &d->f) < 0) {
@@ -76,6 +62,7 @@ static struct unet_udp *unet_udp_alloc(struct usernet *u, const struct in6_addr 
 		return NULL;
 	}
 	if (fd >= 0 && unet_watch(u, fd, d, EPOLLIN) < 0) {
+		d->f.fd = -1; /* the caller closes it */
 		unet_flow_remove(u, &d->f);
 		return NULL;
 	}
@@ -161,6 +148,7 @@ void unet_udp_event(struct usernet *u, struct unet_flow *f, uint32_t events)
 	struct unet_udp *d = (struct unet_udp *)f;
 
 	(void)events;
+	f->more = false;
 	for (int i = 0; i < UNET_UDP_BUDGET; i++) {
 		ssize_t n = recv(d->f.fd, u->payload, u->payload_size, MSG_DONTWAIT | MSG_TRUNC);
 
@@ -173,8 +161,7 @@ void unet_udp_event(struct usernet *u, struct unet_flow *f, uint32_t events)
 			continue;
 		unet_udp_to_guest(u, d, u->payload, (size_t)n);
 	}
-	/* Edge-triggered: what is left would never wake us again. Come back on the tick. */
-	d->last_ns = 0;
+	f->more = true;
 }
 
 void unet_udp_hostfwd_readable(struct unet_hostfwd *fwd)
@@ -225,7 +212,7 @@ void unet_udp_forget_fwd(struct usernet *u, struct unet_hostfwd *fwd)
 	for (f = u->flows; f; f = next) {
 		next = f->next;
 		if (f->kind == UNET_K_UDP && ((struct unet_udp *)f)->fwd == fwd)
-			unet_udp_close(u, (struct unet_udp *)f);
+			unet_flow_remove(u, f);
 	}
 }
 
@@ -233,17 +220,15 @@ void unet_udp_tick(struct usernet *u, struct unet_flow *f, int64_t now)
 {
 	struct unet_udp *d = (struct unet_udp *)f;
 
-	if (!d->last_ns) {
-		/* The last event stopped at its budget: read on. */
-		d->last_ns = now;
+	if (f->more) {
 		unet_udp_event(u, f, EPOLLIN);
 		return;
 	}
 	if (now - d->last_ns > d->timeout_ns)
-		unet_udp_close(u, d);
+		unet_flow_remove(u, &d->f);
 }
 
 void unet_udp_free(struct usernet *u, struct unet_flow *f)
 {
-	unet_udp_close(u, (struct unet_udp *)f);
+	unet_flow_remove(u, f);
 }

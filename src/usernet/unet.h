@@ -61,6 +61,8 @@ enum unet_counter {
  *		      Addresses are IPv6, or IPv4 as ::ffff:a.b.c.d (the flow's family).
  * @kind:	UNET_K_TCP, UNET_K_UDP or UNET_K_ICMP (first: the inner epoll set's tag)
  * @dead:	removed: freed after the current event batch
+ * @more:	the last read stopped at its budget: the tick reads on (edge-triggered, what
+ *		is left would never wake the flow again)
  * @fd:		its host socket
  * @proto:	IPPROTO_TCP, IPPROTO_UDP or IPPROTO_ICMP
  * @gaddr:	the guest's address
@@ -74,6 +76,7 @@ enum unet_counter {
 struct unet_flow {
 	uint8_t kind;
 	bool dead;
+	bool more;
 	int fd;
 	uint8_t proto;
 	struct in6_addr gaddr;
@@ -212,6 +215,9 @@ static inline struct in6_addr unet_mapped(struct in_addr v4)
 /* usernet.c */
 struct unet_flow *unet_flow_find(struct usernet *u, uint8_t proto, const struct in6_addr *gaddr,
 				 uint16_t gport, const struct in6_addr *raddr, uint16_t rport);
+void unet_flow_init(struct unet_flow *f, enum unet_kind kind, uint8_t proto, int fd,
+		    const struct in6_addr *gaddr, uint16_t gport, const struct in6_addr *raddr,
+		    uint16_t rport);
 int unet_flow_add(struct usernet *u, struct unet_flow *f);
 void unet_flow_remove(struct usernet *u, struct unet_flow *f);
 size_t unet_vnet_hdr_put(uint8_t *buf, uint8_t flags, uint8_t gso_type, uint16_t hdr_len,

@@ -133,13 +133,40 @@ int unet_flow_add(struct usernet *u, struct unet_flow *f)
 }
 
 /**
- * unet_flow_remove() - take a flow out of the table; its memory is freed after the current
- *			event batch (the protocol has closed its socket already)
+ * unet_flow_init() - fill what every flow has (not yet in the table)
+ * @f:		the flow
+ * @kind:	UNET_K_TCP, UNET_K_UDP or UNET_K_ICMP
+ * @proto:	its IP protocol
+ * @fd:		its host socket (-1: none of its own)
+ * @gaddr:	the guest's address
+ * @gport:	the guest's port (ICMP: the echo identifier)
+ * @raddr:	the remote address, as the guest sees it
+ * @rport:	the remote port
+ */
+void unet_flow_init(struct unet_flow *f, enum unet_kind kind, uint8_t proto, int fd,
+		    const struct in6_addr *gaddr, uint16_t gport, const struct in6_addr *raddr,
+		    uint16_t rport)
+{
+	f->kind = (uint8_t)kind;
+	f->proto = proto;
+	f->fd = fd;
+	f->gaddr = *gaddr;
+	f->gport = gport;
+	f->raddr = *raddr;
+	f->rport = rport;
+}
+
+/**
+ * unet_flow_remove() - close a flow's socket and take it out of the table; its memory is
+ *			freed after the current event batch
  * @u:	the engine
  * @f:	the flow
  */
 void unet_flow_remove(struct usernet *u, struct unet_flow *f)
 {
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
 	struct unet_flow **pp = &u->buckets[unet_flow_hash(f->proto, &f->gaddr, f->gport,
 							  &f->raddr, f->rport)];
 
