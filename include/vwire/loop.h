@@ -241,6 +241,14 @@ void loop_poll_handler_remove(struct loop *loop, loop_poll_cb *poll, void *opaqu
 void loop_set_poll_max_ns(struct loop *loop, int64_t ns);
 
 /**
+ * loop_want_poll_ns() - ask for a poll window of @ns at most: the loop's window is shared
+ *			 by its poll handlers, and the longest asked for applies
+ * @loop:	the loop
+ * @ns:		nanoseconds
+ */
+void loop_want_poll_ns(struct loop *loop, int64_t ns);
+
+/**
  * loop_poll_max_ns() - the longest poll window
  * @loop: the loop
  *

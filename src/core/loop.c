@@ -10,6 +10,7 @@
  * the wait, and the window adapts to how soon events come (as QEMU's aio-posix.c).
  */
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -631,18 +632,18 @@ static bool loop_fd_ready(struct loop *loop)
 /*
  * Poll before sleeping: call the poll handlers until one finds work, a bottom half is
  * scheduled, a timer is due or an fd is ready (looked at every LOOP_POLL_FD_CHECK_NS), for
- * the poll window at most, but no longer than @timeout_ms (-1: no limit). When the window
- * runs out, polling ends and the handlers ask to be notified again. Set *@timeout_ms to 0
+ * the poll window at most, but no longer than @timeout_ns (-1: no limit). When the window
+ * runs out, polling ends and the handlers ask to be notified again. Set *@timeout_ns to 0
  * when the round has work and must not sleep; return how many handlers found work.
  */
-static int loop_poll_window(struct loop *loop, int *timeout_ms)
+static int loop_poll_window(struct loop *loop, int64_t *timeout_ns)
 {
 	int64_t now = loop_now_ns(), budget = loop->poll_ns, deadline, fd_check;
 	unsigned int iter = 0;
 	int found = 0;
 
-	if (*timeout_ms >= 0 && budget > *timeout_ms * 1000000LL)
-		budget = *timeout_ms * 1000000LL;
+	if (*timeout_ns >= 0 && budget > *timeout_ns)
+		budget = *timeout_ns;
 	deadline = now + budget;
 	fd_check = now + LOOP_POLL_FD_CHECK_NS;
 	if (budget > 0) {
@@ -672,7 +673,7 @@ static int loop_poll_window(struct loop *loop, int *timeout_ms)
 		return 0;
 	found = loop_poll_handlers_run(loop);
 busy:
-	*timeout_ms = 0;
+	*timeout_ns = 0;
 	return found;
 }
 
@@ -728,6 +729,12 @@ void loop_set_poll_max_ns(struct loop *loop, int64_t ns)
 		loop->poll_ns = loop->poll_max_ns;
 }
 
+void loop_want_poll_ns(struct loop *loop, int64_t ns)
+{
+	if (loop->poll_max_ns < ns)
+		loop_set_poll_max_ns(loop, ns);
+}
+
 int64_t loop_poll_max_ns(const struct loop *loop)
 {
 	return loop->poll_max_ns;
@@ -738,25 +745,49 @@ int64_t loop_poll_ns(const struct loop *loop)
 	return loop->poll_ns;
 }
 
-/* The longest the round may wait: @timeout_ms at most, 0 with work pending, else the next timer. */
-static int loop_timeout(struct loop *loop, int timeout_ms)
+/* The longest the round may wait: @timeout_ns at most, 0 with work pending, else the next timer. */
+static int64_t loop_timeout(struct loop *loop, int64_t timeout_ns)
 {
 	if (loop_bh_any_scheduled(loop) || loop->npollers) {
-		timeout_ms = 0;
+		timeout_ns = 0;
 	} else if (loop->timers) {
 		int64_t delta = loop->timers->expire_ns - loop_now_ns();
-		int t = delta <= 0 ? 0 : (int)((delta + 999999) / 1000000);
 
-		if (timeout_ms < 0 || t < timeout_ms)
-			timeout_ms = t;
+		if (delta < 0)
+			delta = 0;
+		if (timeout_ns < 0 || delta < timeout_ns)
+			timeout_ns = delta;
 	}
-	return timeout_ms;
+	return timeout_ns;
+}
+
+/*
+ * Wait for events, @timeout_ns at most (-1: no limit). A timer due in less than a millisecond
+ * (a device's interrupt delay counts microseconds) is waited for to the nanosecond with
+ * epoll_pwait2(); epoll_wait() would round it up to a whole millisecond. Kernels before 5.11
+ * lack epoll_pwait2(): there the wait is rounded up.
+ */
+static int loop_wait(struct loop *loop, struct epoll_event *events, int max, int64_t timeout_ns)
+{
+	static bool no_pwait2; /* shared by every loop's thread: read and set atomically */
+	int64_t ms;
+
+	if (timeout_ns > 0 && timeout_ns % 1000000 && !__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
+		struct timespec ts = { timeout_ns / 1000000000, timeout_ns % 1000000000 };
+		int n = epoll_pwait2(loop->epfd, events, max, &ts, NULL);
+
+		if (n >= 0 || errno != ENOSYS)
+			return n;
+		__atomic_store_n(&no_pwait2, true, __ATOMIC_RELAXED);
+	}
+	ms = timeout_ns < 0 ? -1 : (timeout_ns + 999999) / 1000000;
+	return epoll_wait(loop->epfd, events, max, ms > INT_MAX ? INT_MAX : (int)ms);
 }
 
 int loop_run_once(struct loop *loop, int timeout_ms)
 {
 	struct epoll_event events[LOOP_MAX_EVENTS];
-	int64_t poll_start = 0;
+	int64_t poll_start = 0, timeout_ns = timeout_ms < 0 ? -1 : timeout_ms * 1000000LL;
 	int n, ran = 0;
 
 	for (int i = 0; i < loop->ngated; i++) {
@@ -764,17 +795,17 @@ int loop_run_once(struct loop *loop, int timeout_ms)
 
 		loop_update_events(loop, fd, loop_wanted_events(&loop->fds[fd]));
 	}
-	timeout_ms = loop_timeout(loop, timeout_ms);
-	if (timeout_ms != 0 && loop->poll_max_ns && loop->npoll_handlers) {
+	timeout_ns = loop_timeout(loop, timeout_ns);
+	if (timeout_ns != 0 && loop->poll_max_ns && loop->npoll_handlers) {
 		poll_start = loop_now_ns();
-		ran += loop_poll_window(loop, &timeout_ms);
+		ran += loop_poll_window(loop, &timeout_ns);
 		/* The window took some of the time left before the next timer. */
-		if (timeout_ms != 0)
-			timeout_ms = loop_timeout(loop, timeout_ms);
+		if (timeout_ns != 0)
+			timeout_ns = loop_timeout(loop, timeout_ns);
 	} else {
 		ran += loop_poll_no_window(loop);
 	}
-	n = epoll_wait(loop->epfd, events, LOOP_MAX_EVENTS, timeout_ms);
+	n = loop_wait(loop, events, LOOP_MAX_EVENTS, timeout_ns);
 	if (n < 0) {
 		if (errno != EINTR)
 			return -errno;

@@ -432,7 +432,7 @@ static const struct opt_desc virtio_net_desc[] = {
 	OPT(struct device_virtio_net_opts, "iothread", OPT_STRING, iothread,
 	    "-object iothread to run the data path on (with its netdev)"),
 	OPT_MAX(struct device_virtio_net_opts, "poll-us", OPT_UINT, poll_us,
-		VIRTIO_NET_POLL_US_MAX,
+		DEVICE_POLL_US_MAX,
 		"poll the rings up to this long before sleeping, adapting to the traffic "
 		"(default 0: kicks only)"),
 	{ 0 }
@@ -449,6 +449,9 @@ static const struct opt_desc e1000_desc[] = {
 	    "QEMU's qtest socket, to raise the interrupt under TCG"),
 	OPT(struct device_e1000_opts, "ioapic", OPT_STRING, ioapic,
 	    "the IOAPIC's QOM path for qtest (default /machine/i440fx/ioapic)"),
+	OPT_MAX(struct device_e1000_opts, "poll-us", OPT_UINT, poll_us, DEVICE_POLL_US_MAX,
+		"look for the vCPU's next register access up to this long before sleeping, "
+		"adapting to the traffic (default 0: sleep at once)"),
 	{ 0 }
 };
 

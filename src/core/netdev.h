@@ -199,7 +199,7 @@ struct object_iothread_opts {
 
 /* -device virtio-net */
 /* The longest adaptive poll window a device may ask for (poll-us=), in microseconds. */
-#define VIRTIO_NET_POLL_US_MAX 100000
+#define DEVICE_POLL_US_MAX 100000
 struct device_virtio_net_opts {
 	char *netdev;
 	char *socket;
@@ -227,6 +227,7 @@ struct device_e1000_opts {
 	char *fd;	/* or: an inherited, connected socket */
 	char *qtest;	/* QEMU's qtest socket, to raise INTx under TCG */
 	char *ioapic;	/* the IOAPIC's QOM path for qtest */
+	uint64_t poll_us; /* adaptive polling of the proxy socket before the loop sleeps */
 };
 
 int net_init_tap(const struct netdev_tap_opts *o, const char *id, struct loop *loop,

@@ -1703,6 +1703,7 @@ int device_init_e1000(const struct device_e1000_opts *o, const char *id, struct 
 	cfg.fd = fd;
 	cfg.qtest = o->qtest;
 	cfg.ioapic = o->ioapic;
+	cfg.poll_ns = o->poll_us * 1000;
 	cfg.desc = &e1000_pci_desc;
 	cfg.ops = &e1000_proxy_ops;
 	cfg.opaque = s;

@@ -133,6 +133,7 @@ _Static_assert(sizeof(struct mpqemu_bar) == 24, "BarAccessMsg");
  * @listen_fd:	listening socket (-1: fd mode)
  * @owned:	the listening socket's path, removed at the end
  * @conn_fd:	the hypervisor's connection (-1: none)
+ * @polling:	pci_proxy_poll() is the loop's poll handler (poll-us)
  * @hdr:	header of the message being gathered
  * @data:	its data
  * @rx_len:	bytes of header and data gathered
@@ -158,6 +159,7 @@ struct pci_proxy {
 	int listen_fd;
 	struct unix_socket_owned owned;
 	int conn_fd;
+	bool polling;
 	struct mpqemu_hdr hdr;
 	union mpqemu_data data;
 	size_t rx_len;
@@ -829,19 +831,82 @@ static int pci_proxy_recv(struct pci_proxy *p)
 	}
 }
 
+/**
+ * pci_proxy_peek_access() - answer a BAR access before taking it off the socket
+ * @p:	the proxy, with no message partly read
+ *
+ * The vCPU that sent the access sleeps on its end of the socket for the reply. A unix socket
+ * wakes its writer when what it wrote is consumed, and here writer and reader are that one
+ * thread, waiting on one queue: consuming the access first would wake the vCPU for nothing,
+ * a second wakeup per access, which on a busy host costs as much as the answer. So the access
+ * is peeked, answered, and only then consumed.
+ *
+ * Return: 1 answered and consumed, 0 when what waits is not one whole BAR access (the caller
+ *	   reads it the usual way), -EAGAIN when nothing waits, or another negative errno (the
+ *	   connection must end)
+ */
+static int pci_proxy_peek_access(struct pci_proxy *p)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int) * MPQEMU_MAX_FDS)];
+		struct cmsghdr align;
+	} u;
+	const size_t want = MPQEMU_HDR_SIZE + sizeof(p->data.bar);
+	struct iovec iov[2] = { { &p->hdr, MPQEMU_HDR_SIZE }, { &p->data, sizeof(p->data.bar) } };
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = 2, .msg_control = u.buf,
+			     .msg_controllen = sizeof(u.buf) };
+	int fds[MPQEMU_MAX_FDS];
+	unsigned int nfds = 0;
+	ssize_t n;
+	int ret;
+
+	do {
+		n = recvmsg(p->conn_fd, &mh, MSG_PEEK | MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return errno == EAGAIN ? -EAGAIN : 0; /* the usual path reports errors */
+	/* fds seen by a peek are copies: closed here; the usual path takes (and refuses) them. */
+	ret = unix_socket_take_fds(&mh, fds, &nfds, MPQEMU_MAX_FDS);
+	for (unsigned int i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (n != (ssize_t)want || ret < 0 || nfds ||
+	    (p->hdr.cmd != MPQEMU_BAR_READ && p->hdr.cmd != MPQEMU_BAR_WRITE) ||
+	    p->hdr.size != sizeof(p->data.bar))
+		return 0;
+	p->rx_len = want;
+	ret = pci_proxy_process(p);
+	/* Now take it off (also when refused: a socket closed with unread data is reset). */
+	mh.msg_control = NULL;
+	mh.msg_controllen = 0;
+	do {
+		n = recvmsg(p->conn_fd, &mh, MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (ret >= 0 && n != (ssize_t)want) {
+		log_ratelimited_warn(&p->rl, "pci-proxy %s: an answered access could not be taken",
+				     p->cfg.name);
+		return -EIO;
+	}
+	return ret < 0 ? ret : 1;
+}
+
 static void pci_proxy_read(void *opaque)
 {
 	struct pci_proxy *p = opaque;
 
 	for (unsigned int handled = 0; handled < PCI_PROXY_MSGS_PER_READ; handled++) {
-		int ret = pci_proxy_recv(p);
+		int ret = p->rx_len ? 0 : pci_proxy_peek_access(p);
 
-		if (ret == 0)
+		if (ret == -EAGAIN)
 			return;
-		if (ret > 0) {
-			ret = pci_proxy_process(p);
-			pci_proxy_rx_reset(p);
+		if (ret == 0) {
+			/* Anything else, or an access not yet whole: gathered, then processed. */
+			ret = pci_proxy_recv(p);
+			if (ret == 0)
+				return;
+			if (ret > 0)
+				ret = pci_proxy_process(p);
 		}
+		pci_proxy_rx_reset(p);
 		if (ret < 0) {
 			pci_proxy_drop(p);
 			return;
@@ -851,6 +916,31 @@ static void pci_proxy_read(void *opaque)
 		if (ret > 0)
 			return;
 	}
+}
+
+/*
+ * poll-us: before the loop sleeps it looks for the next access here, for up to its poll
+ * window. A vCPU's accesses come in runs (an interrupt costs the Linux driver five), and one
+ * that finds the loop awake is not delayed by the wakeup of a sleeping thread, which on a
+ * virtual host costs more than the answer.
+ */
+static bool pci_proxy_poll(void *opaque)
+{
+	struct pci_proxy *p = opaque;
+	int ret;
+
+	if (p->conn_fd < 0 || p->rx_len)
+		return false;
+	ret = pci_proxy_peek_access(p);
+	if (ret == -EAGAIN)
+		return false;
+	if (ret < 0)
+		pci_proxy_drop(p);
+	else if (ret == 0)
+		pci_proxy_read(p); /* any other message: the usual path */
+	else
+		pci_proxy_rx_reset(p);
+	return true;
 }
 
 /**
@@ -1000,6 +1090,15 @@ struct pci_proxy *pci_proxy_new(struct loop *loop, const struct pci_proxy_cfg *c
 			goto fail;
 		}
 	}
+	if (cfg->poll_ns) {
+		ret = loop_poll_handler_add(loop, pci_proxy_poll, NULL, NULL, p);
+		if (ret < 0) {
+			error_set(err, ret, "out of memory");
+			goto fail;
+		}
+		p->polling = true;
+		loop_want_poll_ns(loop, (int64_t)cfg->poll_ns);
+	}
 	return p;
 fail:
 	pci_proxy_free(p);
@@ -1010,6 +1109,8 @@ void pci_proxy_free(struct pci_proxy *p)
 {
 	if (!p)
 		return;
+	if (p->polling)
+		loop_poll_handler_remove(p->loop, pci_proxy_poll, p);
 	if (p->conn_fd >= 0) {
 		loop_set_fd_handler(p->loop, p->conn_fd, NULL, NULL, NULL, NULL);
 		close_fd(&p->conn_fd);

@@ -95,6 +95,7 @@ struct pci_proxy_cfg {
 	int fd;
 	const char *qtest;
 	const char *ioapic;
+	uint64_t poll_ns;
 	const struct pci_function_desc *desc;
 	const struct pci_function_ops *ops;
 	void *opaque;

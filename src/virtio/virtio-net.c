@@ -1410,9 +1410,7 @@ int device_init_virtio_net(const struct device_virtio_net_opts *o, const char *i
 			goto fail;
 		}
 		dev->adaptive = true;
-		/* The loop's window is shared by its devices: the longest asked for. */
-		if (loop_poll_max_ns(loop) < (int64_t)o->poll_us * 1000)
-			loop_set_poll_max_ns(loop, (int64_t)o->poll_us * 1000);
+		loop_want_poll_ns(loop, (int64_t)o->poll_us * 1000);
 	}
 
 	cfg.path = o->socket;

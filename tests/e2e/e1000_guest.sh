@@ -6,7 +6,8 @@
 #   1. -netdev user: the driver probes, the link comes up, DHCP gives 10.0.2.15, a page from
 #      the host's loopback arrives intact through 10.0.2.2, iperf3 both ways through the NAT
 #      (TSO cut in software: libslirp takes no vnet headers).
-#   2. -netdev tap (vnet_hdr=on) into a namespace of ours: ping and iperf3 both ways, a VLAN
+#   2. -netdev tap (vnet_hdr=on) into a namespace of ours, the device polling its socket
+#      (poll-us): ping and iperf3 both ways, a VLAN
 #      (802.1Q tags inserted, stripped and filtered by the device for the driver), set_link
 #      off and on seen by the guest as carrier, then a reboot of the guest (QEMU resets
 #      the machine and sends DEVICE_RESET) and a second boot whose device works again.
@@ -52,11 +53,12 @@ fail() {
 	e2e_fail "$@"
 }
 
-# start_vwire NAME NETDEV - vwire with an e1000 (id e0) on NETDEV (id n0), QMP on NAME.qmp.
+# start_vwire NAME NETDEV [OPTS] - vwire with an e1000 (id e0, more device options OPTS) on
+# NETDEV (id n0), QMP on NAME.qmp.
 start_vwire() {
 	VW_LOG=$E2E_TMP/vwire-$1.log
 	spawn -o "$VW_LOG" "$VWIRE" -qmp "unix:$E2E_TMP/$1.qmp,server=on,wait=off" \
-		-netdev "$2" -device "e1000,id=e0,netdev=n0,mac=52:54:00:e1:00:01,socket=$PCI_SOCK,qtest=$QTEST_SOCK"
+		-netdev "$2" -device "e1000,id=e0,netdev=n0,mac=52:54:00:e1:00:01,socket=$PCI_SOCK,qtest=$QTEST_SOCK${3:+,$3}"
 	VW_PID=$SPAWN_PID
 	wait_for_socket "$PCI_SOCK" 10 || fail "vwire did not listen on $PCI_SOCK"
 }
@@ -121,7 +123,9 @@ TAP=$(e2e_ifname vwe1)
 HOST_IP=10.233.0.1
 GUEST_IP=10.233.0.2
 make_netns "$NS"
-start_vwire tap "tap,id=n0,ifname=$TAP,vnet_hdr=on"
+# The device polls the proxy socket before its loop sleeps (poll-us): the vCPU's accesses are
+# answered from the poll handler, through set_link and the guest's reboot as well.
+start_vwire tap "tap,id=n0,ifname=$TAP,vnet_hdr=on" poll-us=1000
 move_tap "$TAP" "$NS" "$HOST_IP/24"
 spawn -n "$NS" iperf3 -s
 guest_boot t --ip "$GUEST_IP/24" -- "${QEMU_NIC[@]}" -action reboot=reset

@@ -8,6 +8,7 @@
  * connection.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -104,8 +105,11 @@ static const struct pci_function_desc model_desc = {
 	.bars = { { 0x20000, false }, { 64, true } },
 };
 
-/* A proxy on one end of a socketpair, QEMU's end kept; INTx through @qtest's socket if given. */
-static struct fixture *fixture_new(const char *qtest)
+/*
+ * A proxy on one end of a socketpair, QEMU's end kept; INTx through @qtest's socket if given;
+ * the socket polled before the loop sleeps for up to @poll_ns.
+ */
+static struct fixture *fixture_new(const char *qtest, uint64_t poll_ns)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct pci_proxy_cfg cfg = { 0 };
@@ -120,6 +124,7 @@ static struct fixture *fixture_new(const char *qtest)
 	cfg.fd = sv[1];
 	cfg.qtest = qtest;
 	cfg.ioapic = qtest ? "/machine/ioapic" : NULL;
+	cfg.poll_ns = poll_ns;
 	cfg.desc = &model_desc;
 	cfg.ops = &model_ops;
 	cfg.opaque = &f->model;
@@ -132,7 +137,7 @@ static struct fixture *fixture_new(const char *qtest)
 
 static int setup(void **state)
 {
-	*state = fixture_new(NULL);
+	*state = fixture_new(NULL, 0);
 	return 0;
 }
 
@@ -390,7 +395,7 @@ static void test_qtest(void **state)
 	assert_true(lfd >= 0);
 	assert_int_equal(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	assert_int_equal(listen(lfd, 1), 0);
-	f = fixture_new(path);
+	f = fixture_new(path, 0);
 	cfg_write(f, 0x3c, 11, 1); /* the guest's interrupt line: GSI 11 */
 
 	/* Up and down before QEMU answered anything: both written, in order. */
@@ -495,6 +500,67 @@ static void test_malformed(void **state)
 	}
 }
 
+/* A vCPU on its own thread: accesses one after the other, each waiting for its reply. */
+struct vcpu {
+	int fd;
+	unsigned int accesses, answered;
+	volatile bool done;
+};
+
+static void *vcpu_run(void *opaque)
+{
+	struct vcpu *v = opaque;
+	struct timeval tv = { 5, 0 };
+
+	setsockopt(v->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (unsigned int i = 0; i < v->accesses; i++) {
+		struct { int32_t cmd; uint32_t pad; uint64_t size; uint64_t addr, val; uint32_t size2;
+			 uint8_t memory, pad2[3]; } m = { BAR_READ, 0, 24, 0xfebc0008, 0, 4, 1, { 0 } };
+		struct { int32_t cmd; uint32_t pad; uint64_t size; uint64_t value; } r;
+
+		if (send(v->fd, &m, sizeof(m), 0) != (ssize_t)sizeof(m) ||
+		    recv(v->fd, &r, sizeof(r), MSG_WAITALL) != (ssize_t)sizeof(r) || r.cmd != RET ||
+		    r.value != 0x55667788)
+			break;
+		v->answered++;
+	}
+	v->done = true;
+	return NULL;
+}
+
+/*
+ * poll-us: the loop's window is the device's, and a run of accesses from a vCPU thread is
+ * answered, every one in order, while the loop polls the socket before sleeping (the window
+ * grows, as accesses come soon after it). Freed, the proxy leaves the loop's poll handlers.
+ */
+static void test_poll(void **state)
+{
+	struct fixture *f = fixture_new(NULL, 10000000);
+	struct vcpu v = { .fd = f->qemu, .accesses = 300 };
+	int64_t widest = 0;
+	pthread_t t;
+
+	(void)state;
+	assert_int_equal(loop_poll_max_ns(f->loop), 10000000);
+	cfg_write(f, 0x10, 0xfebc0000, 4);
+	cfg_write(f, 0x04, 0x7, 2);
+	assert_int_equal(pthread_create(&t, NULL, vcpu_run, &v), 0);
+	while (!v.done) {
+		loop_run_once(f->loop, 10);
+		if (loop_poll_ns(f->loop) > widest)
+			widest = loop_poll_ns(f->loop);
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(v.answered, v.accesses);
+	assert_int_equal(f->model.reads, v.accesses);
+	assert_true(widest > 0);
+	/* Freed: a round with the window open must not reach it. */
+	pci_proxy_free(f->proxy);
+	f->proxy = NULL;
+	loop_run_once(f->loop, 1);
+	teardown((void **)&f);
+}
+
 /* A message split over many writes is still one message. */
 static void test_split_message(void **state)
 {
@@ -543,6 +609,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_device_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_message, setup, teardown),
+		cmocka_unit_test(test_poll),
 		cmocka_unit_test(test_refuses_bad_cfg),
 	};
 
