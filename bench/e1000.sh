@@ -3,6 +3,7 @@
 # model against QEMU's built-in one, same guest image, same run:
 #   qemu:  -netdev tap,vhost=off -device e1000                       (QEMU's own model)
 #   vwire: vwire -netdev tap -device e1000,socket=...,qtest=...      -device x-pci-proxy-dev
+#          and again with poll-us=$POLL_US (default 1000) on the device
 # For each: iperf3 guest -> host and host -> guest (-R), $SECONDS_PER_RUN s, best of $RUNS.
 # Prints a markdown table with the ratios. Guests run under TCG (this machine's /dev/kvm cannot
 # run a stock kernel), so vwire's model is reached through QEMU's proxy (every register access
@@ -21,6 +22,7 @@ require_vwire --build
 VWIRECTL=$(dirname "$VWIRE")/vwirectl
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-8}
 RUNS=${RUNS:-2}
+POLL_US=${POLL_US:-1000}
 guest_build
 
 NS=vwbe-$E2E_SUFFIX
@@ -48,29 +50,38 @@ guest_stop q || true
 ip -n "$NS" link del "$TAPQ"
 
 # vwire's e1000 on a tap moved into the namespace; QEMU forwards the PCI function to it.
-TAPV=$(e2e_ifname vwbv)
+# measure_vwire KEY [DEVICE_OPTS] - boot the guest on a fresh vwire, measure both ways.
 chmod 700 "$E2E_TMP"
-spawn -o "$E2E_TMP/vwire.log" "$VWIRE" -netdev "tap,id=t0,ifname=$TAPV,vnet_hdr=on" \
-	-device "e1000,id=e0,netdev=t0,socket=$E2E_TMP/e1000.sock,qtest=$E2E_TMP/qtest.sock"
-VW=$SPAWN_PID
-wait_for_socket "$E2E_TMP/e1000.sock" 10 || e2e_fail "vwire did not start"
-move_tap "$TAPV" "$NS" "$HOST_IP/24"
 cat >"$E2E_TMP/qemu-e1000" <<EOF
 #!/bin/sh
 exec "$VWIRECTL" pci-exec "$E2E_TMP/e1000.sock" qemu-system-x86_64 "\$@"
 EOF
 chmod +x "$E2E_TMP/qemu-e1000"
-GUEST_QEMU=$E2E_TMP/qemu-e1000 guest_boot v --ip "$GUEST_IP/24" -- \
-	-qtest "unix:$E2E_TMP/qtest.sock,server=on,wait=off" -qtest-log /dev/null \
-	-device "x-pci-proxy-dev,id=p0,fd={fd}"
-guest_wait_ready v 180 || e2e_fail "vwire e1000 guest did not boot"
-R[vwire_tx]=$(measure v)
-R[vwire_rx]=$(measure v -R)
-guest_stop v || true
-kill_pid "$VW"
+measure_vwire() {
+	local tap
+	tap=$(e2e_ifname vwbv)
+	spawn -o "$E2E_TMP/vwire-$1.log" "$VWIRE" -netdev "tap,id=t0,ifname=$tap,vnet_hdr=on" \
+		-device "e1000,id=e0,netdev=t0,socket=$E2E_TMP/e1000.sock,qtest=$E2E_TMP/qtest.sock${2:+,$2}"
+	local vw=$SPAWN_PID
+	wait_for_socket "$E2E_TMP/e1000.sock" 10 || e2e_fail "vwire did not start"
+	move_tap "$tap" "$NS" "$HOST_IP/24"
+	GUEST_QEMU=$E2E_TMP/qemu-e1000 guest_boot "$1" --ip "$GUEST_IP/24" -- \
+		-qtest "unix:$E2E_TMP/qtest.sock,server=on,wait=off" -qtest-log /dev/null \
+		-device "x-pci-proxy-dev,id=p0,fd={fd}"
+	guest_wait_ready "$1" 180 || e2e_fail "vwire e1000 guest did not boot"
+	R[$1_tx]=$(measure "$1")
+	R[$1_rx]=$(measure "$1" -R)
+	guest_stop "$1" || true
+	kill_pid "$vw"
+	rm -f "$E2E_TMP/e1000.sock" # stale if vwire could not unlink it
+}
+measure_vwire v
+measure_vwire vp "poll-us=$POLL_US"
 
 echo
-echo "| guest TCP through a tap, e1000 (TCG guest, iperf3 ${SECONDS_PER_RUN}s, best of $RUNS) | QEMU -device e1000 | vwire -device e1000 | vwire / QEMU |"
-echo "|---|---|---|---|"
-echo "| guest -> host, Gbit/s | ${R[qemu_tx]} | ${R[vwire_tx]} | $(ratio "${R[vwire_tx]}" "${R[qemu_tx]}") |"
-echo "| host -> guest, Gbit/s | ${R[qemu_rx]} | ${R[vwire_rx]} | $(ratio "${R[vwire_rx]}" "${R[qemu_rx]}") |"
+echo "| guest TCP through a tap, e1000 (TCG guest, iperf3 ${SECONDS_PER_RUN}s, best of $RUNS) | QEMU -device e1000 | vwire -device e1000 | vwire / QEMU | vwire poll-us=$POLL_US | vwire poll-us / QEMU |"
+echo "|---|---|---|---|---|---|"
+for d in tx rx; do
+	[[ $d == tx ]] && what="guest -> host" || what="host -> guest"
+	echo "| $what, Gbit/s | ${R[qemu_$d]} | ${R[v_$d]} | $(ratio "${R[v_$d]}" "${R[qemu_$d]}") | ${R[vp_$d]} | $(ratio "${R[vp_$d]}" "${R[qemu_$d]}") |"
+done
