@@ -873,6 +873,14 @@ static ssize_t user_native_output(void *opaque, const struct iovec *iov, int iov
 	return net_send_iov(&u->nc, iov, iovcnt, NET_FLAG_VNET_HDR, user_native_sent);
 }
 
+/* A peer that takes no vnet headers (an e1000) gets TCP data a segment per frame. */
+static bool user_native_gso(void *opaque)
+{
+	struct user *u = opaque;
+
+	return net_peer_accepts_vnet_hdr(&u->nc);
+}
+
 /* The native engine reads TCP data straight into a guest's buffers when its device takes
  * vnet headers (it writes a GSO header) and can lend them. */
 static int user_native_lend(void *opaque, struct iovec *iov, int max_iov, size_t max_len)
@@ -919,6 +927,7 @@ static int user_native_setup(struct user *u, const struct netdev_user_opts *o,
 	if (!u->native)
 		return error_set(err, ret, "cannot start the native engine: %s", strerror(-ret));
 	usernet_set_lend(u->native, user_native_lend, user_native_commit);
+	usernet_set_gso(u->native, user_native_gso);
 	for (size_t i = 0; i < o->hostfwd.count; i++) {
 		ret = user_add_hostfwd(u, o->hostfwd.items[i], err);
 		if (ret < 0) {

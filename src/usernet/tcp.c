@@ -371,13 +371,22 @@ static size_t unet_tcp_data_hdr(struct usernet *u, struct unet_tcp *t, uint8_t *
 	return l4 + UNET_TCP_HLEN;
 }
 
+/* The most payload one frame to the guest carries: whole segments in a GSO frame, or one. */
+static size_t unet_tcp_frame_max(struct usernet *u, const struct unet_tcp *t)
+{
+	if (u->gso && !u->gso(u->opaque))
+		return t->mss;
+	return (UNET_GSO_PAYLOAD_MAX / t->mss) * t->mss;
+}
+
 /*
  * Frames of @n bytes read at @data go to the guest from snd_nxt on, in GSO frames of whole
- * segments; returns the bytes sent (fewer when the guest's side filled up).
+ * segments (or a segment per frame); returns the bytes sent (fewer when the guest's side
+ * filled up).
  */
 static size_t unet_tcp_emit(struct usernet *u, struct unet_tcp *t, uint8_t *data, size_t n)
 {
-	size_t seg_max = (UNET_GSO_PAYLOAD_MAX / t->mss) * t->mss, off = 0;
+	size_t seg_max = unet_tcp_frame_max(u, t), off = 0;
 	uint8_t hdr[NET_VNET_HDR_LEN + UNET_L3_HLEN_MAX + UNET_TCP_HLEN];
 	uint16_t window = unet_tcp_window_field(u, t, false);
 
@@ -407,7 +416,7 @@ static size_t unet_tcp_emit(struct usernet *u, struct unet_tcp *t, uint8_t *data
  */
 static ssize_t unet_tcp_lend_frame(struct usernet *u, struct unet_tcp *t, size_t want)
 {
-	size_t seg_max = (UNET_GSO_PAYLOAD_MAX / t->mss) * t->mss;
+	size_t seg_max = unet_tcp_frame_max(u, t);
 	size_t hlen = NET_VNET_HDR_LEN + UNET_ETH_HLEN + UNET_TCP_HLEN +
 		      (unet_is_v4(&t->f.gaddr) ? UNET_IPV4_HLEN : UNET_IPV6_HLEN);
 	struct iovec iov[UNET_TCP_IOV_MAX], piece[UNET_TCP_IOV_MAX];

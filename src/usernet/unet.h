@@ -115,6 +115,7 @@ struct unet_guestfwd {
  * @opaque:		for @output, @lend and @commit
  * @lend:		borrows the guest's receive buffers (optional)
  * @commit:		hands them over
+ * @gso:		whether the guest's side takes GSO frames (optional: always)
  * @host_mac:		the engine's MAC: every frame to the guest comes from it
  * @guest_mac:		the guest's MAC, once heard
  * @guest_mac_known:	whether it was
@@ -153,6 +154,7 @@ struct usernet {
 	void *opaque;
 	usernet_lend_fn *lend;
 	usernet_commit_fn *commit;
+	usernet_gso_fn *gso;
 	uint8_t host_mac[UNET_ETH_ALEN];
 	uint8_t guest_mac[UNET_ETH_ALEN];
 	bool guest_mac_known;

@@ -1024,6 +1024,11 @@ void usernet_set_lend(struct usernet *u, usernet_lend_fn *lend, usernet_commit_f
 	u->commit = commit;
 }
 
+void usernet_set_gso(struct usernet *u, usernet_gso_fn *gso)
+{
+	u->gso = gso;
+}
+
 void usernet_free(struct usernet *u)
 {
 	if (!u)

@@ -90,6 +90,18 @@ typedef int usernet_lend_fn(void *opaque, struct iovec *iov, int max_iov, size_t
 typedef void usernet_commit_fn(void *opaque, size_t len);
 
 /**
+ * typedef usernet_gso_fn - whether the guest's side takes GSO frames now (a vnet header that
+ *			    asks for segmentation, done by the guest or a device that offloads)
+ * @opaque:	the net client's
+ *
+ * Without, TCP data goes to the guest one segment per frame: the core would cut a GSO frame
+ * for such a peer, and a ring that fills halfway loses the rest of the cut frame.
+ *
+ * Return: true when GSO frames are taken whole
+ */
+typedef bool usernet_gso_fn(void *opaque);
+
+/**
  * usernet_new() - start the engine on @loop
  * @loop:	the event loop that drives its sockets and timers
  * @cfg:	the network (copied; strings must outlive the engine)
@@ -109,6 +121,14 @@ struct usernet *usernet_new(struct loop *loop, const struct usernet_config *cfg,
  * @commit:	hands them over
  */
 void usernet_set_lend(struct usernet *u, usernet_lend_fn *lend, usernet_commit_fn *commit);
+
+/**
+ * usernet_set_gso() - ask @gso before TCP data is framed for the guest (unset: GSO frames
+ *		       always)
+ * @u:		the engine
+ * @gso:	says whether the guest's side takes GSO frames
+ */
+void usernet_set_gso(struct usernet *u, usernet_gso_fn *gso);
 
 /**
  * usernet_free() - close every flow and listening socket and free the engine; NULL is ignored

@@ -965,6 +965,50 @@ static void test_tcp_host_data_gso(void **state)
 	free(data);
 }
 
+/* The guest's side takes no GSO frames (usernet_set_gso()): one segment per frame. */
+static bool no_gso(void *opaque)
+{
+	(void)opaque;
+	return false;
+}
+
+/*
+ * A guest whose device takes no vnet headers (an e1000) gets host data a segment per frame,
+ * never a GSO frame, all of it in order.
+ */
+static void test_tcp_host_data_no_gso(void **state)
+{
+	enum { LEN = 20000 };
+	uint8_t *data = malloc(LEN);
+	unsigned int segments = 0;
+	struct conn c;
+	size_t have = 0;
+	int64_t end;
+
+	(void)state;
+	usernet_set_gso(unet, no_gso);
+	conn_open(&c, 40031);
+	fill_pattern(data, LEN, 5);
+	assert_int_equal(send(c.afd, data, LEN, 0), LEN);
+	end = now_ms() + WAIT_MS;
+	while (have < LEN && now_ms() < end) {
+		loop_run_once(loop, 5);
+		have = collect_data(&c, 0, c.eisn + 1, data, LEN, have);
+	}
+	assert_int_equal(have, LEN);
+	for (size_t i = 0; i < nframes; i++) {
+		if (!is_data_of(&frames[i], &c))
+			continue;
+		assert_int_equal(frames[i].vh.gso_type, VIRTIO_NET_HDR_GSO_NONE);
+		assert_true(frames[i].plen <= GUEST_MSS);
+		segments++;
+	}
+	assert_true(segments >= LEN / GUEST_MSS);
+	usernet_set_gso(unet, NULL);
+	conn_close(&c);
+	free(data);
+}
+
 static void test_tcp_guest_fin(void **state)
 {
 	char buf[16];
@@ -1694,6 +1738,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tcp_handshake_and_guest_data, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_host_data_gso, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tcp_host_data_no_gso, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_guest_fin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_host_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_guest_rst, setup, teardown),
