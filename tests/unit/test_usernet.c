@@ -922,25 +922,30 @@ static void test_tcp_handshake_and_guest_data(void **state)
 	conn_close(&c);
 }
 
+/* Send @len bytes of @data from the host's end of @c; the guest must get all of them, in order. */
+static void send_and_collect(struct conn *c, const uint8_t *data, size_t len)
+{
+	int64_t end = now_ms() + WAIT_MS;
+	size_t have = 0;
+
+	assert_int_equal(send(c->afd, data, len, 0), (ssize_t)len);
+	while (have < len && now_ms() < end) {
+		loop_run_once(loop, 5);
+		have = collect_data(c, 0, c->eisn + 1, data, len, have);
+	}
+	assert_int_equal(have, len);
+}
+
 static void test_tcp_host_data_gso(void **state)
 {
 	enum { LEN = 20000 };
 	uint8_t *data = malloc(LEN);
 	bool gso = false;
 	struct conn c;
-	size_t have = 0;
-	int64_t end;
-
 	(void)state;
 	conn_open(&c, 40002);
 	fill_pattern(data, LEN, 3);
-	assert_int_equal(send(c.afd, data, LEN, 0), LEN);
-	end = now_ms() + WAIT_MS;
-	while (have < LEN && now_ms() < end) {
-		loop_run_once(loop, 5);
-		have = collect_data(&c, 0, c.eisn + 1, data, LEN, have);
-	}
-	assert_int_equal(have, LEN);
+	send_and_collect(&c, data, LEN);
 	for (size_t i = 0; i < nframes; i++) {
 		if (!is_data_of(&frames[i], &c))
 			continue;
@@ -982,20 +987,11 @@ static void test_tcp_host_data_no_gso(void **state)
 	uint8_t *data = malloc(LEN);
 	unsigned int segments = 0;
 	struct conn c;
-	size_t have = 0;
-	int64_t end;
-
 	(void)state;
 	usernet_set_gso(unet, no_gso);
 	conn_open(&c, 40031);
 	fill_pattern(data, LEN, 5);
-	assert_int_equal(send(c.afd, data, LEN, 0), LEN);
-	end = now_ms() + WAIT_MS;
-	while (have < LEN && now_ms() < end) {
-		loop_run_once(loop, 5);
-		have = collect_data(&c, 0, c.eisn + 1, data, LEN, have);
-	}
-	assert_int_equal(have, LEN);
+	send_and_collect(&c, data, LEN);
 	for (size_t i = 0; i < nframes; i++) {
 		if (!is_data_of(&frames[i], &c))
 			continue;
