@@ -772,7 +772,8 @@ static int loop_wait(struct loop *loop, struct epoll_event *events, int max, int
 	static bool no_pwait2; /* shared by every loop's thread: read and set atomically */
 	int64_t ms;
 
-	if (timeout_ns > 0 && timeout_ns % 1000000 && !__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
+	if (timeout_ns > 0 && timeout_ns % 1000000 &&
+	    !__atomic_load_n(&no_pwait2, __ATOMIC_RELAXED)) {
 		struct timespec ts = { timeout_ns / 1000000000, timeout_ns % 1000000000 };
 		int n = epoll_pwait2(loop->epfd, events, max, &ts, NULL);
 

@@ -514,8 +514,13 @@ static void *vcpu_run(void *opaque)
 
 	setsockopt(v->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	for (unsigned int i = 0; i < v->accesses; i++) {
-		struct { int32_t cmd; uint32_t pad; uint64_t size; uint64_t addr, val; uint32_t size2;
-			 uint8_t memory, pad2[3]; } m = { BAR_READ, 0, 24, 0xfebc0008, 0, 4, 1, { 0 } };
+		struct {
+			int32_t cmd;
+			uint32_t pad;
+			uint64_t size, addr, val;
+			uint32_t access_size;
+			uint8_t memory, pad2[3];
+		} m = { BAR_READ, 0, 24, 0xfebc0008, 0, 4, 1, { 0 } };
 		struct { int32_t cmd; uint32_t pad; uint64_t size; uint64_t value; } r;
 
 		if (send(v->fd, &m, sizeof(m), 0) != (ssize_t)sizeof(m) ||
