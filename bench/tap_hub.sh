@@ -23,6 +23,8 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/vwire-bench.XXXXXX")
 pid=
 nsa=vwbA$sfx nsb=vwbB$sfx ta=vwbtA$sfx tb=vwbtB$sfx
 
+# shellcheck source=../tests/e2e/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib/common.sh"
 skip() { echo "SKIP: $*" >&2; exit 77; }
 [[ $(id -u) == 0 ]] || skip "needs root"
 for c in ip iperf3 python3 "$QEMU"; do command -v "$c" >/dev/null || skip "missing $c"; done
@@ -42,7 +44,7 @@ cleanup() {
 	ip netns del "$nsb" 2>/dev/null
 	rm -rf "$tmp"
 }
-trap cleanup EXIT
+on_cleanup cleanup # run by common.sh's EXIT trap
 
 # start IMPL: run vwire or QEMU with two taps joined by hub 0, and wait for both taps.
 start() {

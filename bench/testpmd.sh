@@ -63,6 +63,8 @@ sw_pid= tp_pid=
 s0=$tmp/s0.sock s1=$tmp/s1.sock
 ovs=$tmp/ovs
 
+# shellcheck source=../tests/e2e/lib/common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/lib/common.sh"
 skip() { echo "SKIP: $*" >&2; exit 77; }
 die() { echo "FAIL: $*" >&2; exit 1; }
 [[ $(id -u) == 0 ]] || skip "needs root"
@@ -108,8 +110,7 @@ cleanup() {
 	((hp_added)) && echo $(($(cat "$hp/nr_hugepages") - hp_added)) >"$hp/nr_hugepages"
 	rm -rf "$tmp"
 }
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_cleanup cleanup # run by common.sh's EXIT trap
 
 # Two testpmd instances of MEM MB each (or testpmd and OVS), and room for the EAL's own.
 need=$((2 * (MEM / 2 + 16)))
