@@ -201,6 +201,8 @@ start_switch() {
 			args+=(-netdev "hubport,id=h$i,hubid=$((i / 2))"
 				-device "virtio-net,id=v$i,netdev=h$i,socket=$tmp/s$i.sock$poll")
 		done
+		# valgrind cannot apply a seccomp filter to every thread (TSYNC): no sandbox there.
+		[[ -z ${VWIRE_WRAP:-} ]] || args+=(-sandbox off)
 		# shellcheck disable=SC2086 # VWIRE_WRAP is a command line, e.g. a profiler.
 		taskset -c "$VWIRE_CPUS" ${VWIRE_WRAP:-} "$bin" "${args[@]}" \
 			-D "$tmp/vwire.log" >"$tmp/switch.out" 2>&1 &

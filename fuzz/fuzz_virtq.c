@@ -2,13 +2,15 @@
 /*
  * fuzz_virtq.c - libFuzzer harness for the virtqueue: the input becomes a ring's parameters,
  * an optional inflight region and the bytes of guest memory (two regions, memfd-backed); the
- * harness then plays the device: pops until empty or broken, writes into every writable iovec,
- * pushes, gives back, flushes and notifies. Every iovec must lie inside a guest region.
+ * harness then plays the device: pops (one by one or in bursts) until empty or broken, writes
+ * into every writable iovec, pushes (one by one or in bursts), gives back, flushes and
+ * notifies. Every iovec must lie inside a guest region.
  *
  * Input: [0] flags (FUZZ_F_*), [1] queue size selector, [2..5] base, [6] desc offset,
  * [7] avail/used offset, [8..11] device decisions seed, then the inflight region (if flagged),
  * then guest memory from its first byte.
  */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,13 +140,20 @@ static uint32_t fuzz_next(uint32_t *seed)
 	return *seed >> 16;
 }
 
+/* Push what is held, one by one or as a burst (the seed decides), and publish it. */
 static void fuzz_push_all(struct virtq *vq, unsigned int *held, uint32_t *seed)
 {
+	uint32_t lens[FUZZ_BATCH];
+	bool burst = fuzz_next(seed) % 2;
 	unsigned int i;
 
-	for (i = 0; i < *held; i++)
-		virtq_push(vq, &fuzz_elems[i], fuzz_elems[i].in_len ?
-					       fuzz_next(seed) % (fuzz_elems[i].in_len + 1) : 0);
+	for (i = 0; i < *held; i++) {
+		lens[i] = fuzz_elems[i].in_len ? fuzz_next(seed) % (fuzz_elems[i].in_len + 1) : 0;
+		if (!burst)
+			virtq_push(vq, &fuzz_elems[i], lens[i]);
+	}
+	if (burst)
+		virtq_push_burst(vq, fuzz_elems, *held, lens);
 	*held = 0;
 	virtq_flush(vq);
 	virtq_notify(vq);
@@ -231,6 +240,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	virtq_disable_notify(&vq);
 	limit = 4 * num + 16;
 	for (iter = 0; iter < limit; iter++) {
+		/* Sometimes a burst: it reads the avail ring its own way. */
+		if (held < FUZZ_BATCH - 1 && fuzz_next(&seed) % 2) {
+			unsigned int got = virtq_pop_burst(&vq, &fuzz_elems[held],
+							   1 + fuzz_next(&seed) % (FUZZ_BATCH - held));
+
+			for (unsigned int i = 0; i < got; i++)
+				fuzz_check_elem(&vq, &fuzz_elems[held + i]);
+			held += got;
+			if (vq.broken) {
+				if (!vq.reason[0])
+					abort();
+				break;
+			}
+			if (!got || held == FUZZ_BATCH)
+				fuzz_push_all(&vq, &held, &seed);
+			if (!got) {
+				if (!virtq_enable_notify(&vq))
+					break;
+				virtq_disable_notify(&vq);
+			}
+			continue;
+		}
 		ret = virtq_pop(&vq, &fuzz_elems[held]);
 		if (ret < 0) {
 			if (!vq.broken || !vq.reason[0])

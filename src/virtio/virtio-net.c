@@ -360,8 +360,7 @@ static unsigned int virtio_net_tx_burst(struct virtio_net_queue *q, unsigned int
 		for (unsigned int i = popped; i-- > keep;)
 			virtq_unpop(&q->tx, &q->tx_elems[i]);
 	}
-	for (unsigned int i = 0; i < keep; i++)
-		virtq_push(&q->tx, &q->tx_elems[i], 0);
+	virtq_push_burst(&q->tx, q->tx_elems, keep, NULL);
 	return keep;
 }
 
@@ -604,27 +603,25 @@ static void virtio_net_rx_complete(struct virtio_net_queue *q, unsigned int n, s
 
 /*
  * The common frame: chain @elem's first writable buffer holds the header and the whole frame
- * (@frame_len bytes of @iov from @data_off). Write both there and push the chain; return
- * false (nothing written) otherwise.
+ * (@frame_len bytes of @iov from @data_off). Write both there; return the bytes written, for
+ * the caller to push the chain with, or 0 (nothing written) otherwise.
  */
-static bool virtio_net_rx_write_first(struct virtio_net_queue *q, struct virtq_elem *elem,
-				      struct virtio_net_hdr_v1 *hdr, const struct iovec *iov,
-				      int iovcnt, size_t data_off, size_t frame_len)
+static uint32_t virtio_net_rx_write_first(struct virtio_net_queue *q, struct virtq_elem *elem,
+					  struct virtio_net_hdr_v1 *hdr, const struct iovec *iov,
+					  int iovcnt, size_t data_off, size_t frame_len)
 {
 	uint32_t len = (uint32_t)(VIRTIO_NET_HDR_LEN + frame_len);
 	uint8_t *dst;
 
 	if (!elem->in_num || elem->iov[elem->out_num].iov_len < len)
-		return false;
+		return 0;
 	dst = elem->iov[elem->out_num].iov_base;
 	/* VERSION_1 devices always fill num_buffers: one buffer here. */
 	hdr->num_buffers = htole16(1);
 	memcpy(dst, hdr, VIRTIO_NET_HDR_LEN);
 	net_iov_peek(iov, iovcnt, data_off, dst + VIRTIO_NET_HDR_LEN, frame_len);
 	virtq_log_in_iov(&q->rx, elem, len);
-	virtq_push(&q->rx, elem, len);
-	q->rx_pending = true;
-	return true;
+	return len;
 }
 
 /* The common frame in the next chain; false (nothing taken) sends it the general way. */
@@ -634,12 +631,18 @@ static bool virtio_net_rx_one_fast(struct virtio_net_queue *q, struct virtio_net
 {
 	struct virtq_elem *elem = &q->rx_elems[0];
 
+	uint32_t len;
+
 	if (virtq_pop(&q->rx, elem) <= 0)
 		return false;
-	if (virtio_net_rx_write_first(q, elem, hdr, iov, iovcnt, data_off, frame_len))
-		return true;
-	virtq_unpop(&q->rx, elem);
-	return false;
+	len = virtio_net_rx_write_first(q, elem, hdr, iov, iovcnt, data_off, frame_len);
+	if (!len) {
+		virtq_unpop(&q->rx, elem);
+		return false;
+	}
+	virtq_push(&q->rx, elem, len);
+	q->rx_pending = true;
+	return true;
 }
 
 /*
@@ -709,17 +712,26 @@ static ssize_t virtio_net_receive_iov(struct net_client *nc, const struct iovec 
 static unsigned int virtio_net_rx_burst_fast(struct virtio_net_queue *q,
 					     const struct net_pkt *pkts, unsigned int n)
 {
-	unsigned int popped = virtq_pop_burst(&q->rx, q->rx_elems, n), i;
+	uint32_t lens[NET_BURST_MAX];
+	unsigned int popped, i;
+
+	popped = virtq_pop_burst(&q->rx, q->rx_elems, n < NET_BURST_MAX ? n : NET_BURST_MAX);
 
 	for (i = 0; i < popped; i++) {
 		const struct net_pkt *p = &pkts[i];
 		struct virtio_net_hdr_v1 hdr = { 0 };
 		size_t data_off;
 
-		if (!virtio_net_rx_hdr(p->iov, p->iovcnt, p->flags, &hdr, &data_off) ||
-		    !virtio_net_rx_write_first(q, &q->rx_elems[i], &hdr, p->iov, p->iovcnt,
-					       data_off, p->len - data_off))
+		if (!virtio_net_rx_hdr(p->iov, p->iovcnt, p->flags, &hdr, &data_off))
 			break;
+		lens[i] = virtio_net_rx_write_first(q, &q->rx_elems[i], &hdr, p->iov, p->iovcnt,
+						    data_off, p->len - data_off);
+		if (!lens[i])
+			break;
+	}
+	if (i) {
+		virtq_push_burst(&q->rx, q->rx_elems, i, lens);
+		q->rx_pending = true;
 	}
 	virtio_net_rx_giveback(q, i, popped);
 	return i;

@@ -81,6 +81,33 @@ static inline int virtq_map_desc(struct virtq *vq, struct virtq_elem *elem, uint
 	return 0;
 }
 
+/*
+ * Start fetching a line about to be written, in the exclusive state:
+ * a plain prefetch would bring it shared, and the store would still wait for the other CPU to
+ * give it up. GCC emits prefetchw for __builtin_prefetch(p, 1) only when built for a CPU that
+ * has it; x86-64 CPUs without it treat the instruction as a no-op.
+ */
+static inline void virtq_prefetch_write(const void *p)
+{
+#if defined(__x86_64__)
+	__asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
+#else
+	__builtin_prefetch(p, 1);
+#endif
+}
+
+/*
+ * A chain just popped: the caller reads its first bytes (a header) next, or writes a frame
+ * into its writable buffers. Start fetching them.
+ */
+static inline void virtq_prefetch_first(const struct virtq_elem *elem)
+{
+	if (elem->out_num)
+		__builtin_prefetch(elem->iov[0].iov_base);
+	else if (elem->in_num)
+		virtq_prefetch_write(elem->iov[0].iov_base);
+}
+
 /**
  * virtq_read_desc() - virtq_table_read() with the contiguous table inline
  * @vq:		the queue
@@ -102,14 +129,16 @@ static inline int virtq_read_desc(struct virtq *vq, const struct virtq_table *tb
 
 int virtq_split_start(struct virtq *vq, const struct virtq_params *p, struct error *err);
 int virtq_split_pop(struct virtq *vq, struct virtq_elem *elem);
+unsigned int virtq_split_pop_burst(struct virtq *vq, struct virtq_elem *elems, unsigned int max);
 void virtq_split_unpop(struct virtq *vq, const struct virtq_elem *elem);
 void virtq_split_push(struct virtq *vq, const struct virtq_elem *elem, uint32_t len);
+void virtq_split_push_burst(struct virtq *vq, const struct virtq_elem *elems, unsigned int n,
+			    const uint32_t *lens);
 void virtq_split_flush(struct virtq *vq);
 bool virtq_split_need_notify(struct virtq *vq);
 void virtq_split_set_notify(struct virtq *vq, bool enable);
 bool virtq_split_empty(struct virtq *vq);
 unsigned int virtq_split_avail_count(struct virtq *vq, unsigned int max);
-void virtq_split_prefetch(struct virtq *vq, unsigned int n);
 
 int virtq_packed_start(struct virtq *vq, const struct virtq_params *p, struct error *err);
 int virtq_packed_pop(struct virtq *vq, struct virtq_elem *elem);

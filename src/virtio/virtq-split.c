@@ -196,8 +196,9 @@ int virtq_split_start(struct virtq *vq, const struct virtq_params *p, struct err
 	return 0;
 }
 
-/* Walk the chain headed at @head (main table, then at most one indirect table) into @elem. */
-static int virtq_split_walk(struct virtq *vq, uint16_t head, struct virtq_elem *elem)
+/* Walk a chain of more than one descriptor (main table, then at most one indirect table). */
+static __attribute__((noinline)) int virtq_split_walk_chain(struct virtq *vq, uint16_t head,
+							     struct virtq_elem *elem)
 {
 	struct virtq_table tbl = { (const uint8_t *)vq->desc, vq->desc_gpa, vq->size };
 	unsigned int count = 0, i = head;
@@ -205,19 +206,6 @@ static int virtq_split_walk(struct virtq *vq, uint16_t head, struct virtq_elem *
 	struct vring_desc d;
 	uint16_t flags;
 	int ret;
-
-	elem->id = head;
-	elem->ndescs = 1;
-	elem->out_num = elem->in_num = 0;
-	elem->out_len = elem->in_len = 0;
-	elem->flags = 0;
-
-	/* The common chain: one descriptor of the main table. */
-	memcpy(&d, &vq->desc[head], sizeof(d));
-	flags = le16toh(d.flags);
-	if (!(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)))
-		return virtq_map_desc(vq, elem, le64toh(d.addr), le32toh(d.len),
-				      flags & VRING_DESC_F_WRITE);
 
 	for (;;) {
 		if (++count > tbl.n)
@@ -255,6 +243,36 @@ static int virtq_split_walk(struct virtq *vq, uint16_t head, struct virtq_elem *
 	}
 }
 
+/* Walk the chain headed at @head into @elem; the common chain, one descriptor, inline. */
+static inline int virtq_split_walk(struct virtq *vq, uint16_t head, struct virtq_elem *elem)
+{
+	struct vring_desc d;
+	uint16_t flags;
+
+	elem->id = head;
+	elem->ndescs = 1;
+	elem->out_num = elem->in_num = 0;
+	elem->out_len = elem->in_len = 0;
+	elem->flags = 0;
+
+	memcpy(&d, &vq->desc[head], sizeof(d));
+	flags = le16toh(d.flags);
+	if (__builtin_expect(!(flags & (VRING_DESC_F_NEXT | VRING_DESC_F_INDIRECT)), 1))
+		return virtq_map_desc(vq, elem, le64toh(d.addr), le32toh(d.len),
+				      flags & VRING_DESC_F_WRITE);
+	return virtq_split_walk_chain(vq, head, elem);
+}
+
+/* Record in the inflight region that @head was popped. */
+static inline void virtq_split_inflight_pop(struct virtq *vq, uint16_t head)
+{
+	struct inflight_split_desc *fl = &vq->inflight->desc[head];
+
+	fl->counter = vq->inflight_counter++;
+	virtq_compiler_barrier();
+	fl->inflight = 1;
+}
+
 /**
  * virtq_split_pop() - resubmitted chains first, then the next head of the avail ring
  * @vq:		the queue
@@ -264,7 +282,6 @@ static int virtq_split_walk(struct virtq *vq, uint16_t head, struct virtq_elem *
  */
 int virtq_split_pop(struct virtq *vq, struct virtq_elem *elem)
 {
-	struct inflight_split_desc *fl;
 	uint16_t head;
 	int ret;
 
@@ -293,14 +310,64 @@ int virtq_split_pop(struct virtq *vq, struct virtq_elem *elem)
 	if (ret < 0)
 		return ret;
 	vq->last_avail_idx++;
-
-	if (vq->inflight) {
-		fl = &vq->inflight->desc[head];
-		fl->counter = vq->inflight_counter++;
-		virtq_compiler_barrier();
-		fl->inflight = 1;
-	}
+	if (vq->inflight)
+		virtq_split_inflight_pop(vq, head);
 	return 1;
+}
+
+/* Heads read ahead by virtq_split_pop_burst(): one pass to fetch, one to walk. */
+#define VIRTQ_SPLIT_BURST 64
+
+/**
+ * virtq_split_pop_burst() - virtq_split_pop() up to @max times, the avail index read once
+ * @vq:		the queue
+ * @elems:	out
+ * @max:	room in @elems
+ *
+ * The driver wrote the heads and descriptors on another CPU: they are all read or prefetched
+ * first, so that their misses overlap rather than come one by one as the chains are walked.
+ *
+ * Return: chains taken (fewer when the ring ran empty or broke)
+ */
+unsigned int virtq_split_pop_burst(struct virtq *vq, struct virtq_elem *elems, unsigned int max)
+{
+	uint16_t heads[VIRTQ_SPLIT_BURST], mask = vq->size - 1, avail;
+	unsigned int n, i;
+
+	if (__builtin_expect(vq->resubmit_pos < vq->resubmit_num, 0)) {
+		for (n = 0; n < max && virtq_split_pop(vq, &elems[n]) > 0; n++)
+			virtq_prefetch_first(&elems[n]);
+		return n;
+	}
+	if (max > VIRTQ_SPLIT_BURST)
+		max = VIRTQ_SPLIT_BURST;
+	avail = (uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx);
+	if (avail < max) {
+		if (virtq_split_read_avail_idx(vq) < 0)
+			return 0;
+		avail = (uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx);
+		if (max > avail)
+			max = avail;
+	}
+	for (i = 0; i < max; i++) {
+		heads[i] = le16toh(__atomic_load_n(
+			&vq->avail->ring[(uint16_t)(vq->last_avail_idx + i) & mask], __ATOMIC_RELAXED));
+		if (heads[i] < vq->size)
+			__builtin_prefetch(&vq->desc[heads[i]]);
+	}
+	for (n = 0; n < max; n++) {
+		if (heads[n] >= vq->size) {
+			virtq_break(vq, "head %u out of range (queue size %u)", heads[n], vq->size);
+			break;
+		}
+		if (virtq_split_walk(vq, heads[n], &elems[n]) < 0)
+			break;
+		vq->last_avail_idx++;
+		if (vq->inflight)
+			virtq_split_inflight_pop(vq, heads[n]);
+		virtq_prefetch_first(&elems[n]);
+	}
+	return n;
 }
 
 /**
@@ -326,7 +393,8 @@ void virtq_split_unpop(struct virtq *vq, const struct virtq_elem *elem)
  * @elem:	the element
  * @len:	bytes written
  */
-void virtq_split_push(struct virtq *vq, const struct virtq_elem *elem, uint32_t len)
+static inline void virtq_split_push_one(struct virtq *vq, const struct virtq_elem *elem,
+					uint32_t len)
 {
 	uint16_t slot = vq->used_idx & (vq->size - 1);
 	struct vring_used_elem *u = &vq->used->ring[slot];
@@ -342,6 +410,39 @@ void virtq_split_push(struct virtq *vq, const struct virtq_elem *elem, uint32_t 
 		virtq_compiler_barrier();
 		vq->inflight->last_batch_head = elem->id;
 	}
+}
+
+void virtq_split_push(struct virtq *vq, const struct virtq_elem *elem, uint32_t len)
+{
+	virtq_split_push_one(vq, elem, len);
+}
+
+/**
+ * virtq_split_push_burst() - virtq_split_push() for each of @n elements
+ * @vq:		the queue
+ * @elems:	the elements
+ * @n:		how many
+ * @lens:	bytes written into each, or NULL for none
+ */
+void virtq_split_push_burst(struct virtq *vq, const struct virtq_elem *elems, unsigned int n,
+			    const uint32_t *lens)
+{
+	struct vring_used_elem *ring = vq->used->ring;
+	uint16_t mask = vq->size - 1, idx = vq->used_idx;
+
+	if (__builtin_expect(vq->inflight || vq->mem->log, 0)) {
+		for (unsigned int i = 0; i < n; i++)
+			virtq_split_push_one(vq, &elems[i], lens ? lens[i] : 0);
+		return;
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		struct vring_used_elem *u = &ring[(uint16_t)(idx + i) & mask];
+
+		__atomic_store_n(&u->id, htole32(elems[i].id), __ATOMIC_RELAXED);
+		__atomic_store_n(&u->len, htole32(lens ? lens[i] : 0), __ATOMIC_RELAXED);
+	}
+	vq->used_idx = (uint16_t)(idx + n);
+	vq->pending += n;
 }
 
 /**
@@ -457,28 +558,4 @@ unsigned int virtq_split_avail_count(struct virtq *vq, unsigned int max)
 		    (uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx);
 	}
 	return n < max ? n : max;
-}
-
-/**
- * virtq_split_prefetch() - start fetching the descriptors of the next @n heads
- * @vq:	the queue
- * @n:	how many chains the caller is about to pop
- *
- * The driver wrote them on another CPU: fetching them all at once overlaps the misses that
- * walking them one by one would take in turn.
- */
-void virtq_split_prefetch(struct virtq *vq, unsigned int n)
-{
-	uint16_t avail = (uint16_t)(vq->shadow_avail_idx - vq->last_avail_idx);
-
-	if (n > avail)
-		n = avail;
-	for (uint16_t i = 0; i < n; i++) {
-		uint16_t head = le16toh(__atomic_load_n(
-			&vq->avail->ring[(uint16_t)(vq->last_avail_idx + i) & (vq->size - 1)],
-			__ATOMIC_RELAXED));
-
-		if (head < vq->size)
-			__builtin_prefetch(&vq->desc[head]);
-	}
 }

@@ -313,44 +313,17 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem)
 	return vq->packed ? virtq_packed_pop(vq, elem) : virtq_split_pop(vq, elem);
 }
 
-/*
- * Start fetching a line about to be written, in the exclusive state:
- * a plain prefetch would bring it shared, and the store would still wait for the other CPU to
- * give it up. GCC emits prefetchw for __builtin_prefetch(p, 1) only when built for a CPU that
- * has it; x86-64 CPUs without it treat the instruction as a no-op.
- */
-static inline void virtq_prefetch_write(const void *p)
-{
-#if defined(__x86_64__)
-	__asm__ volatile("prefetchw %0" : : "m"(*(const char *)p));
-#else
-	__builtin_prefetch(p, 1);
-#endif
-}
-
 unsigned int virtq_pop_burst(struct virtq *vq, struct virtq_elem *elems, unsigned int max)
 {
 	unsigned int n = 0;
 
-	virtq_prefetch(vq, max);
-	while (n < max && virtq_pop(vq, &elems[n]) > 0) {
-		/*
-		 * The caller reads each chain's first bytes (a header) next, or writes a frame
-		 * into a chain of writable buffers: start fetching them.
-		 */
-		if (elems[n].out_num)
-			__builtin_prefetch(elems[n].iov[0].iov_base);
-		else if (elems[n].in_num)
-			virtq_prefetch_write(elems[n].iov[0].iov_base);
-		n++;
-	}
+	if (__builtin_expect(vq->broken || !vq->started, 0))
+		return 0;
+	if (!vq->packed)
+		return virtq_split_pop_burst(vq, elems, max);
+	while (n < max && virtq_packed_pop(vq, &elems[n]) > 0)
+		virtq_prefetch_first(&elems[n++]);
 	return n;
-}
-
-void virtq_prefetch(struct virtq *vq, unsigned int n)
-{
-	if (vq->started && !vq->packed && !vq->broken)
-		virtq_split_prefetch(vq, n);
 }
 
 unsigned int virtq_avail_count(struct virtq *vq, unsigned int max)
@@ -378,6 +351,19 @@ void virtq_push(struct virtq *vq, const struct virtq_elem *elem, uint32_t len)
 		virtq_packed_push(vq, elem, len);
 	else
 		virtq_split_push(vq, elem, len);
+}
+
+void virtq_push_burst(struct virtq *vq, const struct virtq_elem *elems, unsigned int n,
+		      const uint32_t *lens)
+{
+	if (__builtin_expect(vq->broken || !vq->started, 0))
+		return;
+	if (!vq->packed) {
+		virtq_split_push_burst(vq, elems, n, lens);
+		return;
+	}
+	for (unsigned int i = 0; i < n; i++)
+		virtq_packed_push(vq, &elems[i], lens ? lens[i] : 0);
 }
 
 void virtq_flush(struct virtq *vq)

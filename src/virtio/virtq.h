@@ -291,20 +291,14 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *elem);
  * @elems:	filled with the chains' iovecs
  * @max:	room in @elems
  *
- * As virtq_pop() repeated; the first buffer of each chain is prefetched (for writing when
- * the chain has only writable ones).
+ * As virtq_pop() repeated, the avail index read once (split rings); the descriptors are
+ * prefetched, and the first buffer of each chain (for writing when the chain has only
+ * writable ones).
  *
- * Return: chains taken (fewer when the ring ran empty, or broke: see @vq->broken)
+ * Return: chains taken: fewer when the ring ran empty or broke (see @vq->broken), and at
+ *	   most 64 at a time from a split ring
  */
 unsigned int virtq_pop_burst(struct virtq *vq, struct virtq_elem *elems, unsigned int max);
-
-/**
- * virtq_prefetch() - start fetching what the next @n pops will read (split rings: the
- *		      descriptors of the heads already seen available)
- * @vq:	the queue
- * @n:	pops about to come
- */
-void virtq_prefetch(struct virtq *vq, unsigned int n);
 
 /**
  * virtq_avail_count() - how many chains a pop would find now, counting up to @max
@@ -334,6 +328,16 @@ void virtq_unpop(struct virtq *vq, const struct virtq_elem *elem);
  * Pushing N elements (a mergeable rx frame, a tx batch) then flushing once is the intended use.
  */
 void virtq_push(struct virtq *vq, const struct virtq_elem *elem, uint32_t len);
+
+/**
+ * virtq_push_burst() - virtq_push() for each of @n elements
+ * @vq:		the queue
+ * @elems:	elements popped from @vq, in the order to record them
+ * @n:		how many
+ * @lens:	bytes the device wrote into each, or NULL when it wrote none (tx)
+ */
+void virtq_push_burst(struct virtq *vq, const struct virtq_elem *elems, unsigned int n,
+		      const uint32_t *lens);
 
 /**
  * virtq_flush() - publish every element pushed since the last flush

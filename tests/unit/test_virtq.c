@@ -407,6 +407,81 @@ static void test_split_unpop(void **state)
 	virtq_stop(&vq);
 }
 
+/* Bursts: at most 64 chains at a time, in ring order, chains of several descriptors too. */
+static void test_split_burst(void **state)
+{
+	static struct virtq_elem e[80];
+	uint32_t lens[64];
+	struct virtq vq;
+	struct sdrv d;
+	uint16_t i;
+
+	split_start(&vq, &d, RING_Q0, 128, 0);
+	assert_int_equal(virtq_pop_burst(&vq, e, 8), 0);
+	for (i = 0; i < 70; i++) {
+		sdrv_desc(&d, i, BUFS + 0x100ULL * i, 0x100, VRING_DESC_F_WRITE, 0);
+		sdrv_publish(&d, i);
+	}
+	/* Chain 5 has a second buffer, past the 70 used as heads. */
+	sdrv_desc(&d, 5, BUFS + 0x500, 0x100, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 120);
+	sdrv_desc(&d, 120, BUFS + 0x8000, 0x80, VRING_DESC_F_WRITE, 0);
+
+	assert_int_equal(virtq_pop_burst(&vq, e, 80), 64);
+	for (i = 0; i < 64; i++) {
+		assert_int_equal(e[i].id, i);
+		assert_int_equal(e[i].out_num, 0);
+		assert_int_equal(e[i].in_num, i == 5 ? 2 : 1);
+		assert_int_equal(e[i].in_len, i == 5 ? 0x180 : 0x100);
+		assert_ptr_equal(e[i].iov[0].iov_base, gp(BUFS + 0x100ULL * i));
+		lens[i] = i;
+	}
+	assert_ptr_equal(e[5].iov[1].iov_base, gp(BUFS + 0x8000));
+	assert_int_equal(virtq_pop_burst(&vq, &e[64], 16), 6);
+	assert_int_equal(e[69].id, 69);
+	assert_int_equal(virtq_pop_burst(&vq, e, 16), 0);
+
+	virtq_push_burst(&vq, e, 64, lens);
+	virtq_push_burst(&vq, &e[64], 6, NULL);
+	assert_int_equal(d.used->idx, 0);
+	virtq_flush(&vq);
+	assert_int_equal(d.used->idx, 70);
+	for (i = 0; i < 70; i++) {
+		assert_int_equal(d.used->ring[i].id, i);
+		assert_int_equal(d.used->ring[i].len, i < 64 ? i : 0);
+	}
+	assert_int_equal(virtq_get_base(&vq), 70);
+	assert_false(vq.broken);
+	virtq_stop(&vq);
+}
+
+/* A head out of range in the middle of a burst: the chains before it are taken, then the queue
+ * breaks; a burst pops nothing from a broken queue. */
+static void test_split_burst_bad_head(void **state)
+{
+	struct virtq vq, good;
+	struct sdrv d, dg;
+	struct virtq_elem e[4];
+
+	split_start(&vq, &d, RING_Q0, 8, 0);
+	split_start(&good, &dg, RING_Q1, 8, 0);
+	sdrv_desc(&d, 3, BUFS, 64, VRING_DESC_F_WRITE, 0);
+	sdrv_desc(&d, 4, BUFS + 0x1000, 64, VRING_DESC_F_WRITE, 0);
+	sdrv_publish(&d, 3);
+	sdrv_publish(&d, 200);
+	sdrv_publish(&d, 4);
+	assert_int_equal(virtq_pop_burst(&vq, e, 4), 1);
+	assert_int_equal(e[0].id, 3);
+	assert_true(vq.broken);
+	assert_non_null(strstr(vq.reason, "head 200 out of range"));
+	assert_int_equal(virtq_pop_burst(&vq, e, 4), 0);
+	virtq_push_burst(&vq, e, 1, NULL);
+	virtq_flush(&vq);
+	assert_int_equal(d.used->idx, 0);
+	split_round_trip(&good, &dg);
+	virtq_stop(&vq);
+	virtq_stop(&good);
+}
+
 static void test_split_indirect_and_regions(void **state)
 {
 	struct virtq vq;
@@ -977,7 +1052,7 @@ static void test_split_inflight_resubmit(void **state)
 	for (i = 0; i < 3; i++) {
 		sdrv_desc(&d, (uint16_t)(4 + i), BUFS + 0x1000ULL * i, 64, VRING_DESC_F_WRITE, 0);
 		sdrv_publish(&d, (uint16_t)(4 + i));
-		assert_int_equal(virtq_pop(&vq, &e[i]), 1);
+		assert_int_equal(virtq_pop_burst(&vq, &e[i], 1), 1);
 		assert_int_equal(r->desc[4 + i].inflight, 1);
 	}
 	assert_true(r->desc[4].counter < r->desc[5].counter);
@@ -1003,15 +1078,15 @@ static void test_split_inflight_resubmit(void **state)
 	virtq_unpop(&vq2, &e[0]);
 	assert_int_equal(virtq_pop(&vq2, &e[0]), 1);
 	assert_int_equal(e[0].id, 4);
-	assert_int_equal(virtq_pop(&vq2, &e[1]), 1);
+	/* A burst takes the last resubmitted chain, then the ring's. */
+	assert_int_equal(virtq_pop_burst(&vq2, &e[1], 3), 2);
 	assert_int_equal(e[1].id, 6);
-	assert_int_equal(virtq_pop(&vq2, &e[2]), 1);
+	assert_true(e[1].flags & VIRTQ_ELEM_F_RESUBMITTED);
 	assert_int_equal(e[2].id, 1);
 	assert_false(e[2].flags & VIRTQ_ELEM_F_RESUBMITTED);
 	assert_int_equal(virtq_pop(&vq2, &e[3]), 0);
 	assert_int_equal(virtq_get_base(&vq2), 4);
-	for (i = 0; i < 3; i++)
-		virtq_push(&vq2, &e[i], 64);
+	virtq_push_burst(&vq2, e, 3, (const uint32_t[]){ 64, 64, 64 });
 	virtq_flush(&vq2);
 	assert_int_equal(d.used->idx, 4);
 	for (i = 0; i < 8; i++)
@@ -1116,6 +1191,13 @@ static void test_dirty_log(void **state)
 	virtq_flush(&vq);
 	assert_true(log_bit(d.used_gpa));
 	assert_false(log_bit(d.desc_gpa));
+	/* So is an entry written by a burst. */
+	sdrv_publish(&d, 0);
+	assert_int_equal(virtq_pop_burst(&vq, &elem, 4), 1);
+	memset(mem.log, 0, log_size);
+	virtq_push_burst(&vq, &elem, 1, (const uint32_t[]){ 1 });
+	virtq_flush(&vq);
+	assert_true(log_bit(d.used_gpa));
 	virtq_stop(&vq);
 
 	packed_start(&pq, &pd, RING_Q1, 8, 0);
@@ -1505,6 +1587,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_split_pop_push, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_mergeable_batch, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_unpop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_burst, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_split_burst_bad_head, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_indirect_and_regions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_zero_length_and_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_notify_flags, setup, teardown),
