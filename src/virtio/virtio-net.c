@@ -630,7 +630,6 @@ static bool virtio_net_rx_one_fast(struct virtio_net_queue *q, struct virtio_net
 				   size_t frame_len)
 {
 	struct virtq_elem *elem = &q->rx_elems[0];
-
 	uint32_t len;
 
 	if (virtq_pop(&q->rx, elem) <= 0)
