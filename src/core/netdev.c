@@ -402,6 +402,7 @@ static void virtio_net_defaults(void *opts)
 	o->gso = true;
 	o->event_idx = true;
 	o->indirect_desc = true;
+	o->in_order = true;
 }
 
 static const struct opt_desc virtio_net_desc[] = {
@@ -427,6 +428,9 @@ static const struct opt_desc virtio_net_desc[] = {
 	    "offer EVENT_IDX notification suppression (default on)"),
 	OPT(struct device_virtio_net_opts, "indirect_desc", OPT_BOOL, indirect_desc,
 	    "offer indirect descriptors (default on)"),
+	OPT(struct device_virtio_net_opts, "in_order", OPT_BOOL, in_order,
+	    "offer VIRTIO_F_IN_ORDER: buffers are used in the order they were made available "
+	    "(default on)"),
 	OPT(struct device_virtio_net_opts, "poll", OPT_BOOL, poll,
 	    "busy-poll the rings (default off)"),
 	OPT(struct device_virtio_net_opts, "iothread", OPT_STRING, iothread,

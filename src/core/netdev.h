@@ -213,6 +213,7 @@ struct device_virtio_net_opts {
 	bool gso;
 	bool event_idx;
 	bool indirect_desc;
+	bool in_order;
 	bool poll;
 	uint64_t poll_us;
 	uint64_t reconnect;

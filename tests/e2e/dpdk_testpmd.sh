@@ -3,8 +3,9 @@
 # drives two vwire virtio-net devices whose back ends are two ports of one hub, and io
 # forwarding sends what port 0 receives out of port 1 and back (tx_first starts 2 x 32
 # packets circling testpmd -> vwire -> testpmd). Checks, for split and packed rings, kick,
-# poll and adaptive poll (poll-us=50) mode, mrg_rxbuf on and off, 4000-byte frames over several rx buffers, vwire as the
-# socket's client, and more packets in flight than rx buffers (backpressure through the hub):
+# poll and adaptive poll (poll-us=50) mode, mrg_rxbuf on and off, 4000-byte frames over several
+# rx buffers, vwire as the socket's client, VIRTIO_F_IN_ORDER taken, not taken and not offered,
+# and more packets in flight than rx buffers (backpressure through the hub):
 # packets still flow at the end, frames keep their length, no errors, no queue broken.
 # Needs root, 2 MB hugepages (reserved here and given back) and dpdk-testpmd (dpdk-dev).
 set -euo pipefail
@@ -104,12 +105,20 @@ run_variant() {
 		fail "vwire logged a broken queue or a dropped frame"
 	fi
 	((client)) || grep -q "v1: front end connected" "$vlog" || fail "no front end on v1"
+	# VIRTIO_F_IN_ORDER (bit 35): offered unless in_order=off, taken unless in_order=0.
+	local feat want_in_order=1
+	[[ $devopts == *in_order=off* || $vuargs == *in_order=0* ]] && want_in_order=0
+	feat=$(sed -n 's/.*v0: the driver accepted features \(0x[0-9a-f]*\).*/\1/p' "$vlog" | tail -1)
+	[[ -n $feat ]] || fail "vwire logged no accepted features"
+	(((feat >> 35 & 1) == want_in_order)) ||
+		fail "features $feat: VIRTIO_F_IN_ORDER is not $want_in_order"
 	e2e_log "[$name] ok"
 }
 
 JUMBO=(--txpkts=1500,1500,1000 --max-pkt-len=9000 --enable-scatter)
 VARIANTS=${VARIANTS:-split split-poll split-adaptive packed packed-poll nomrg packed-nomrg-poll jumbo
-	packed-jumbo client backpressure backpressure-poll backpressure-adaptive}
+	packed-jumbo client backpressure backpressure-poll backpressure-adaptive split-not-in-order
+	packed-no-in-order}
 for v in $VARIANTS; do
 	case $v in
 	split) run_variant "$v" 64 "" "" ;;
@@ -131,6 +140,10 @@ for v in $VARIANTS; do
 	backpressure) run_variant "$v" 64 "" "" --rxd=64 --burst=128 ;;
 	backpressure-poll) run_variant "$v" 64 ",poll=on" ",packed_vq=1" --rxd=64 --burst=128 ;;
 	backpressure-adaptive) run_variant "$v" 64 ",poll-us=50" ",packed_vq=1" --rxd=64 --burst=128 ;;
+	# VIRTIO_F_IN_ORDER is taken by default: also the driver's paths without it (not taken,
+	# and not offered).
+	split-not-in-order) run_variant "$v" 64 "" ",in_order=0" --rxd=64 --burst=128 ;;
+	packed-no-in-order) run_variant "$v" 64 ",in_order=off" ",packed_vq=1" ;;
 	*) e2e_fail "unknown variant $v" ;;
 	esac
 done

@@ -111,6 +111,7 @@ static int fe = -1;
 static char sock_path[108];
 static struct drv rings[2]; /* rx = vring 0, tx = vring 1 */
 static uint64_t start_poll_us; /* poll-us= of the next start() */
+static bool start_no_in_order; /* in_order=off for the next start() */
 
 static void pump_n(int rounds)
 {
@@ -279,7 +280,9 @@ static void start(uint64_t features)
 	o.queues = 1;
 	o.mrg_rxbuf = true;
 	o.poll_us = start_poll_us;
+	o.in_order = !start_no_in_order;
 	start_poll_us = 0;
+	start_no_in_order = false;
 	if (device_init_virtio_net(&o, "vn0", loop, &err) < 0)
 		fail_msg("device_init_virtio_net: %s", err.msg);
 
@@ -505,6 +508,61 @@ static void test_rx_burst_mixed(void **state)
 	}
 }
 
+/*
+ * VIRTIO_F_IN_ORDER: every chain is used in the order it was made available, also when the
+ * peer holds tx back and when rx frames wait for buffers the guest has not posted yet.
+ */
+static void test_in_order(void **state)
+{
+	static uint8_t frames[3][2000];
+	const size_t lens[3] = { FRAME_LEN, 2000, FRAME_LEN };
+	struct iovec iov[3];
+	struct net_pkt pkts[3];
+	uint16_t i;
+
+	start(BASE_FEATURES | (1ULL << VIRTIO_F_IN_ORDER) | (1ULL << VIRTIO_NET_F_MRG_RXBUF));
+	/* Tx: held back by the peer, then sent. */
+	peer->block = true;
+	for (i = 0; i < 3; i++)
+		guest_tx((uint8_t)(i + 1), i == 2);
+	pump_n(20);
+	assert_int_equal(drv_used(&rings[1]), 0);
+	peer->block = false;
+	net_flush_queued(&peer->nc);
+	assert_int_equal(drv_wait_used(&rings[1], 3), 3);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(rings[1].used->ring[i].id, i);
+
+	/* Rx: four buffers for five: frames 0 and 1 (three buffers) land, frame 2 waits. */
+	guest_post_rx(4, 1000);
+	pump_n(5);
+	for (i = 0; i < 3; i++) {
+		burst_frame(frames[i], lens[i], i);
+		iov[i] = (struct iovec){ frames[i], lens[i] };
+		pkts[i] = (struct net_pkt){ .iov = &iov[i], .iovcnt = 1, .len = lens[i] };
+	}
+	assert_int_equal(net_send_burst(&peer->nc, pkts, 3, NULL), 3);
+	assert_int_equal(drv_wait_used(&rings[0], 4), 4);
+	pump_n(5);
+	assert_int_equal(drv_used(&rings[0]), 4);
+	guest_post_rx(2, 1000);
+	assert_int_equal(drv_wait_used(&rings[0], 5), 5);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(rings[0].used->ring[i].id, i);
+	assert_memory_equal(mem + BUF_BASE + 4 * BUF_SIZE + HDR_LEN, frames[2], FRAME_LEN);
+}
+
+/* in_order=off: the feature is not offered. */
+static void test_in_order_off(void **state)
+{
+	start_no_in_order = true;
+	start(BASE_FEATURES);
+	assert_false(vu_get_u64(VHOST_USER_GET_FEATURES) & (1ULL << VIRTIO_F_IN_ORDER));
+	teardown(state);
+	start(BASE_FEATURES);
+	assert_true(vu_get_u64(VHOST_USER_GET_FEATURES) & (1ULL << VIRTIO_F_IN_ORDER));
+}
+
 static void test_rx_waits_for_buffers(void **state)
 {
 	uint8_t frame[FRAME_LEN] = {1, 2, 3};
@@ -713,6 +771,8 @@ int main(void)
 	    cmocka_unit_test_teardown(test_rx_single_buffer, teardown),
 	    cmocka_unit_test_teardown(test_rx_mergeable, teardown),
 	    cmocka_unit_test_teardown(test_rx_burst_mixed, teardown),
+	    cmocka_unit_test_teardown(test_in_order, teardown),
+	    cmocka_unit_test_teardown(test_in_order_off, teardown),
 	    cmocka_unit_test_teardown(test_rx_waits_for_buffers, teardown),
 	    cmocka_unit_test_teardown(test_tx_backpressure, teardown),
 	    cmocka_unit_test_teardown(test_link_down, teardown),
