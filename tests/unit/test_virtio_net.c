@@ -454,6 +454,21 @@ static void burst_frame(uint8_t *buf, size_t len, unsigned int i)
  * with one that needs three mergeable buffers: every frame lands whole, in order, each with
  * its num_buffers. A later burst larger than the buffers left waits for more, still in order.
  */
+/*
+ * Send @n packets as one burst when the rx ring lacks buffers: the used index reaches @landed
+ * and stays there until the guest posts @post more 1000-byte buffers, then reaches @after.
+ */
+static void rx_burst_waits(const struct net_pkt *pkts, unsigned int n, uint16_t landed, int post,
+			   uint16_t after)
+{
+	assert_int_equal(net_send_burst(&peer->nc, pkts, n, NULL), n);
+	assert_int_equal(drv_wait_used(&rings[0], landed), landed);
+	pump_n(5);
+	assert_int_equal(drv_used(&rings[0]), landed);
+	guest_post_rx(post, 1000);
+	assert_int_equal(drv_wait_used(&rings[0], after), after);
+}
+
 static void test_rx_burst_mixed(void **state)
 {
 	static uint8_t frames[4][2000];
@@ -494,12 +509,7 @@ static void test_rx_burst_mixed(void **state)
 		burst_frame(frames[i], FRAME_LEN, 10 + i);
 		iov[i].iov_len = pkts[i].len = FRAME_LEN;
 	}
-	assert_int_equal(net_send_burst(&peer->nc, pkts, 4, NULL), 4);
-	assert_int_equal(drv_wait_used(&rings[0], 8), 8);
-	pump_n(5);
-	assert_int_equal(drv_used(&rings[0]), 8);
-	guest_post_rx(2, 1000);
-	assert_int_equal(drv_wait_used(&rings[0], 10), 10);
+	rx_burst_waits(pkts, 4, 8, 2, 10);
 	for (unsigned int i = 0; i < 4; i++) {
 		const uint8_t *b = mem + BUF_BASE + (uint64_t)(6 + i) * BUF_SIZE;
 
@@ -541,12 +551,7 @@ static void test_in_order(void **state)
 		iov[i] = (struct iovec){ frames[i], lens[i] };
 		pkts[i] = (struct net_pkt){ .iov = &iov[i], .iovcnt = 1, .len = lens[i] };
 	}
-	assert_int_equal(net_send_burst(&peer->nc, pkts, 3, NULL), 3);
-	assert_int_equal(drv_wait_used(&rings[0], 4), 4);
-	pump_n(5);
-	assert_int_equal(drv_used(&rings[0]), 4);
-	guest_post_rx(2, 1000);
-	assert_int_equal(drv_wait_used(&rings[0], 5), 5);
+	rx_burst_waits(pkts, 3, 4, 2, 5);
 	for (i = 0; i < 5; i++)
 		assert_int_equal(rings[0].used->ring[i].id, i);
 	assert_memory_equal(mem + BUF_BASE + 4 * BUF_SIZE + HDR_LEN, frames[2], FRAME_LEN);
