@@ -242,8 +242,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	for (iter = 0; iter < limit; iter++) {
 		/* Sometimes a burst: it reads the avail ring its own way. */
 		if (held < FUZZ_BATCH - 1 && fuzz_next(&seed) % 2) {
-			unsigned int got = virtq_pop_burst(&vq, &fuzz_elems[held],
-							   1 + fuzz_next(&seed) % (FUZZ_BATCH - held));
+			unsigned int want = 1 + fuzz_next(&seed) % (FUZZ_BATCH - held);
+			unsigned int got = virtq_pop_burst(&vq, &fuzz_elems[held], want);
 
 			for (unsigned int i = 0; i < got; i++)
 				fuzz_check_elem(&vq, &fuzz_elems[held + i]);

@@ -350,8 +350,9 @@ unsigned int virtq_split_pop_burst(struct virtq *vq, struct virtq_elem *elems, u
 			max = avail;
 	}
 	for (i = 0; i < max; i++) {
-		heads[i] = le16toh(__atomic_load_n(
-			&vq->avail->ring[(uint16_t)(vq->last_avail_idx + i) & mask], __ATOMIC_RELAXED));
+		uint16_t slot = (uint16_t)(vq->last_avail_idx + i) & mask;
+
+		heads[i] = le16toh(__atomic_load_n(&vq->avail->ring[slot], __ATOMIC_RELAXED));
 		if (heads[i] < vq->size)
 			__builtin_prefetch(&vq->desc[heads[i]]);
 	}
